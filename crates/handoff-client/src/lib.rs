@@ -1,0 +1,111 @@
+//! Rust SDK for handoff: mint SSO links as a partner, manage users, and call the admin API.
+//!
+//! The request and answer types are `handoff_core::wire`, the very types the server uses, so the
+//! SDK cannot drift from the server. Errors carry the HTTP status and the problem body.
+
+use handoff_core::wire::{Envelope, ErrorEnvelope, ProblemBody, SsoLink, SsoRequest};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use handoff_core::wire;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{status}: {} ({})", problem.detail, problem.type_uri)]
+    Problem { status: StatusCode, problem: ProblemBody },
+    #[error("unexpected answer {status}: {body}")]
+    Unexpected { status: StatusCode, body: String },
+}
+
+impl ClientError {
+    /// The problem `type` slug, when the server answered with a problem.
+    pub fn slug(&self) -> Option<&str> {
+        match self {
+            ClientError::Problem { problem, .. } => problem.type_uri.rsplit('/').next(),
+            _ => None,
+        }
+    }
+}
+
+/// A partner's and an organization's credentials, as issued by the admin API.
+#[derive(Debug, Clone)]
+pub struct PartnerCredentials {
+    pub partner_id: String,
+    pub partner_secret: String,
+    pub organization_id: String,
+    pub organization_secret: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    admin_token: Option<String>,
+}
+
+impl Client {
+    /// A client for the handoff at `base_url` (e.g. `https://portal.example.com`).
+    pub fn new(base_url: &str) -> Self {
+        Self { http: reqwest::Client::new(), base: base_url.trim_end_matches('/').to_owned(), admin_token: None }
+    }
+
+    pub fn with_admin_token(mut self, token: impl Into<String>) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
+    /// `POST /v1/sso`: a one-time link signing `user_id` in and landing on `redirect_path`.
+    pub async fn mint_sso_link(
+        &self,
+        credentials: &PartnerCredentials,
+        user_id: &str,
+        redirect_path: Option<&str>,
+    ) -> Result<SsoLink, ClientError> {
+        let request = self
+            .http
+            .post(format!("{}/v1/sso", self.base))
+            .header("x-partner-id", &credentials.partner_id)
+            .header("x-partner-secret", &credentials.partner_secret)
+            .header("x-organization-id", &credentials.organization_id)
+            .header("x-organization-secret", &credentials.organization_secret)
+            .header("x-user-id", user_id)
+            .json(&SsoRequest { redirect_path: redirect_path.map(str::to_owned) });
+        let envelope: Envelope<SsoLink> = answer(request.send().await?).await?;
+        Ok(envelope.data)
+    }
+
+    /// Calls the admin API: `path` is below `/admin/v1` (e.g. `/organizations`).
+    pub async fn admin<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let mut request = self.http.request(method, format!("{}/admin/v1{path}", self.base));
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        answer(request.send().await?).await
+    }
+}
+
+/// Decodes a success body as `T` (an empty body as JSON `null`), or the problem.
+async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T, ClientError> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if status.is_success() {
+        let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        return serde_json::from_slice(bytes)
+            .map_err(|_| ClientError::Unexpected { status, body: String::from_utf8_lossy(bytes).into_owned() });
+    }
+    match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
+        Ok(envelope) => Err(ClientError::Problem { status, problem: envelope.error }),
+        Err(_) => Err(ClientError::Unexpected { status, body: String::from_utf8_lossy(&bytes).into_owned() }),
+    }
+}

@@ -1,0 +1,185 @@
+//! The aggregates handoff stores, as plain values. Parsing helpers for their fields live here too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{OrganizationId, PartnerId, UserId};
+use crate::secret::{Credential, SecretDigest};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    pub id: OrganizationId,
+    pub name: String,
+    pub org_numbers: Vec<String>,
+    pub credential: Credential,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    /// Origins allowed to frame `/embed/` pages for this partner's sessions.
+    pub embed_origins: Vec<String>,
+    /// Redirect-path prefixes this partner may mint links for; empty allows every path.
+    pub allowed_path_prefixes: Vec<String>,
+    pub credential: Credential,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(UserStatus::Active),
+            "disabled" => Some(UserStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    /// Lower-cased; see [`parse_email`].
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub status: UserStatus,
+    pub created_at: i64,
+}
+
+/// A signed-in browser. The cookie value itself is never stored, only its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_digest: SecretDigest,
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
+    pub partner_id: Option<PartnerId>,
+    /// Embed sessions live in their own partitioned cookie and may be framed.
+    pub embed: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Absolute expiry; the idle limit is checked against `last_seen_at`.
+    pub expires_at: i64,
+}
+
+/// Accepted or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Accepted,
+    Refused,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Refused => "refused",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "accepted" => Some(Outcome::Accepted),
+            "refused" => Some(Outcome::Refused),
+            _ => None,
+        }
+    }
+}
+
+/// An audit event before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEvent {
+    pub at: i64,
+    /// What happened, dotted: `sso.mint`, `sso.redeem`, `partner.users.create`, `admin.partner.create`…
+    pub kind: String,
+    pub outcome: Option<Outcome>,
+    /// The problem slug of a refusal, or a short word for an acceptance.
+    pub reason: String,
+    pub partner_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+    /// Extra facts (never secrets, never whole tokens): e.g. the token's `jti`.
+    pub detail: Option<String>,
+}
+
+/// A stored audit event with its position in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
+}
+
+/// Filters for the audit log; every field narrows, `before` is the cursor (an id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub kind: Option<String>,
+    pub outcome: Option<Outcome>,
+    pub partner_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub user_id: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// Keyset pagination over ids: items after `after`, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// Checks an email's shape and lower-cases it. Deliberately simple: one `@`, a non-empty local
+/// part, a domain with a dot, no whitespace or control characters, at most 254 bytes.
+pub fn parse_email(input: &str) -> Option<String> {
+    let email = input.trim();
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return None;
+    }
+    let (local, domain) = email.split_once('@')?;
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && !domain.contains("..");
+    (!local.is_empty() && domain_ok).then(|| email.to_lowercase())
+}
+
+/// A display name: trimmed, 1 to 200 characters, no control characters.
+pub fn parse_name(input: &str) -> Option<String> {
+    let name = input.trim();
+    let ok = !name.is_empty() && name.chars().count() <= 200 && !name.chars().any(char::is_control);
+    ok.then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(parse_email(" Turid@Jensen.com ").as_deref(), Some("turid@jensen.com"));
+        for bad in ["", "a", "@x.no", "a@b", "a@.no", "a@no.", "a b@x.no", "a@b@c.no", "a@x..no"] {
+            assert_eq!(parse_email(bad), None, "{bad}");
+        }
+    }
+}

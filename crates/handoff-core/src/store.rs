@@ -1,0 +1,117 @@
+//! The store seam: one narrow trait per aggregate, implemented once per backend.
+//!
+//! Call sites depend on these traits only; there is never a backend branch outside
+//! `handoff-store`. Every method is a single atomic unit of work.
+
+use async_trait::async_trait;
+
+use crate::ids::{OrganizationId, PartnerId, UserId};
+use crate::model::{
+    AuditEvent, AuditFilter, AuditRecord, Organization, PageRequest, Partner, Session, User, UserStatus,
+};
+use crate::secret::{Credential, SecretDigest};
+use crate::token::KeyKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated; the text names which.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database failed; the text is for the log, never for a response.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Organizations: Send + Sync {
+    async fn create_organization(&self, organization: &Organization) -> StoreResult<()>;
+    async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>>;
+    async fn organization_by_number(&self, org_number: &str) -> StoreResult<Option<Organization>>;
+    async fn organizations(&self, page: &PageRequest) -> StoreResult<Vec<Organization>>;
+    async fn set_organization_credential(&self, id: OrganizationId, credential: &Credential) -> StoreResult<bool>;
+    /// Deletes the organization with its users, links and sessions.
+    async fn delete_organization(&self, id: OrganizationId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait Partners: Send + Sync {
+    async fn create_partner(&self, partner: &Partner) -> StoreResult<()>;
+    async fn partner(&self, id: PartnerId) -> StoreResult<Option<Partner>>;
+    async fn partners(&self, page: &PageRequest) -> StoreResult<Vec<Partner>>;
+    async fn set_partner_credential(&self, id: PartnerId, credential: &Credential) -> StoreResult<bool>;
+    /// Deletes the partner with its links and the sessions it opened.
+    async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool>;
+    /// Idempotent.
+    async fn link(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<()>;
+    async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
+    async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
+    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>>;
+}
+
+#[async_trait]
+pub trait Users: Send + Sync {
+    /// Fails with `Conflict` when the email is taken within the organization.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn user_by_email(&self, organization: OrganizationId, email: &str) -> StoreResult<Option<User>>;
+    /// The organization's users ordered by id, optionally only the one with `email`.
+    async fn users(
+        &self,
+        organization: OrganizationId,
+        email: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<User>>;
+    /// Sets the status; disabling also ends the user's sessions, in the same transaction.
+    async fn set_user_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool>;
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait Sessions: Send + Sync {
+    /// Atomically: consumes the token `jti` (exactly once, ever), opens `session` and appends
+    /// `audit`. Returns `false`, changing nothing, when the `jti` was already consumed.
+    async fn redeem(
+        &self,
+        jti: &str,
+        token_expires_at: i64,
+        session: &Session,
+        audit: &AuditEvent,
+    ) -> StoreResult<bool>;
+    async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()>;
+    async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool>;
+    /// Removes expired sessions and consumed-token records past their expiry.
+    async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Audit: Send + Sync {
+    async fn append(&self, event: &AuditEvent) -> StoreResult<()>;
+    /// Newest first.
+    async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// A key as stored: the secret half sealed with the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub kid: String,
+    pub kind: KeyKind,
+    pub sealed_secret: Vec<u8>,
+    pub public: Vec<u8>,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Keys: Send + Sync {
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>>;
+    async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
+}
+
+/// Everything a backend provides.
+#[async_trait]
+pub trait Store: Organizations + Partners + Users + Sessions + Audit + Keys + Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,445 @@
+//! The admin API under `/admin/v1`, behind the admin bearer token: organizations, partners and
+//! their links, users, secret rotation and the audit log. Every change is audited.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::model::{AuditFilter, Organization, Outcome, PageRequest, Partner};
+use handoff_core::secret::{Credential, Secret, SecretKind};
+use handoff_core::wire::{
+    AuditRecordView, CreateOrganization, CreatePartner, CreateUser, OrganizationView, Page, PartnerView, RotatedSecret,
+    UpdateUser, UserView,
+};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{json, AdminAuth, RawBody};
+use crate::partner_api::{new_user, parse_status, ListQuery};
+use crate::state::{AppState, Ctx};
+use crate::views;
+
+/// How long a rotated-out secret keeps working.
+const ROTATION_OVERLAP_SECONDS: i64 = 24 * 3600;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/organizations", post(organizations_create).get(organizations_list))
+        .route("/admin/v1/organizations/{id}", get(organizations_read).delete(organizations_delete))
+        .route("/admin/v1/organizations/{id}/secrets", post(organizations_rotate))
+        .route("/admin/v1/organizations/{id}/users", post(users_create).get(users_list))
+        .route("/admin/v1/partners", post(partners_create).get(partners_list))
+        .route("/admin/v1/partners/{id}", get(partners_read).delete(partners_delete))
+        .route("/admin/v1/partners/{id}/secrets", post(partners_rotate))
+        .route("/admin/v1/partners/{id}/organizations", get(links_list))
+        .route(
+            "/admin/v1/partners/{partner_id}/organizations/{organization_id}",
+            put(links_create).delete(links_delete),
+        )
+        .route("/admin/v1/users/{id}", get(users_read).patch(users_update).delete(users_delete))
+        .route("/admin/v1/audit", get(audit_list))
+}
+
+fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> ApiResult<T> {
+    text.parse().map_err(|_| ApiError::not_found(format!("No {what} with this id.")))
+}
+
+/// Audits an accepted admin action.
+async fn audited(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    fill: impl FnOnce(&mut handoff_core::model::AuditEvent),
+) -> ApiResult<()> {
+    let mut event = ctx.event(kind);
+    event.at = state.now();
+    event.outcome = Some(Outcome::Accepted);
+    event.reason = "ok".into();
+    fill(&mut event);
+    state.audit(event).await
+}
+
+fn clean_list(values: Vec<String>) -> Vec<String> {
+    values.into_iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
+}
+
+async fn organizations_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<OrganizationView>)> {
+    let body: CreateOrganization = json(&headers, body)?;
+    let name = handoff_core::model::parse_name(&body.name)
+        .ok_or_else(|| ApiError::invalid("name must be 1 to 200 characters."))?;
+    let org_numbers = clean_list(body.org_numbers);
+    if org_numbers.iter().any(|n| n.len() > 64) {
+        return Err(ApiError::invalid("org_numbers entries must be at most 64 characters."));
+    }
+    let secret = Secret::generate(SecretKind::Organization);
+    let organization = Organization {
+        id: OrganizationId::new(),
+        name,
+        org_numbers,
+        credential: Credential::new(secret.digest()),
+        created_at: state.now(),
+    };
+    state.store.create_organization(&organization).await?;
+    audited(&state, &ctx, "admin.organization.create", |e| e.organization_id = Some(organization.id.to_string()))
+        .await?;
+    let view = OrganizationView { secret: Some(secret.expose().to_owned()), ..views::organization(&organization) };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+impl PageQuery {
+    fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    fn page(&self) -> PageRequest {
+        PageRequest { after: self.cursor.clone(), limit: self.limit() + 1 }
+    }
+}
+
+async fn organizations_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<OrganizationView>>> {
+    let items = state.store.organizations(&q.page()).await?;
+    Ok(Json(views::page(items, q.limit(), views::organization, |o| o.id.to_string())))
+}
+
+async fn organization(state: &AppState, id: &str) -> ApiResult<Organization> {
+    let id: OrganizationId = parse_id(id, "organization")?;
+    state.store.organization(id).await?.ok_or_else(|| ApiError::not_found("No organization with this id."))
+}
+
+async fn organizations_read(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OrganizationView>> {
+    Ok(Json(views::organization(&organization(&state, &id).await?)))
+}
+
+async fn organizations_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: OrganizationId = parse_id(&id, "organization")?;
+    if !state.store.delete_organization(id).await? {
+        return Err(ApiError::not_found("No organization with this id."));
+    }
+    audited(&state, &ctx, "admin.organization.delete", |e| e.organization_id = Some(id.to_string())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn organizations_rotate(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    let organization = organization(&state, &id).await?;
+    let secret = Secret::generate(SecretKind::Organization);
+    let until = state.now() + ROTATION_OVERLAP_SECONDS;
+    state
+        .store
+        .set_organization_credential(organization.id, &organization.credential.rotated(secret.digest(), until))
+        .await?;
+    audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
+        e.organization_id = Some(organization.id.to_string())
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) }),
+    ))
+}
+
+/// Origins are `scheme://host[:port]`, nothing more: they go into `frame-ancestors` verbatim.
+fn parse_origin(origin: &str) -> ApiResult<String> {
+    let origin = origin.trim_end_matches('/');
+    let valid = (origin.starts_with("https://") || origin.starts_with("http://"))
+        && origin.split_once("://").is_some_and(|(_, rest)| {
+            !rest.is_empty()
+                && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        });
+    if valid {
+        Ok(origin.to_ascii_lowercase())
+    } else {
+        Err(ApiError::invalid(format!("embed_origins entry {origin:?} is not an origin like https://ehr.example.com")))
+    }
+}
+
+async fn partners_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<PartnerView>)> {
+    let body: CreatePartner = json(&headers, body)?;
+    let name = handoff_core::model::parse_name(&body.name)
+        .ok_or_else(|| ApiError::invalid("name must be 1 to 200 characters."))?;
+    let embed_origins =
+        clean_list(body.embed_origins).iter().map(|o| parse_origin(o)).collect::<ApiResult<Vec<_>>>()?;
+    let allowed_path_prefixes = clean_list(body.allowed_path_prefixes);
+    for prefix in &allowed_path_prefixes {
+        handoff_core::RedirectPath::parse(prefix)
+            .map_err(|e| ApiError::invalid(format!("allowed_path_prefixes entry {prefix:?}: {e}")))?;
+    }
+    let secret = Secret::generate(SecretKind::Partner);
+    let partner = Partner {
+        id: PartnerId::new(),
+        name,
+        embed_origins,
+        allowed_path_prefixes,
+        credential: Credential::new(secret.digest()),
+        created_at: state.now(),
+    };
+    state.store.create_partner(&partner).await?;
+    audited(&state, &ctx, "admin.partner.create", |e| e.partner_id = Some(partner.id.to_string())).await?;
+    let view = PartnerView { secret: Some(secret.expose().to_owned()), ..views::partner(&partner) };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn partners_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<PartnerView>>> {
+    let items = state.store.partners(&q.page()).await?;
+    Ok(Json(views::page(items, q.limit(), views::partner, |p| p.id.to_string())))
+}
+
+async fn partner(state: &AppState, id: &str) -> ApiResult<Partner> {
+    let id: PartnerId = parse_id(id, "partner")?;
+    state.store.partner(id).await?.ok_or_else(|| ApiError::not_found("No partner with this id."))
+}
+
+async fn partners_read(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PartnerView>> {
+    Ok(Json(views::partner(&partner(&state, &id).await?)))
+}
+
+async fn partners_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let id: PartnerId = parse_id(&id, "partner")?;
+    if !state.store.delete_partner(id).await? {
+        return Err(ApiError::not_found("No partner with this id."));
+    }
+    audited(&state, &ctx, "admin.partner.delete", |e| e.partner_id = Some(id.to_string())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn partners_rotate(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    let partner = partner(&state, &id).await?;
+    let secret = Secret::generate(SecretKind::Partner);
+    let until = state.now() + ROTATION_OVERLAP_SECONDS;
+    state.store.set_partner_credential(partner.id, &partner.credential.rotated(secret.digest(), until)).await?;
+    audited(&state, &ctx, "admin.partner.rotate_secret", |e| e.partner_id = Some(partner.id.to_string())).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) }),
+    ))
+}
+
+async fn links_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<String>>> {
+    let partner = partner(&state, &id).await?;
+    let ids = state.store.linked_organizations(partner.id).await?;
+    Ok(Json(ids.iter().map(ToString::to_string).collect()))
+}
+
+async fn links_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((partner_id, organization_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let partner = partner(&state, &partner_id).await?;
+    let organization = organization(&state, &organization_id).await?;
+    state.store.link(partner.id, organization.id).await?;
+    audited(&state, &ctx, "admin.link.create", |e| {
+        e.partner_id = Some(partner.id.to_string());
+        e.organization_id = Some(organization.id.to_string());
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn links_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((partner_id, organization_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let partner: PartnerId = parse_id(&partner_id, "partner")?;
+    let organization: OrganizationId = parse_id(&organization_id, "organization")?;
+    if !state.store.unlink(partner, organization).await? {
+        return Err(ApiError::not_found("No such link."));
+    }
+    audited(&state, &ctx, "admin.link.delete", |e| {
+        e.partner_id = Some(partner.to_string());
+        e.organization_id = Some(organization.to_string());
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn users_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
+    let organization = organization(&state, &id).await?;
+    let body: CreateUser = json(&headers, body)?;
+    let user = new_user(organization.id, &body, state.now())?;
+    state.store.create_user(&user).await?;
+    audited(&state, &ctx, "admin.user.create", |e| {
+        e.organization_id = Some(organization.id.to_string());
+        e.user_id = Some(user.id.to_string());
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(views::user(&user))))
+}
+
+async fn users_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
+    let organization = organization(&state, &id).await?;
+    let email = q.email.as_deref().map(|e| e.trim().to_lowercase());
+    let users = state.store.users(organization.id, email.as_deref(), &q.page()).await?;
+    Ok(Json(views::page(users, q.limit(), views::user, |u| u.id.to_string())))
+}
+
+async fn user(state: &AppState, id: &str) -> ApiResult<handoff_core::model::User> {
+    let id: UserId = parse_id(id, "user")?;
+    state.store.user(id).await?.ok_or_else(|| ApiError::not_found("No user with this id."))
+}
+
+async fn users_read(_: AdminAuth, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<UserView>> {
+    Ok(Json(views::user(&user(&state, &id).await?)))
+}
+
+async fn users_update(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<UserView>> {
+    let status = parse_status(&json::<UpdateUser>(&headers, body)?)?;
+    let mut user = user(&state, &id).await?;
+    state.store.set_user_status(user.id, status).await?;
+    user.status = status;
+    audited(&state, &ctx, "admin.user.update", |e| {
+        e.organization_id = Some(user.organization_id.to_string());
+        e.user_id = Some(user.id.to_string());
+        e.detail = Some(format!("status={}", status.as_str()));
+    })
+    .await?;
+    Ok(Json(views::user(&user)))
+}
+
+async fn users_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user = user(&state, &id).await?;
+    state.store.delete_user(user.id).await?;
+    audited(&state, &ctx, "admin.user.delete", |e| {
+        e.organization_id = Some(user.organization_id.to_string());
+        e.user_id = Some(user.id.to_string());
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    kind: Option<String>,
+    outcome: Option<String>,
+    partner_id: Option<String>,
+    organization_id: Option<String>,
+    user_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
+    value
+        .map(|v| {
+            views::parse_time(v).ok_or_else(|| ApiError::invalid(format!("{name} must be RFC 3339 or Unix seconds.")))
+        })
+        .transpose()
+}
+
+async fn audit_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Page<AuditRecordView>>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let outcome = q
+        .outcome
+        .as_deref()
+        .map(|o| Outcome::parse(o).ok_or_else(|| ApiError::invalid("outcome must be accepted or refused.")))
+        .transpose()?;
+    let before = q
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| ApiError::invalid("cursor is not valid.")))
+        .transpose()?;
+    let filter = AuditFilter {
+        kind: q.kind,
+        outcome,
+        partner_id: q.partner_id,
+        organization_id: q.organization_id,
+        user_id: q.user_id,
+        since: time_param("since", q.since.as_deref())?,
+        until: time_param("until", q.until.as_deref())?,
+        before,
+        limit: limit + 1,
+    };
+    let records = state.store.audit(&filter).await?;
+    Ok(Json(views::page(records, limit, views::audit_record, |r| r.id.to_string())))
+}

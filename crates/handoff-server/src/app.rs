@@ -1,0 +1,178 @@
+//! Boot: from `Settings` to a listening server. The binary and the tests both go through
+//! [`App::build`], so tests run exactly what production runs.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderName;
+use axum::Router;
+use handoff_core::crypto::MasterKey;
+use handoff_core::secret::{Secret, SecretKind};
+use handoff_core::store::StoreError;
+use handoff_core::Clock;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::extract::BODY_LIMIT;
+use crate::keyring::Keyring;
+use crate::ratelimit::FailureLimiter;
+use crate::state::{AppState, Inner};
+use crate::{admin, ops, partner_api, portal, web};
+
+/// Longest time one request may take before the server answers 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often expired sessions and consumed-token records are swept.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+const MASTER_KEY_FILE: &str = "handoff.master.key";
+const ADMIN_TOKEN_FILE: &str = "handoff.admin-token";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Crypto(#[from] handoff_core::crypto::CryptoError),
+    #[error("{context}: {source}")]
+    Io { context: String, source: io::Error },
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> BootError {
+    let context = context.into();
+    move |source| BootError::Io { context, source }
+}
+
+/// Reads `path`, or creates it with `make()` (mode 0600) when it does not exist.
+fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<(String, bool), BootError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text.trim().to_owned(), false)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            let value = make();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(io_error(format!("cannot create {}", path.display())))?;
+            io::Write::write_all(&mut file, format!("{value}\n").as_bytes())
+                .map_err(io_error(format!("cannot write {}", path.display())))?;
+            Ok((value, true))
+        }
+        Err(err) => Err(io_error(format!("cannot read {}", path.display()))(err)),
+    }
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl App {
+    /// Opens the store (applying migrations), loads or creates keys, binds the listener.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(io_error(format!("cannot create data directory {}", settings.data_dir.display())))?;
+        let master = match &settings.master_key {
+            Some(encoded) => MasterKey::from_base64(encoded)?,
+            None => {
+                let path = settings.data_dir.join(MASTER_KEY_FILE);
+                let (encoded, created) = read_or_create(&path, || MasterKey::generate().1)?;
+                if created {
+                    tracing::warn!(
+                        path = %path.display(),
+                        "NO master_key CONFIGURED: generated one and stored it next to the data. Anyone who can \
+                         read this file can unseal every key. For production set master_key (HANDOFF_MASTER_KEY) \
+                         from a secret store and keep a backup of it."
+                    );
+                } else {
+                    tracing::warn!(path = %path.display(), "using the master key file in the data directory");
+                }
+                MasterKey::from_base64(&encoded)?
+            }
+        };
+        let admin_token = match &settings.admin_token {
+            Some(token) => Secret::from_plaintext(token.clone()).digest(),
+            None => {
+                let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
+                let (token, created) =
+                    read_or_create(&path, || Secret::generate(SecretKind::Admin).expose().to_owned())?;
+                if created {
+                    tracing::warn!(path = %path.display(), "no admin_token configured: generated one into this file");
+                }
+                Secret::from_plaintext(token).digest()
+            }
+        };
+        let store = handoff_store::connect(&settings.database_url).await?;
+        let keys = Keyring::open(store.clone(), master, clock.as_ref()).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(io_error(format!("cannot listen on {}", settings.listen)))?;
+        let failures = FailureLimiter::new(settings.failed_auth_limit);
+        let state = AppState::new(Inner { settings, store, clock, keys, admin_token, failures });
+        let router = router(state.clone());
+        Ok(App { listener, router, state })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
+        let purge_state = self.state.clone();
+        let purger = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                ticker.tick().await;
+                let now = purge_state.now();
+                let idle_cutoff = now - purge_state.settings.session_idle_timeout;
+                if let Err(err) = purge_state.store.purge_expired(now, idle_cutoff).await {
+                    tracing::warn!(%err, "purging expired sessions failed");
+                }
+            }
+        });
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        purger.abort();
+        result
+    }
+}
+
+fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        // The path only: query strings carry tokens, which never reach the log.
+        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+    });
+    Router::new()
+        .merge(partner_api::routes())
+        .merge(portal::routes())
+        .merge(admin::routes())
+        .merge(ops::routes())
+        .fallback(portal::placeholder)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(trace)
+                .layer(axum::middleware::from_fn_with_state(state.clone(), web::finish))
+                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .with_state(state)
+}

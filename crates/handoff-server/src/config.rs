@@ -1,0 +1,280 @@
+//! Configuration: defaults, then a TOML file, then `HANDOFF_*` environment variables, then flags.
+//!
+//! One struct, [`ConfigLayer`], is at once the TOML schema (`deny_unknown_fields`) and the flag
+//! and environment schema (clap), so the three spellings of a key cannot drift. [`Settings`] is
+//! the resolved, validated result.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use axum::http::Uri;
+use clap::{Args, CommandFactory as _};
+use handoff_core::RedirectPath;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown environment variable(s) {0}; known keys are listed in docs/operator-guide.md")]
+    UnknownEnv(String),
+    #[error("invalid `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// One layer of configuration. Every key `k` is the TOML key `k`, the variable `HANDOFF_K` and
+/// the flag `--k` (with `-` for `_`).
+#[derive(Debug, Clone, Default, Deserialize, Args)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HANDOFF_LISTEN")]
+    pub listen: Option<String>,
+    /// The portal's external base URL, used in every link [default: http://{listen}].
+    #[arg(long, env = "HANDOFF_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Directory for the default database, master key and admin token files [default: .].
+    #[arg(long, env = "HANDOFF_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://path` [default: sqlite://{data_dir}/handoff.db].
+    #[arg(long, env = "HANDOFF_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Base64 of 32 bytes; seals every key at rest [default: generated into the data directory].
+    #[arg(long, env = "HANDOFF_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Bearer token for the admin API [default: generated into the data directory].
+    #[arg(long, env = "HANDOFF_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Lifetime of SSO links in seconds, 1 to 300 [default: 300].
+    #[arg(long, env = "HANDOFF_SSO_TOKEN_TTL")]
+    pub sso_token_ttl: Option<u64>,
+    /// Where a link lands when the partner names no path [default: /dashboard].
+    #[arg(long, env = "HANDOFF_DEFAULT_REDIRECT_PATH")]
+    pub default_redirect_path: Option<String>,
+    /// Seconds a session may sit unused [default: 1800].
+    #[arg(long, env = "HANDOFF_SESSION_IDLE_TIMEOUT")]
+    pub session_idle_timeout: Option<u64>,
+    /// Seconds a session lives at most [default: 43200].
+    #[arg(long, env = "HANDOFF_SESSION_ABSOLUTE_TIMEOUT")]
+    pub session_absolute_timeout: Option<u64>,
+    /// Failed authentications per client address per minute before 429 [default: 20].
+    #[arg(long, env = "HANDOFF_FAILED_AUTH_LIMIT")]
+    pub failed_auth_limit: Option<u32>,
+    /// `text` or `json` [default: text].
+    #[arg(long, env = "HANDOFF_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+macro_rules! overlay {
+    ($upper:expr, $lower:expr, $($field:ident),*) => {
+        ConfigLayer { $($field: $upper.$field.or($lower.$field)),* }
+    };
+}
+
+impl ConfigLayer {
+    /// `self` wins over `lower`, key by key.
+    pub fn over(self, lower: ConfigLayer) -> ConfigLayer {
+        overlay!(
+            self,
+            lower,
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            master_key,
+            admin_token,
+            sso_token_ttl,
+            default_redirect_path,
+            session_idle_timeout,
+            session_absolute_timeout,
+            failed_auth_limit,
+            log_format
+        )
+    }
+
+    /// Reads a TOML file; unknown keys are an error.
+    pub fn from_toml_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+
+    /// The `HANDOFF_*` variables this layer knows.
+    pub fn known_env() -> Vec<String> {
+        #[derive(clap::Parser)]
+        struct Probe {
+            #[command(flatten)]
+            layer: ConfigLayer,
+        }
+        Probe::command()
+            .get_arguments()
+            .filter_map(|arg| arg.get_env().map(|env| env.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    /// Fails on any `HANDOFF_*` variable in `vars` that is neither a config key nor in `extra`.
+    pub fn check_env(vars: impl Iterator<Item = String>, extra: &[&str]) -> Result<(), ConfigError> {
+        let known = Self::known_env();
+        let unknown: Vec<String> = vars
+            .filter(|name| name.starts_with("HANDOFF_"))
+            .filter(|name| !known.contains(name) && !extra.contains(&name.as_str()))
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::UnknownEnv(unknown.join(", ")))
+        }
+    }
+}
+
+/// The portal's external base URL, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// Scheme and authority, no trailing slash: `https://portal.example.com`.
+    pub base: String,
+    pub https: bool,
+    /// Whether the host is a loopback address (plain-http development is allowed there).
+    pub loopback: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let trimmed = input.trim().trim_end_matches('/');
+        let uri: Uri = trimmed.parse().map_err(|e| format!("not a URL: {e}"))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err("must start with http:// or https://".into()),
+        };
+        let host = uri.host().ok_or("has no host")?;
+        if uri.path() != "/" && !uri.path().is_empty() || uri.query().is_some() {
+            return Err("must be scheme and host only, without a path".into());
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback =
+            bare.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !https && !loopback {
+            return Err("plain http is allowed only for loopback development; use https".into());
+        }
+        Ok(Self { base: trimmed.to_owned(), https, loopback })
+    }
+
+    /// `base` + `path` (which starts with `/`).
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub public_url: PublicUrl,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub master_key: Option<String>,
+    pub admin_token: Option<String>,
+    pub sso_token_ttl: u64,
+    pub default_redirect_path: RedirectPath,
+    pub session_idle_timeout: i64,
+    pub session_absolute_timeout: i64,
+    pub failed_auth_limit: u32,
+    pub log_format: LogFormat,
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+fn seconds(key: &'static str, value: Option<u64>, default: u64, max: u64) -> Result<i64, ConfigError> {
+    let value = value.unwrap_or(default);
+    if value == 0 || value > max {
+        return Err(invalid(key, format!("must be between 1 and {max} seconds")));
+    }
+    i64::try_from(value).map_err(|_| invalid(key, "too large"))
+}
+
+impl Settings {
+    pub fn resolve(layer: ConfigLayer) -> Result<Settings, ConfigError> {
+        let listen_text = layer.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr =
+            listen_text.parse().map_err(|_| invalid("listen", format!("{listen_text:?} is not host:port")))?;
+        let public_text = layer.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = PublicUrl::parse(&public_text).map_err(|m| invalid("public_url", m))?;
+        let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("."));
+        let database_url =
+            layer.database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("handoff.db").display()));
+        if !database_url.starts_with("sqlite:") {
+            return Err(invalid("database_url", "must start with sqlite://"));
+        }
+        let default_redirect_path = RedirectPath::parse(layer.default_redirect_path.as_deref().unwrap_or("/dashboard"))
+            .map_err(|e| invalid("default_redirect_path", e.to_string()))?;
+        let log_format = match layer.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => return Err(invalid("log_format", format!("{other:?} is neither text nor json"))),
+        };
+        if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
+            return Err(invalid("admin_token", "must be at least 32 characters"));
+        }
+        Ok(Settings {
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            master_key: layer.master_key,
+            admin_token: layer.admin_token,
+            sso_token_ttl: seconds("sso_token_ttl", layer.sso_token_ttl, 300, 300)?.unsigned_abs(),
+            default_redirect_path,
+            session_idle_timeout: seconds("session_idle_timeout", layer.session_idle_timeout, 1800, 86_400 * 30)?,
+            session_absolute_timeout: seconds(
+                "session_absolute_timeout",
+                layer.session_absolute_timeout,
+                43_200,
+                86_400 * 90,
+            )?,
+            failed_auth_limit: layer.failed_auth_limit.unwrap_or(20).max(1),
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_rules() {
+        assert!(PublicUrl::parse("http://127.0.0.1:8080/").unwrap().loopback);
+        assert!(PublicUrl::parse("http://localhost:3000").is_ok());
+        assert!(PublicUrl::parse("http://portal.example.com").is_err());
+        assert!(PublicUrl::parse("https://portal.example.com/app").is_err());
+        assert_eq!(PublicUrl::parse("https://portal.example.com/").unwrap().base, "https://portal.example.com");
+    }
+
+    #[test]
+    fn upper_layer_wins_and_unknown_env_is_refused() {
+        let lower = ConfigLayer { listen: Some("a".into()), sso_token_ttl: Some(5), ..Default::default() };
+        let upper = ConfigLayer { listen: Some("b".into()), ..Default::default() };
+        let merged = upper.over(lower);
+        assert_eq!(merged.listen.as_deref(), Some("b"));
+        assert_eq!(merged.sso_token_ttl, Some(5));
+        assert!(ConfigLayer::known_env().contains(&"HANDOFF_SSO_TOKEN_TTL".to_string()));
+        assert!(ConfigLayer::check_env(["HANDOFF_LISTEN".to_string()].into_iter(), &[]).is_ok());
+        assert!(ConfigLayer::check_env(["HANDOFF_LISTN".to_string()].into_iter(), &[]).is_err());
+    }
+
+    #[test]
+    fn ttl_is_capped_at_five_minutes() {
+        let layer = ConfigLayer { sso_token_ttl: Some(301), ..Default::default() };
+        assert!(Settings::resolve(layer).is_err());
+    }
+}

@@ -1,0 +1,66 @@
+//! Operations and public documents: liveness, readiness, the JWKS and the error reference.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use handoff_core::problem::ProblemKind;
+use handoff_core::token::Jwks;
+use serde_json::json;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::web::{escape, page};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/errors/{slug}", get(error_reference))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    match state.store.ping().await {
+        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Err(err) => {
+            tracing::warn!(%err, "readiness check failed");
+            Err(ApiError::new(ProblemKind::ServiceUnavailable, "The database is not reachable."))
+        }
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    let keys: Jwks = state.keys.identity().jwks();
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response()
+}
+
+/// The error reference page of each problem type, from `docs/errors/`.
+fn reference(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::InvalidRequest => include_str!("../../../docs/errors/invalid-request.md"),
+        ProblemKind::AuthenticationRequired => include_str!("../../../docs/errors/authentication-required.md"),
+        ProblemKind::Forbidden => include_str!("../../../docs/errors/forbidden.md"),
+        ProblemKind::NotFound => include_str!("../../../docs/errors/not-found.md"),
+        ProblemKind::Conflict => include_str!("../../../docs/errors/conflict.md"),
+        ProblemKind::PayloadTooLarge => include_str!("../../../docs/errors/payload-too-large.md"),
+        ProblemKind::UnsupportedMediaType => include_str!("../../../docs/errors/unsupported-media-type.md"),
+        ProblemKind::RateLimited => include_str!("../../../docs/errors/rate-limited.md"),
+        ProblemKind::InvalidToken => include_str!("../../../docs/errors/invalid-token.md"),
+        ProblemKind::ExpiredToken => include_str!("../../../docs/errors/expired-token.md"),
+        ProblemKind::TokenAlreadyUsed => include_str!("../../../docs/errors/token-already-used.md"),
+        ProblemKind::ServiceUnavailable => include_str!("../../../docs/errors/service-unavailable.md"),
+        ProblemKind::Internal => include_str!("../../../docs/errors/internal.md"),
+    }
+}
+
+async fn error_reference(Path(slug): Path<String>) -> ApiResult<Response> {
+    let kind = ProblemKind::from_slug(&slug).ok_or_else(|| ApiError::not_found("No such error type."))?;
+    let body = format!("<pre style=\"white-space:pre-wrap\">{}</pre>", escape(reference(kind)));
+    Ok(([(header::CACHE_CONTROL, "public, max-age=3600")], Html(page(kind.title(), &body))).into_response())
+}

@@ -1,0 +1,266 @@
+//! The partner API (seed 000): `POST /v1/sso` and the users API under
+//! `/v1/organizations/{organizationId}/users`, authenticated by the partner and organization
+//! headers. Every attempt, accepted or refused, leaves an audit record.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use handoff_core::ids::{OrganizationId, UserId};
+use handoff_core::model::{
+    parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, User, UserStatus,
+};
+use handoff_core::problem::ProblemKind;
+use handoff_core::secret::SecretDigest;
+use handoff_core::wire::{CreateUser, Envelope, Page, SsoLink, SsoRequest, UpdateUser, UserView};
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{json, optional_json, required_headers, RawBody};
+use crate::state::{AppState, Ctx};
+use crate::{sso, views};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sso", post(sso_create))
+        .route("/v1/organizations/{organization_id}/users", post(users_create).get(users_list))
+        .route("/v1/organizations/{organization_id}/users/{user_id}", get(users_read).patch(users_update))
+}
+
+/// A partner and organization whose credentials checked out and which are linked.
+pub struct PartnerCaller {
+    pub partner: Partner,
+    pub organization: Organization,
+    /// The audit event template, carrying the caller's ids.
+    pub event: AuditEvent,
+}
+
+/// Authenticates the partner and organization headers. With `needs_user`, a missing `x-user-id`
+/// is reported in the same sentence as the other missing headers.
+async fn authenticate(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    headers: &HeaderMap,
+    needs_user: bool,
+) -> ApiResult<PartnerCaller> {
+    let event = ctx.event(kind);
+    let now = state.now();
+    if let Some(wait) = state.failures.blocked(ctx.limiter_key(), now) {
+        let error = ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(ProblemKind::RateLimited, "Too many failed authentication attempts; retry later.")
+        };
+        return Err(state.refuse(event, error).await);
+    }
+    let names = ["x-partner-id", "x-partner-secret", "x-organization-id", "x-organization-secret", "x-user-id"];
+    let values = match required_headers(headers, if needs_user { &names } else { &names[..4] }) {
+        Ok(values) => values,
+        Err(error) => return Err(state.refuse(event, error).await),
+    };
+    let [partner_id, partner_secret, organization_id, organization_secret, ..] = values.as_slice() else {
+        return Err(ApiError::internal());
+    };
+
+    let mut event = event;
+    event.partner_id = Some(partner_id.clone());
+    event.organization_id = Some(organization_id.clone());
+
+    let partner = match partner_id.parse() {
+        Ok(id) => state.store.partner(id).await?,
+        Err(_) => None,
+    };
+    let partner_ok = match &partner {
+        Some(p) => p.credential.verify(partner_secret, now),
+        None => {
+            // Same work as a real comparison, so timing does not reveal unknown ids.
+            let _ = SecretDigest::of(partner_secret).matches(&SecretDigest::of(""));
+            false
+        }
+    };
+    let Some(partner) = partner.filter(|_| partner_ok) else {
+        state.failures.fail(ctx.limiter_key(), now);
+        let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid partner credentials");
+        return Err(state.refuse(event, error).await);
+    };
+    let organization = match organization_id.parse() {
+        Ok(id) => state.store.organization(id).await?,
+        Err(_) => None,
+    };
+    let Some(organization) = organization.filter(|o| o.credential.verify(organization_secret, now)) else {
+        state.failures.fail(ctx.limiter_key(), now);
+        let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid organization credentials");
+        return Err(state.refuse(event, error).await);
+    };
+    if !state.store.is_linked(partner.id, organization.id).await? {
+        let error = ApiError::new(ProblemKind::Forbidden, "The partner is not linked to this organization.");
+        return Err(state.refuse(event, error).await);
+    }
+    Ok(PartnerCaller { partner, organization, event })
+}
+
+async fn sso_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<Envelope<SsoLink>>> {
+    let caller = authenticate(&state, &ctx, "sso.mint", &headers, true).await?;
+    let request = match optional_json::<SsoRequest>(&headers, body) {
+        Ok(request) => request.unwrap_or_default(),
+        Err(error) => return Err(state.refuse(caller.event, error).await),
+    };
+    let user_id = headers.get("x-user-id").and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_owned();
+    let link = sso::mint(&state, caller, &user_id, request.redirect_path.as_deref()).await?;
+    Ok(Json(Envelope { success: true, data: link }))
+}
+
+/// Resolves `{organization_id}` against the authenticated organization.
+fn same_organization(caller: &PartnerCaller, path_id: &str) -> bool {
+    path_id.parse::<OrganizationId>().is_ok_and(|id| id == caller.organization.id)
+}
+
+async fn users_caller(
+    state: &AppState,
+    ctx: &Ctx,
+    kind: &str,
+    headers: &HeaderMap,
+    path_org: &str,
+) -> ApiResult<PartnerCaller> {
+    let caller = authenticate(state, ctx, kind, headers, false).await?;
+    if !same_organization(&caller, path_org) {
+        let error =
+            ApiError::new(ProblemKind::Forbidden, "The path names another organization than x-organization-id.");
+        return Err(state.refuse(caller.event, error).await);
+    }
+    Ok(caller)
+}
+
+/// Validates a new user's fields.
+pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> ApiResult<User> {
+    let email = parse_email(&body.email).ok_or_else(|| ApiError::invalid("email is not a valid address."))?;
+    let given_name =
+        parse_name(&body.given_name).ok_or_else(|| ApiError::invalid("given_name must be 1 to 200 characters."))?;
+    let family_name =
+        parse_name(&body.family_name).ok_or_else(|| ApiError::invalid("family_name must be 1 to 200 characters."))?;
+    Ok(User {
+        id: UserId::new(),
+        organization_id: organization,
+        email,
+        given_name,
+        family_name,
+        status: UserStatus::Active,
+        created_at: now,
+    })
+}
+
+/// Parses `{"status": "active" | "disabled"}`.
+pub fn parse_status(body: &UpdateUser) -> ApiResult<UserStatus> {
+    UserStatus::parse(&body.status).ok_or_else(|| ApiError::invalid("status must be \"active\" or \"disabled\"."))
+}
+
+/// Audits an accepted action of `caller` on `user`.
+async fn accepted(state: &AppState, mut event: AuditEvent, reason: &str, user: Option<UserId>) -> ApiResult<()> {
+    event.at = state.now();
+    event.outcome = Some(Outcome::Accepted);
+    event.reason = reason.to_owned();
+    event.user_id = user.map(|u| u.to_string());
+    state.audit(event).await
+}
+
+async fn users_create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(organization_id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
+    let caller = users_caller(&state, &ctx, "partner.users.create", &headers, &organization_id).await?;
+    let user = match json::<CreateUser>(&headers, body).and_then(|b| new_user(caller.organization.id, &b, state.now()))
+    {
+        Ok(user) => user,
+        Err(error) => return Err(state.refuse(caller.event, error).await),
+    };
+    if let Err(error) = state.store.create_user(&user).await {
+        return Err(state.refuse(caller.event, error.into()).await);
+    }
+    accepted(&state, caller.event, "created", Some(user.id)).await?;
+    Ok((StatusCode::CREATED, Json(Envelope { success: true, data: views::user(&user) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub email: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> PageRequest {
+        // One more than asked, to know whether another page follows.
+        PageRequest { after: self.cursor.clone(), limit: self.limit() + 1 }
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+}
+
+async fn users_list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(organization_id): Path<String>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Envelope<Page<UserView>>>> {
+    let caller = users_caller(&state, &ctx, "partner.users.list", &headers, &organization_id).await?;
+    let email = query.email.as_deref().map(|e| e.trim().to_lowercase());
+    let users = state.store.users(caller.organization.id, email.as_deref(), &query.page()).await?;
+    let page = views::page(users, query.limit(), views::user, |u| u.id.to_string());
+    Ok(Json(Envelope { success: true, data: page }))
+}
+
+/// The user `user_id` if it belongs to the caller's organization.
+async fn scoped_user(state: &AppState, caller: &PartnerCaller, user_id: &str) -> ApiResult<User> {
+    let user = match user_id.parse::<UserId>() {
+        Ok(id) => state.store.user(id).await?,
+        Err(_) => None,
+    };
+    user.filter(|u| u.organization_id == caller.organization.id)
+        .ok_or_else(|| ApiError::not_found("No user with this id in the organization."))
+}
+
+async fn users_read(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((organization_id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Envelope<UserView>>> {
+    let caller = users_caller(&state, &ctx, "partner.users.read", &headers, &organization_id).await?;
+    match scoped_user(&state, &caller, &user_id).await {
+        Ok(user) => Ok(Json(Envelope { success: true, data: views::user(&user) })),
+        Err(error) => Err(state.refuse(caller.event, error).await),
+    }
+}
+
+async fn users_update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((organization_id, user_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<Envelope<UserView>>> {
+    let caller = users_caller(&state, &ctx, "partner.users.update", &headers, &organization_id).await?;
+    let status = match json::<UpdateUser>(&headers, body).and_then(|b| parse_status(&b)) {
+        Ok(status) => status,
+        Err(error) => return Err(state.refuse(caller.event, error).await),
+    };
+    let mut user = match scoped_user(&state, &caller, &user_id).await {
+        Ok(user) => user,
+        Err(error) => return Err(state.refuse(caller.event, error).await),
+    };
+    state.store.set_user_status(user.id, status).await?;
+    user.status = status;
+    accepted(&state, caller.event, status.as_str(), Some(user.id)).await?;
+    Ok(Json(Envelope { success: true, data: views::user(&user) }))
+}

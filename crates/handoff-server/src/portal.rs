@@ -1,0 +1,288 @@
+//! The portal's sign-in surface: `GET /auth/sso` redeems a link into a session; `GET /auth/session`
+//! says who is signed in; `GET /auth/verify` answers forward-auth sub-requests; `POST /auth/logout`
+//! ends the session; every other portal path shows the built-in placeholder page when no upstream
+//! is configured.
+
+use axum::extract::{Query, State};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use handoff_core::model::{Session, User, UserStatus};
+use handoff_core::problem::ProblemKind;
+use handoff_core::redirect::is_embed_path;
+use handoff_core::secret::SecretDigest;
+use handoff_core::token::IdentityClaims;
+use handoff_core::wire::SessionView;
+use serde::Deserialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::sso;
+use crate::state::{AppState, Ctx};
+use crate::views::rfc3339;
+use crate::web::{escape, page, wants_json, FrameAncestors, NoAudit};
+
+/// Seconds between two `last_seen_at` writes of one session.
+const TOUCH_INTERVAL: i64 = 60;
+/// Lifetime of the `X-Handoff-Token` identity token.
+const IDENTITY_TOKEN_TTL: i64 = 60;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/sso", get(sso_redeem))
+        .route("/auth/session", get(session_read))
+        .route("/auth/verify", get(verify))
+        .route("/auth/logout", post(logout))
+}
+
+/// The session cookie's name: `__Host-` prefixed whenever it can be `Secure`.
+fn cookie_name(state: &AppState, embed: bool) -> &'static str {
+    match (embed, state.settings.public_url.https) {
+        (true, _) => "__Host-handoff-embed",
+        (false, true) => "__Host-handoff",
+        (false, false) => "handoff",
+    }
+}
+
+/// A `Set-Cookie` value. Embed sessions are `SameSite=None; Secure; Partitioned` (browsers allow
+/// `Secure` on loopback http too); top-level sessions are `SameSite=Lax`, `Secure` unless the
+/// portal is plain-http loopback development.
+fn set_cookie(state: &AppState, embed: bool, value: &str, max_age: i64) -> String {
+    let name = cookie_name(state, embed);
+    if embed {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned")
+    } else if state.settings.public_url.https {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
+    } else {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    }
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// A live session with its (active) user.
+pub struct Identity {
+    pub session: Session,
+    pub user: User,
+}
+
+/// The session behind the request's cookie for the embed or top-level context, if it is alive.
+pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> ApiResult<Option<Identity>> {
+    let Some(value) = cookie_value(headers, cookie_name(state, embed)) else {
+        return Ok(None);
+    };
+    let digest = SecretDigest::of(value);
+    let Some(session) = state.store.session(&digest).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    if now >= session.expires_at || now >= session.last_seen_at + state.settings.session_idle_timeout {
+        state.store.delete_session(&digest).await?;
+        return Ok(None);
+    }
+    let Some(user) = state.store.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at >= TOUCH_INTERVAL {
+        state.store.touch_session(&digest, now).await?;
+    }
+    Ok(Some(Identity { session, user }))
+}
+
+fn not_signed_in() -> Response {
+    let mut response = ApiError::new(ProblemKind::AuthenticationRequired, "You are not signed in.").into_response();
+    response.extensions_mut().insert(NoAudit);
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct SsoQuery {
+    token: Option<String>,
+    redirect: Option<String>,
+}
+
+async fn sso_redeem(State(state): State<AppState>, ctx: Ctx, Query(query): Query<SsoQuery>) -> Response {
+    let mut frame = None;
+    let result = sso::redeem(&state, &ctx, query.token.as_deref(), query.redirect.as_deref(), &mut frame).await;
+    let mut response = match result {
+        Ok(redeemed) => {
+            let cookie = set_cookie(
+                &state,
+                redeemed.session.embed,
+                &redeemed.cookie_value,
+                state.settings.session_absolute_timeout,
+            );
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            let headers = response.headers_mut();
+            if let (Ok(location), Ok(cookie)) =
+                (HeaderValue::from_str(redeemed.path.as_str()), HeaderValue::from_str(&cookie))
+            {
+                headers.insert(header::LOCATION, location);
+                headers.insert(header::SET_COOKIE, cookie);
+            }
+            if redeemed.session.embed {
+                response.extensions_mut().insert(FrameAncestors(redeemed.embed_origins));
+            }
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    if let Some(origins) = frame {
+        response.extensions_mut().insert(FrameAncestors(origins));
+    }
+    response
+}
+
+/// Top-level session first, then the embed session.
+async fn any_identity(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Identity>> {
+    match identify(state, headers, false).await? {
+        Some(identity) => Ok(Some(identity)),
+        None => identify(state, headers, true).await,
+    }
+}
+
+fn session_view(identity: &Identity) -> SessionView {
+    let Identity { session, user } = identity;
+    SessionView {
+        user_id: user.id.to_string(),
+        organization_id: user.organization_id.to_string(),
+        email: user.email.clone(),
+        given_name: user.given_name.clone(),
+        family_name: user.family_name.clone(),
+        partner_id: session.partner_id.map(|p| p.to_string()),
+        embed: session.embed,
+        expires_at: rfc3339(session.expires_at),
+    }
+}
+
+async fn session_read(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    Ok(match any_identity(&state, &headers).await? {
+        Some(identity) => Json(session_view(&identity)).into_response(),
+        None => not_signed_in(),
+    })
+}
+
+/// The path the proxy is asking about: `X-Original-URI` (nginx), `X-Forwarded-Uri` (Traefik,
+/// Caddy), else `/`.
+fn original_path(headers: &HeaderMap) -> String {
+    let uri = ["x-original-uri", "x-forwarded-uri"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|v| v.to_str().ok()))
+        .unwrap_or("/");
+    uri.parse::<Uri>().map(|u| u.path().to_owned()).unwrap_or_else(|_| "/".to_owned())
+}
+
+/// The identity headers the protected application receives, including a signed token.
+pub fn identity_headers(state: &AppState, identity: &Identity) -> Vec<(HeaderName, String)> {
+    let Identity { session, user } = identity;
+    let now = state.now();
+    let claims = IdentityClaims {
+        iss: state.settings.public_url.base.clone(),
+        aud: state.settings.public_url.base.clone(),
+        sub: user.id,
+        org: user.organization_id,
+        ptn: session.partner_id,
+        email: user.email.clone(),
+        emb: session.embed,
+        iat: now,
+        exp: now + IDENTITY_TOKEN_TTL,
+    };
+    let mut headers = vec![
+        (HeaderName::from_static("x-handoff-user-id"), user.id.to_string()),
+        (HeaderName::from_static("x-handoff-organization-id"), user.organization_id.to_string()),
+        (HeaderName::from_static("x-handoff-email"), user.email.clone()),
+        (HeaderName::from_static("x-handoff-embed"), session.embed.to_string()),
+    ];
+    if let Some(partner) = session.partner_id {
+        headers.push((HeaderName::from_static("x-handoff-partner-id"), partner.to_string()));
+    }
+    match state.keys.identity().sign(&claims) {
+        Ok(token) => headers.push((HeaderName::from_static("x-handoff-token"), token)),
+        Err(err) => tracing::error!(%err, "signing an identity token failed"),
+    }
+    headers
+}
+
+async fn verify(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let embed = is_embed_path(&original_path(&headers));
+    let Some(identity) = identify(&state, &headers, embed).await? else {
+        return Ok(not_signed_in());
+    };
+    let mut response = StatusCode::OK.into_response();
+    for (name, value) in identity_headers(&state, &identity) {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Ends the session(s) of this browser. JSON clients get 204; a browser form is sent to `/`.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let mut response = if wants_json(&headers) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+    };
+    for embed in [false, true] {
+        if let Some(value) = cookie_value(&headers, cookie_name(&state, embed)) {
+            state.store.delete_session(&SecretDigest::of(value)).await?;
+            if let Ok(clear) = HeaderValue::from_str(&set_cookie(&state, embed, "", 0)) {
+                response.headers_mut().append(header::SET_COOKIE, clear);
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// Every portal path that is not handoff's own: with no upstream, a small page naming the
+/// signed-in user, framed like a proxied page would be.
+pub async fn placeholder(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let path = uri.path();
+    let reserved = ["/v1/", "/admin/", "/auth/", "/errors/", "/.well-known/"];
+    if reserved.iter().any(|prefix| path.starts_with(prefix)) || !(method == Method::GET || method == Method::HEAD) {
+        return Err(ApiError::not_found("No such resource."));
+    }
+    let embed = is_embed_path(path);
+    let Some(identity) = identify(&state, &headers, embed).await? else {
+        return Ok(not_signed_in());
+    };
+    let Identity { session, user } = &identity;
+    let partner = match session.partner_id {
+        Some(id) => state.store.partner(id).await?,
+        None => None,
+    };
+    let via = partner.as_ref().map(|p| format!(" via <strong>{}</strong>", escape(&p.name))).unwrap_or_default();
+    let body = format!(
+        "<h1>Signed in as {given} {family}</h1><p>{email}{via}</p><p>This is handoff's built-in landing page: \
+         no upstream application is configured. You asked for <code>{path}</code>.</p>\
+         <p class=\"muted\">Organization <code>{org}</code>{mode}</p>\
+         <form method=\"post\" action=\"/auth/logout\"><button>Sign out</button></form>",
+        given = escape(&user.given_name),
+        family = escape(&user.family_name),
+        email = escape(&user.email),
+        path = escape(&uri.to_string()),
+        org = user.organization_id,
+        mode = if embed { " · embedded session" } else { "" },
+    );
+    let mut response = Html(page("Signed in", &body)).into_response();
+    if embed {
+        response.extensions_mut().insert(FrameAncestors(partner.map(|p| p.embed_origins).unwrap_or_default()));
+    }
+    Ok(response)
+}

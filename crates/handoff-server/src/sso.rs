@@ -1,0 +1,200 @@
+//! The SSO link's life: minting for an authenticated caller, and redeeming it into a session.
+//! Both write their audit record before the caller answers.
+
+use handoff_core::ids::{PartnerId, UserId};
+use handoff_core::model::{Outcome, Session, User, UserStatus};
+use handoff_core::problem::ProblemKind;
+use handoff_core::redirect::RedirectPath;
+use handoff_core::secret::{opaque_token, SecretDigest};
+use handoff_core::token::{check_time, SsoClaims, TokenError};
+use handoff_core::wire::SsoLink;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::partner_api::PartnerCaller;
+use crate::state::{AppState, Ctx};
+
+/// Everything but RFC 3986's unreserved characters is encoded in a query value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The audience of SSO tokens: the redemption endpoint.
+pub fn audience(state: &AppState) -> String {
+    state.settings.public_url.join("/auth/sso")
+}
+
+/// Mints a one-time link for `user_id` in the caller's organization.
+pub async fn mint(
+    state: &AppState,
+    caller: PartnerCaller,
+    user_id: &str,
+    redirect_path: Option<&str>,
+) -> ApiResult<SsoLink> {
+    let PartnerCaller { partner, organization, mut event } = caller;
+    event.user_id = Some(user_id.to_owned());
+    let path = match redirect_path {
+        None => state.settings.default_redirect_path.clone(),
+        Some(raw) => match RedirectPath::parse(raw) {
+            Ok(path) => path,
+            Err(reason) => return Err(state.refuse(event, ApiError::invalid(reason.to_string())).await),
+        },
+    };
+    if !path.is_within(&partner.allowed_path_prefixes) {
+        let error =
+            ApiError::new(ProblemKind::Forbidden, "redirect_path is outside the partner's allowed path prefixes.");
+        return Err(state.refuse(event, error).await);
+    }
+    let user = match user_id.parse::<UserId>() {
+        Ok(id) => state.store.user(id).await?.filter(|u| u.organization_id == organization.id),
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        let error = ApiError::not_found("No user with this x-user-id in the organization.");
+        return Err(state.refuse(event, error).await);
+    };
+    if user.status != UserStatus::Active {
+        return Err(state.refuse(event, ApiError::new(ProblemKind::Forbidden, "The user is disabled.")).await);
+    }
+    let link = issue(state, &user, Some(partner.id), &path)?;
+    event.at = state.now();
+    event.outcome = Some(Outcome::Accepted);
+    event.reason = "minted".into();
+    event.detail = Some(format!("jti={} redirect={}", link.1, path));
+    state.audit(event).await?;
+    Ok(link.0)
+}
+
+/// Signs a token for `user` landing on `path`; returns the link and the token's `jti`.
+pub fn issue(
+    state: &AppState,
+    user: &User,
+    partner: Option<PartnerId>,
+    path: &RedirectPath,
+) -> ApiResult<(SsoLink, String)> {
+    let now = state.now();
+    let ttl = state.settings.sso_token_ttl;
+    let jti = Uuid::new_v4().simple().to_string();
+    let claims = SsoClaims {
+        iss: state.settings.public_url.base.clone(),
+        aud: audience(state),
+        sub: user.id,
+        org: user.organization_id,
+        ptn: partner,
+        rp: path.as_str().to_owned(),
+        jti: jti.clone(),
+        iat: now,
+        nbf: now,
+        exp: now.saturating_add_unsigned(ttl),
+    };
+    let token = state.keys.sso().sign(&claims).map_err(|err| {
+        tracing::error!(%err, "signing an SSO token failed");
+        ApiError::internal()
+    })?;
+    let redirect_url =
+        format!("{}?token={token}&redirect={}", audience(state), utf8_percent_encode(path.as_str(), QUERY_VALUE));
+    Ok((SsoLink { sso_token: token, redirect_url, expires_in: ttl }, jti))
+}
+
+/// A redeemed link: the new session's cookie value and where to send the browser.
+pub struct Redeemed {
+    pub cookie_value: String,
+    pub session: Session,
+    pub path: RedirectPath,
+    /// The partner's embed origins, for `frame-ancestors` on embed landings.
+    pub embed_origins: Vec<String>,
+}
+
+/// Verifies and consumes a token, opening a session. `frame` receives the partner's embed origins
+/// as soon as they are known, so that even a refusal page can be shown inside the partner's frame.
+pub async fn redeem(
+    state: &AppState,
+    ctx: &Ctx,
+    token: Option<&str>,
+    redirect: Option<&str>,
+    frame: &mut Option<Vec<String>>,
+) -> ApiResult<Redeemed> {
+    let mut event = ctx.event("sso.redeem");
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(state.refuse(event, ApiError::new(ProblemKind::InvalidToken, "The link has no token.")).await);
+    };
+    let claims: SsoClaims = match state.keys.verify_sso(token, &state.settings.public_url.base, &audience(state)).await
+    {
+        Ok(claims) => claims,
+        Err(_) => {
+            let error = ApiError::new(ProblemKind::InvalidToken, "The sign-in link is not valid.");
+            return Err(state.refuse(event, error).await);
+        }
+    };
+    event.user_id = Some(claims.sub.to_string());
+    event.organization_id = Some(claims.org.to_string());
+    event.partner_id = claims.ptn.map(|p| p.to_string());
+    event.detail = Some(format!("jti={}", claims.jti));
+    let partner = match claims.ptn {
+        Some(id) => state.store.partner(id).await?,
+        None => None,
+    };
+    let path = RedirectPath::parse(&claims.rp).ok();
+    if let (Some(p), Some(path)) = (&partner, &path) {
+        if path.is_embed() {
+            *frame = Some(p.embed_origins.clone());
+        }
+    }
+    let refuse = |kind: ProblemKind, detail: &str| ApiError::new(kind, detail);
+    let now = state.now();
+    let outcome = match check_time(now, claims.nbf, claims.exp) {
+        Err(TokenError::Expired) => Err(refuse(ProblemKind::ExpiredToken, "The sign-in link has expired.")),
+        Err(_) => Err(refuse(ProblemKind::InvalidToken, "The sign-in link is not valid yet.")),
+        Ok(()) if redirect.is_some_and(|r| r != claims.rp) => {
+            Err(refuse(ProblemKind::InvalidToken, "The redirect does not match the signed path."))
+        }
+        Ok(()) => Ok(()),
+    };
+    if let Err(error) = outcome {
+        return Err(state.refuse(event, error).await);
+    }
+    let Some(path) = path else {
+        return Err(state.refuse(event, refuse(ProblemKind::InvalidToken, "The signed path is not allowed.")).await);
+    };
+    if let Err(error) = recheck(state, &claims, partner.is_some()).await {
+        return Err(state.refuse(event, error).await);
+    }
+
+    let cookie_value = opaque_token();
+    let session = Session {
+        id_digest: SecretDigest::of(&cookie_value),
+        user_id: claims.sub,
+        organization_id: claims.org,
+        partner_id: claims.ptn,
+        embed: path.is_embed(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + state.settings.session_absolute_timeout,
+    };
+    let mut accepted = event.clone();
+    accepted.at = now;
+    accepted.outcome = Some(Outcome::Accepted);
+    accepted.reason = "redeemed".into();
+    if !state.store.redeem(&claims.jti, claims.exp, &session, &accepted).await? {
+        let error = refuse(ProblemKind::TokenAlreadyUsed, "The sign-in link was already used.");
+        return Err(state.refuse(event, error).await);
+    }
+    Ok(Redeemed { cookie_value, session, path, embed_origins: partner.map(|p| p.embed_origins).unwrap_or_default() })
+}
+
+/// The user must still be active in the organization, and the partner still linked to it.
+async fn recheck(state: &AppState, claims: &SsoClaims, partner_exists: bool) -> ApiResult<()> {
+    let user = state.store.user(claims.sub).await?.filter(|u| u.organization_id == claims.org);
+    match user {
+        None => return Err(ApiError::new(ProblemKind::Forbidden, "The user no longer exists.")),
+        Some(u) if u.status != UserStatus::Active => {
+            return Err(ApiError::new(ProblemKind::Forbidden, "The user is disabled."))
+        }
+        Some(_) => {}
+    }
+    if let Some(partner) = claims.ptn {
+        if !partner_exists || !state.store.is_linked(partner, claims.org).await? {
+            return Err(ApiError::new(ProblemKind::Forbidden, "The partner is no longer linked to the organization."));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The application state every handler shares, and the request context extractor.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::secret::SecretDigest;
+use handoff_core::store::Store;
+use handoff_core::Clock;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::keyring::Keyring;
+use crate::ratelimit::FailureLimiter;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Keyring,
+    pub admin_token: SecretDigest,
+    pub failures: FailureLimiter,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Appends an audit event; the caller answers only after this returns.
+    pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
+        self.store.append(&event).await.map_err(ApiError::from)
+    }
+
+    /// Audits a refusal and returns the error marked as audited. If the audit write itself
+    /// fails, the answer becomes a 500: a refusal is never silent.
+    pub async fn refuse(&self, mut event: AuditEvent, mut error: ApiError) -> ApiError {
+        event.at = self.now();
+        event.outcome = Some(Outcome::Refused);
+        event.reason = error.problem.kind.slug().to_owned();
+        if event.detail.is_none() {
+            event.detail = Some(error.problem.detail.clone());
+        }
+        if let Err(audit_error) = self.audit(event).await {
+            return audit_error;
+        }
+        error.audited = true;
+        error
+    }
+}
+
+/// Who is asking: the client address and the request id, for audit records and logs.
+#[derive(Debug, Clone, Default)]
+pub struct Ctx {
+    pub client_addr: Option<String>,
+    pub request_id: Option<String>,
+}
+
+impl Ctx {
+    pub fn from_parts(parts: &Parts) -> Self {
+        Self {
+            client_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string()),
+            request_id: parts.headers.get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned),
+        }
+    }
+
+    /// An audit event of `kind` carrying this context.
+    pub fn event(&self, kind: &str) -> AuditEvent {
+        AuditEvent {
+            kind: kind.to_owned(),
+            client_addr: self.client_addr.clone(),
+            request_id: self.request_id.clone(),
+            ..AuditEvent::default()
+        }
+    }
+
+    /// The key failed authentications are counted under.
+    pub fn limiter_key(&self) -> &str {
+        self.client_addr.as_deref().unwrap_or("unknown")
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts))
+    }
+}

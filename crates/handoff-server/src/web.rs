@@ -1,0 +1,249 @@
+//! What every response goes through: problem rendering (JSON or HTML), refusal auditing and the
+//! security headers. Handlers only say *what* went wrong; this module says it the same way
+//! everywhere.
+
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use handoff_core::problem::ProblemKind;
+use handoff_core::wire::{ErrorEnvelope, ProblemBody};
+use handoff_core::Problem;
+
+use crate::error::{ApiError, ProblemResponse};
+use crate::state::{AppState, Ctx};
+
+/// Origins allowed to frame this response (`/embed/` pages of a partner's session). Absent means
+/// the response may not be framed at all.
+#[derive(Debug, Clone)]
+pub struct FrameAncestors(pub Vec<String>);
+
+/// Marks a response whose refusal must not be audited (answers to "am I signed in?").
+#[derive(Debug, Clone, Copy)]
+pub struct NoAudit;
+
+/// Whether the client asked for JSON rather than a page.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json") && !accept.contains("text/html"))
+}
+
+/// Paths whose errors are always JSON problems, whatever the client accepts.
+fn json_only(path: &str) -> bool {
+    ["/v1/", "/admin/v1/", "/auth/session", "/auth/verify", "/healthz", "/readyz", "/.well-known/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// The audit `kind` for refusals on `path` that no handler audited itself.
+fn refusal_kind(path: &str) -> &'static str {
+    if path.starts_with("/admin/") {
+        "admin.request"
+    } else if path == "/v1/sso" {
+        "sso.mint"
+    } else if path.starts_with("/v1/organizations/") {
+        "partner.users"
+    } else if path == "/auth/sso" {
+        "sso.redeem"
+    } else {
+        "http.request"
+    }
+}
+
+/// Renders problems, audits refusals and sets the security headers on every response.
+pub async fn finish(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let ctx = Ctx::from_parts(&parts);
+    let path = parts.uri.path().to_owned();
+    let browser = !json_only(&path) && !wants_json(&parts.headers);
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+
+    let no_audit = response.extensions().get::<NoAudit>().is_some();
+    let frame = response.extensions().get::<FrameAncestors>().cloned();
+    let problem = match response.extensions_mut().remove::<ProblemResponse>() {
+        Some(problem) => problem,
+        None if response.status().is_client_error() || response.status().is_server_error() => {
+            framework_problem(response).await
+        }
+        None => {
+            security_headers(&path, &mut response);
+            return response;
+        }
+    };
+    if !problem.audited && !no_audit && problem.problem.kind != ProblemKind::Internal {
+        let mut event = ctx.event(refusal_kind(&path));
+        event.detail = Some(format!("{path}: {}", problem.problem.detail));
+        let error = ApiError::from(problem.problem.clone());
+        // A failed audit write is logged by the store error mapping; the refusal stands.
+        let _ = state.refuse(event, error).await;
+    }
+    let mut response = render_problem(&state, &problem, ctx.request_id.as_deref(), browser);
+    if let Some(frame) = frame {
+        response.extensions_mut().insert(frame);
+    }
+    security_headers(&path, &mut response);
+    response
+}
+
+/// Turns a bare error response from axum itself (a rejected extractor, an unknown method) into
+/// a problem, keeping its message as the detail.
+async fn framework_problem(response: Response) -> ProblemResponse {
+    let status = response.status();
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    let kind = match status {
+        StatusCode::UNAUTHORIZED => ProblemKind::AuthenticationRequired,
+        StatusCode::FORBIDDEN => ProblemKind::Forbidden,
+        StatusCode::NOT_FOUND => ProblemKind::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
+        s if s.is_server_error() => ProblemKind::Internal,
+        _ => ProblemKind::InvalidRequest,
+    };
+    let detail = match (kind, status) {
+        (ProblemKind::NotFound, _) => "No such resource.".to_owned(),
+        (_, StatusCode::METHOD_NOT_ALLOWED) => "This method is not allowed on this path.".to_owned(),
+        (ProblemKind::Internal, _) => "An internal error occurred; quote the request id to support.".to_owned(),
+        _ if text.is_empty() => kind.title().to_owned(),
+        _ => text,
+    };
+    ProblemResponse { problem: Problem::new(kind, detail), retry_after: None, audited: false }
+}
+
+fn render_problem(state: &AppState, p: &ProblemResponse, request_id: Option<&str>, browser: bool) -> Response {
+    let kind = p.problem.kind;
+    let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = if browser {
+        (status, Html(problem_page(&p.problem, request_id))).into_response()
+    } else {
+        let body = ErrorEnvelope {
+            success: false,
+            error: ProblemBody {
+                type_uri: state.settings.public_url.join(&format!("/errors/{}", kind.slug())),
+                title: kind.title().to_owned(),
+                status: kind.status(),
+                detail: p.problem.detail.clone(),
+                request_id: request_id.map(str::to_owned),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    };
+    if let Some(seconds) = p.retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// What the person in front of the browser should do next.
+fn advice(kind: ProblemKind) -> &'static str {
+    match kind {
+        ProblemKind::ExpiredToken => {
+            "Sign-in links work for a few minutes only. Go back to the application you came from and \
+             open the portal again: it will make a fresh link."
+        }
+        ProblemKind::TokenAlreadyUsed => {
+            "Each sign-in link works exactly once. Go back to the application you came from and open the \
+             portal again. If you did not open this link before, tell your administrator."
+        }
+        ProblemKind::InvalidToken => {
+            "The link is damaged or incomplete (it may have been cut when copied). Go back to the \
+             application you came from and open the portal again."
+        }
+        ProblemKind::AuthenticationRequired => {
+            "You are not signed in, or your session has ended. Open the portal again from the \
+             application you use."
+        }
+        ProblemKind::Forbidden => "Your account may not open this page. Ask your administrator for access.",
+        ProblemKind::RateLimited => "Too many attempts. Wait a minute, then try again.",
+        _ => "Go back and try again. If it keeps happening, contact support and quote the request id.",
+    }
+}
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small self-contained page: no scripts, inline style only.
+pub fn page(title: &str, body_html: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;\
+         padding:0 1rem;line-height:1.5;color:#1d2330}}h1{{font-size:1.4rem}}code{{background:#eef1f5;\
+         padding:0 .25rem}}.muted{{color:#5b6475;font-size:.9rem}}</style></head><body>{body_html}</body></html>",
+        title = escape(title),
+    )
+}
+
+fn problem_page(problem: &Problem, request_id: Option<&str>) -> String {
+    let reference = request_id
+        .map(|id| format!("<p class=\"muted\">Request id: <code>{}</code></p>", escape(id)))
+        .unwrap_or_default();
+    page(
+        problem.kind.title(),
+        &format!(
+            "<h1>{}</h1><p>{}</p><p>{}</p>{reference}",
+            escape(problem.kind.title()),
+            escape(&problem.detail),
+            escape(advice(problem.kind)),
+        ),
+    )
+}
+
+fn set_default(headers: &mut HeaderMap, name: header::HeaderName, value: &'static str) {
+    if !headers.contains_key(&name) {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+}
+
+fn security_headers(path: &str, response: &mut Response) {
+    let frame = response.extensions().get::<FrameAncestors>().map(|f| f.0.join(" "));
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    let ancestors = match &frame {
+        Some(origins) if !origins.is_empty() => origins.clone(),
+        _ => "'none'".to_owned(),
+    };
+    let csp = if is_html {
+        format!(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; \
+             frame-ancestors {ancestors}"
+        )
+    } else {
+        format!("frame-ancestors {ancestors}")
+    };
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    if frame.is_none() {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if !path.starts_with("/errors/") && path != "/.well-known/jwks.json" {
+        set_default(headers, header::CACHE_CONTROL, "no-store");
+    }
+}

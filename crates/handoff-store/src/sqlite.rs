@@ -1,0 +1,651 @@
+//! SQLite backend: one file, WAL journal, `synchronous = FULL` so that an acknowledged
+//! redemption survives a crash or power loss.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::model::{
+    AuditEvent, AuditFilter, AuditRecord, Organization, Outcome, PageRequest, Partner, Session, User, UserStatus,
+};
+use handoff_core::secret::{Credential, SecretDigest};
+use handoff_core::store::{
+    Audit, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Users,
+};
+use handoff_core::token::KeyKind;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+
+use crate::{backend, conflict_or_backend};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(database_url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(database_url)
+            .map_err(backend)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(backend)
+    }
+}
+
+fn parse<T: FromStr>(value: &str) -> StoreResult<T> {
+    value.parse().map_err(|_| StoreError::Backend(format!("corrupt id in database: {value:?}")))
+}
+
+fn opt_parse<T: FromStr>(value: Option<String>) -> StoreResult<Option<T>> {
+    value.as_deref().map(parse).transpose()
+}
+
+fn digest(bytes: &[u8]) -> StoreResult<SecretDigest> {
+    SecretDigest::from_bytes(bytes).ok_or_else(|| StoreError::Backend("corrupt digest in database".into()))
+}
+
+fn json_list(text: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_str(text).map_err(backend)
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::Value::from(list.to_vec()).to_string()
+}
+
+fn credential(row: &SqliteRow) -> StoreResult<Credential> {
+    let current = digest(&row.try_get::<Vec<u8>, _>("secret_digest").map_err(backend)?)?;
+    let previous_digest: Option<Vec<u8>> = row.try_get("previous_secret_digest").map_err(backend)?;
+    let previous_expires: Option<i64> = row.try_get("previous_secret_expires_at").map_err(backend)?;
+    let previous = match (previous_digest, previous_expires) {
+        (Some(d), Some(at)) => Some((digest(&d)?, at)),
+        _ => None,
+    };
+    Ok(Credential { current, previous })
+}
+
+fn previous_parts(credential: &Credential) -> (Option<Vec<u8>>, Option<i64>) {
+    match credential.previous {
+        Some((d, at)) => (Some(d.as_bytes().to_vec()), Some(at)),
+        None => (None, None),
+    }
+}
+
+const ORGANIZATION_COLUMNS: &str = "o.id, o.name, o.secret_digest, o.previous_secret_digest, \
+    o.previous_secret_expires_at, o.created_at, \
+    (SELECT json_group_array(org_number) FROM organization_numbers n WHERE n.organization_id = o.id) AS org_numbers";
+
+fn organization(row: &SqliteRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        name: row.try_get("name").map_err(backend)?,
+        org_numbers: json_list(row.try_get("org_numbers").map_err(backend)?)?,
+        credential: credential(row)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+fn partner(row: &SqliteRow) -> StoreResult<Partner> {
+    Ok(Partner {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        name: row.try_get("name").map_err(backend)?,
+        embed_origins: json_list(row.try_get("embed_origins").map_err(backend)?)?,
+        allowed_path_prefixes: json_list(row.try_get("allowed_path_prefixes").map_err(backend)?)?,
+        credential: credential(row)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+fn user(row: &SqliteRow) -> StoreResult<User> {
+    let status: &str = row.try_get("status").map_err(backend)?;
+    Ok(User {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
+        email: row.try_get("email").map_err(backend)?,
+        given_name: row.try_get("given_name").map_err(backend)?,
+        family_name: row.try_get("family_name").map_err(backend)?,
+        status: UserStatus::parse(status).ok_or_else(|| StoreError::Backend(format!("corrupt status {status:?}")))?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+fn session(row: &SqliteRow) -> StoreResult<Session> {
+    Ok(Session {
+        id_digest: digest(&row.try_get::<Vec<u8>, _>("id_digest").map_err(backend)?)?,
+        user_id: parse(row.try_get("user_id").map_err(backend)?)?,
+        organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
+        partner_id: opt_parse(row.try_get("partner_id").map_err(backend)?)?,
+        embed: row.try_get("embed").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+fn audit_record(row: &SqliteRow) -> StoreResult<AuditRecord> {
+    let outcome: Option<String> = row.try_get("outcome").map_err(backend)?;
+    Ok(AuditRecord {
+        id: row.try_get("id").map_err(backend)?,
+        event: AuditEvent {
+            at: row.try_get("at").map_err(backend)?,
+            kind: row.try_get("kind").map_err(backend)?,
+            outcome: outcome.as_deref().and_then(Outcome::parse),
+            reason: row.try_get("reason").map_err(backend)?,
+            partner_id: row.try_get("partner_id").map_err(backend)?,
+            organization_id: row.try_get("organization_id").map_err(backend)?,
+            user_id: row.try_get("user_id").map_err(backend)?,
+            client_addr: row.try_get("client_addr").map_err(backend)?,
+            request_id: row.try_get("request_id").map_err(backend)?,
+            detail: row.try_get("detail").map_err(backend)?,
+        },
+    })
+}
+
+fn page_limit(page: &PageRequest) -> i64 {
+    i64::from(page.limit.clamp(1, 1000))
+}
+
+async fn insert_audit<'e, E: sqlx::Executor<'e, Database = Sqlite>>(executor: E, e: &AuditEvent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
+         request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(e.at)
+    .bind(&e.kind)
+    .bind(e.outcome.map(Outcome::as_str))
+    .bind(&e.reason)
+    .bind(&e.partner_id)
+    .bind(&e.organization_id)
+    .bind(&e.user_id)
+    .bind(&e.client_addr)
+    .bind(&e.request_id)
+    .bind(&e.detail)
+    .execute(executor)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+#[async_trait]
+impl Organizations for SqliteStore {
+    async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let (prev, prev_at) = previous_parts(&o.credential);
+        sqlx::query(
+            "INSERT INTO organizations (id, name, secret_digest, previous_secret_digest, previous_secret_expires_at, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(o.id.to_string())
+        .bind(&o.name)
+        .bind(o.credential.current.as_bytes().as_slice())
+        .bind(prev)
+        .bind(prev_at)
+        .bind(o.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| conflict_or_backend(e, "organization id"))?;
+        for number in &o.org_numbers {
+            sqlx::query("INSERT INTO organization_numbers (org_number, organization_id) VALUES (?, ?)")
+                .bind(number)
+                .bind(o.id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict_or_backend(e, &format!("org number {number} is taken")))?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>> {
+        sqlx::query(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(organization)
+            .transpose()
+    }
+
+    async fn organization_by_number(&self, org_number: &str) -> StoreResult<Option<Organization>> {
+        sqlx::query(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations o \
+             JOIN organization_numbers m ON m.organization_id = o.id WHERE m.org_number = ?"
+        ))
+        .bind(org_number)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(organization)
+        .transpose()
+    }
+
+    async fn organizations(&self, page: &PageRequest) -> StoreResult<Vec<Organization>> {
+        sqlx::query(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id > ? ORDER BY o.id LIMIT ?"))
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(organization)
+            .collect()
+    }
+
+    async fn set_organization_credential(&self, id: OrganizationId, c: &Credential) -> StoreResult<bool> {
+        let (prev, prev_at) = previous_parts(c);
+        let done = sqlx::query(
+            "UPDATE organizations SET secret_digest = ?, previous_secret_digest = ?, \
+             previous_secret_expires_at = ? WHERE id = ?",
+        )
+        .bind(c.current.as_bytes().as_slice())
+        .bind(prev)
+        .bind(prev_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_organization(&self, id: OrganizationId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM organizations WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+const PARTNER_COLUMNS: &str = "id, name, embed_origins, allowed_path_prefixes, secret_digest, \
+    previous_secret_digest, previous_secret_expires_at, created_at";
+
+#[async_trait]
+impl Partners for SqliteStore {
+    async fn create_partner(&self, p: &Partner) -> StoreResult<()> {
+        let (prev, prev_at) = previous_parts(&p.credential);
+        sqlx::query(&format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(p.id.to_string())
+            .bind(&p.name)
+            .bind(to_json(&p.embed_origins))
+            .bind(to_json(&p.allowed_path_prefixes))
+            .bind(p.credential.current.as_bytes().as_slice())
+            .bind(prev)
+            .bind(prev_at)
+            .bind(p.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "partner id"))?;
+        Ok(())
+    }
+
+    async fn partner(&self, id: PartnerId) -> StoreResult<Option<Partner>> {
+        sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(partner)
+            .transpose()
+    }
+
+    async fn partners(&self, page: &PageRequest) -> StoreResult<Vec<Partner>> {
+        sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?"))
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(partner)
+            .collect()
+    }
+
+    async fn set_partner_credential(&self, id: PartnerId, c: &Credential) -> StoreResult<bool> {
+        let (prev, prev_at) = previous_parts(c);
+        let done = sqlx::query(
+            "UPDATE partners SET secret_digest = ?, previous_secret_digest = ?, previous_secret_expires_at = ? \
+             WHERE id = ?",
+        )
+        .bind(c.current.as_bytes().as_slice())
+        .bind(prev)
+        .bind(prev_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM partners WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn link(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO partner_organizations (partner_id, organization_id, created_at) \
+             VALUES (?, ?, unixepoch()) ON CONFLICT DO NOTHING",
+        )
+        .bind(partner.to_string())
+        .bind(organization.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM partner_organizations WHERE partner_id = ? AND organization_id = ?")
+            .bind(partner.to_string())
+            .bind(organization.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 FROM partner_organizations WHERE partner_id = ? AND organization_id = ?")
+            .bind(partner.to_string())
+            .bind(organization.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>> {
+        let rows = sqlx::query(
+            "SELECT organization_id FROM partner_organizations WHERE partner_id = ? ORDER BY organization_id",
+        )
+        .bind(partner.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(|row| parse(row.try_get("organization_id").map_err(backend)?)).collect()
+    }
+}
+
+const USER_COLUMNS: &str = "id, organization_id, email, given_name, family_name, status, created_at";
+
+#[async_trait]
+impl Users for SqliteStore {
+    async fn create_user(&self, u: &User) -> StoreResult<()> {
+        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+            .bind(u.id.to_string())
+            .bind(u.organization_id.to_string())
+            .bind(&u.email)
+            .bind(&u.given_name)
+            .bind(&u.family_name)
+            .bind(u.status.as_str())
+            .bind(u.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "a user with this email exists in the organization"))?;
+        Ok(())
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    async fn user_by_email(&self, organization: OrganizationId, email: &str) -> StoreResult<Option<User>> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE organization_id = ? AND email = ?"))
+            .bind(organization.to_string())
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .as_ref()
+            .map(user)
+            .transpose()
+    }
+
+    async fn users(
+        &self,
+        organization: OrganizationId,
+        email: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE organization_id = ? AND (? IS NULL OR email = ?) AND id > ? \
+             ORDER BY id LIMIT ?"
+        ))
+        .bind(organization.to_string())
+        .bind(email)
+        .bind(email)
+        .bind(page.after.as_deref().unwrap_or(""))
+        .bind(page_limit(page))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(user)
+        .collect()
+    }
+
+    async fn set_user_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let done = sqlx::query("UPDATE users SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if status == UserStatus::Disabled {
+            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl Sessions for SqliteStore {
+    async fn redeem(&self, jti: &str, token_expires_at: i64, s: &Session, audit: &AuditEvent) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let consumed = sqlx::query(
+            "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(jti)
+        .bind(token_expires_at)
+        .bind(s.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if consumed.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
+             expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.id_digest.as_bytes().as_slice())
+        .bind(s.user_id.to_string())
+        .bind(s.organization_id.to_string())
+        .bind(s.partner_id.map(|p| p.to_string()))
+        .bind(s.embed)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>> {
+        sqlx::query(
+            "SELECT id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, expires_at \
+             FROM sessions WHERE id_digest = ?",
+        )
+        .bind(id_digest.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .as_ref()
+        .map(session)
+        .transpose()
+    }
+
+    async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_digest = ?")
+            .bind(now)
+            .bind(id_digest.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id_digest = ?")
+            .bind(id_digest.as_bytes().as_slice())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
+            .bind(now)
+            .bind(idle_cutoff)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        // A consumed token can be forgotten once it could no longer verify anyway.
+        let tokens = sqlx::query("DELETE FROM consumed_tokens WHERE expires_at < ?")
+            .bind(now - 3600)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(sessions.rows_affected() + tokens.rows_affected())
+    }
+}
+
+#[async_trait]
+impl Audit for SqliteStore {
+    async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
+        insert_audit(&self.pool, event).await
+    }
+
+    async fn audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "SELECT id, at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, \
+             detail FROM audit_log WHERE 1 = 1",
+        );
+        if let Some(kind) = &f.kind {
+            q.push(" AND kind = ").push_bind(kind.clone());
+        }
+        if let Some(outcome) = f.outcome {
+            q.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(v) = &f.partner_id {
+            q.push(" AND partner_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.organization_id {
+            q.push(" AND organization_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.user_id {
+            q.push(" AND user_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = f.since {
+            q.push(" AND at >= ").push_bind(v);
+        }
+        if let Some(v) = f.until {
+            q.push(" AND at < ").push_bind(v);
+        }
+        if let Some(v) = f.before {
+            q.push(" AND id < ").push_bind(v);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit.clamp(1, 1000)));
+        q.build().fetch_all(&self.pool).await.map_err(backend)?.iter().map(audit_record).collect()
+    }
+}
+
+#[async_trait]
+impl Keys for SqliteStore {
+    async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
+        let rows = sqlx::query("SELECT kid, kind, sealed_secret, public, created_at FROM keys ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let kind: &str = row.try_get("kind").map_err(backend)?;
+                Ok(StoredKey {
+                    kid: row.try_get("kid").map_err(backend)?,
+                    kind: KeyKind::parse(kind)
+                        .ok_or_else(|| StoreError::Backend(format!("unknown key kind {kind}")))?,
+                    sealed_secret: row.try_get("sealed_secret").map_err(backend)?,
+                    public: row.try_get("public").map_err(backend)?,
+                    created_at: row.try_get("created_at").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
+        sqlx::query("INSERT INTO keys (kid, kind, sealed_secret, public, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&k.kid)
+            .bind(k.kind.as_str())
+            .bind(&k.sealed_secret)
+            .bind(&k.public)
+            .bind(k.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "key id"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The `handoff` binary: parses the command line and hands over to the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use handoff_server::config::LogFormat;
+use handoff_server::{demo, App, ConfigLayer, Settings};
+
+mod admin;
+
+#[derive(Parser)]
+#[command(name = "handoff", version, about = "Partner single sign-on for your portal")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// TOML configuration file; environment and flags override it.
+        #[arg(long, env = "HANDOFF_CONFIG")]
+        config: Option<PathBuf>,
+        /// Create demo data and print a ready curl line.
+        #[arg(long)]
+        demo: bool,
+        #[command(flatten)]
+        layer: ConfigLayer,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[arg(long, env = "HANDOFF_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        layer: ConfigLayer,
+    },
+    /// Manage organizations, partners, users and read the audit log through the admin API.
+    Admin(admin::AdminArgs),
+}
+
+/// Variables of the binary itself, beside the configuration keys.
+const EXTRA_ENV: &[&str] = &["HANDOFF_CONFIG", "HANDOFF_URL", "HANDOFF_ADMIN_TOKEN_FILE"];
+
+fn settings(config: Option<PathBuf>, layer: ConfigLayer) -> Result<Settings, String> {
+    ConfigLayer::check_env(std::env::vars().map(|(k, _)| k), EXTRA_ENV).map_err(|e| e.to_string())?;
+    let file = match config {
+        Some(path) => ConfigLayer::from_toml_file(&path).map_err(|e| e.to_string())?,
+        None => ConfigLayer::default(),
+    };
+    Settings::resolve(layer.over(file)).map_err(|e| e.to_string())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
+    init_logging(settings.log_format);
+    let app = App::build(settings, Arc::new(handoff_core::SystemClock)).await.map_err(|e| e.to_string())?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    let public_url = app.state().settings.public_url.base.clone();
+    tracing::info!(%addr, %public_url, "handoff listening");
+    if with_demo {
+        let demo = demo::ensure(app.state()).await.map_err(|e| e.to_string())?;
+        println!(
+            "\nhandoff demo is running at {public_url}\n\nMint a one-time sign-in link as the demo partner (fresh \
+             secrets are issued at every start):\n\n{}\n\nOpen the \"redirect_url\" of the answer in a browser: it \
+             signs in Turid Jensen once, within {} seconds.\n",
+            demo.curl(&public_url),
+            app.state().settings.sso_token_ttl,
+        );
+    }
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn migrate(settings: Settings) -> Result<(), String> {
+    init_logging(settings.log_format);
+    handoff_store::connect(&settings.database_url).await.map_err(|e| e.to_string())?;
+    println!("schema of {} is up to date", settings.database_url);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config, demo, layer } => match settings(config, layer) {
+            Ok(settings) => serve(settings, demo).await,
+            Err(e) => Err(e),
+        },
+        Command::Migrate { config, layer } => match settings(config, layer) {
+            Ok(settings) => migrate(settings).await,
+            Err(e) => Err(e),
+        },
+        Command::Admin(args) => admin::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("handoff: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
