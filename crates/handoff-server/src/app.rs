@@ -21,7 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
+use crate::config::{PublicUrl, Settings};
 use crate::extract::BODY_LIMIT;
 use crate::keyring::Keyring;
 use crate::ratelimit::FailureLimiter;
@@ -78,7 +78,7 @@ pub struct App {
 
 impl App {
     /// Opens the store (applying migrations), loads or creates keys, binds the listener.
-    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
+    pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(io_error(format!("cannot create data directory {}", settings.data_dir.display())))?;
         let master = match &settings.master_key {
@@ -116,6 +116,12 @@ impl App {
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(io_error(format!("cannot listen on {}", settings.listen)))?;
+        if settings.public_url_from_listen {
+            // `listen` may name port 0; links must carry the port actually bound.
+            let bound = listener.local_addr().map_err(io_error("cannot read the bound address"))?;
+            settings.public_url = PublicUrl::parse(&format!("http://{bound}"))
+                .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
+        }
         let failures = FailureLimiter::new(settings.failed_auth_limit);
         let state = AppState::new(Inner { settings, store, clock, keys, admin_token, failures });
         let router = router(state.clone());

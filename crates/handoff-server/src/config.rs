@@ -178,6 +178,8 @@ pub enum LogFormat {
 pub struct Settings {
     pub listen: SocketAddr,
     pub public_url: PublicUrl,
+    /// Whether `public_url` was derived from `listen` (and so follows the port actually bound).
+    pub public_url_from_listen: bool,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub master_key: Option<String>,
@@ -207,6 +209,7 @@ impl Settings {
         let listen_text = layer.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr =
             listen_text.parse().map_err(|_| invalid("listen", format!("{listen_text:?} is not host:port")))?;
+        let public_url_from_listen = layer.public_url.is_none();
         let public_text = layer.public_url.unwrap_or_else(|| format!("http://{listen}"));
         let public_url = PublicUrl::parse(&public_text).map_err(|m| invalid("public_url", m))?;
         let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("."));
@@ -228,6 +231,7 @@ impl Settings {
         Ok(Settings {
             listen,
             public_url,
+            public_url_from_listen,
             data_dir,
             database_url,
             master_key: layer.master_key,

@@ -90,7 +90,6 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
     let app = App::build(settings, Arc::new(handoff_core::SystemClock)).await.map_err(|e| e.to_string())?;
     let addr = app.local_addr().map_err(|e| e.to_string())?;
     let public_url = app.state().settings.public_url.base.clone();
-    tracing::info!(%addr, %public_url, "handoff listening");
     if with_demo {
         let demo = demo::ensure(app.state()).await.map_err(|e| e.to_string())?;
         println!(
@@ -101,6 +100,8 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
             app.state().settings.sso_token_ttl,
         );
     }
+    tracing::info!(%addr, %public_url, "handoff listening");
+    println!("handoff listening on {public_url}");
     app.run(shutdown_signal()).await.map_err(|e| e.to_string())
 }
 

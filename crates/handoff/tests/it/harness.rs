@@ -1,0 +1,276 @@
+//! Test harness: boots the real application (in-process through `App::build`, or the real
+//! binary as a child process), with a fresh data directory and SQLite file per test.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use handoff_client::wire::{OrganizationView, PartnerView, UserView};
+use handoff_client::{Client, PartnerCredentials};
+use handoff_core::Clock;
+use handoff_server::{App, ConfigLayer, Settings};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use time::OffsetDateTime;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
+
+/// A clock the test moves by hand; starts at the real time.
+pub struct TestClock(AtomicI64);
+
+impl TestClock {
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.0.load(Ordering::SeqCst)).unwrap()
+    }
+}
+
+pub struct TestServer {
+    /// Where the server listens (equal to its public URL unless a test sets one).
+    pub url: String,
+    /// Keeps the data directory (and its SQLite file) alive as long as the server.
+    _dir: TempDir,
+    pub clock: Arc<TestClock>,
+    pub admin: Client,
+    /// Follows no redirects and keeps no cookies: tests look at every hop.
+    pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// Starts a server with the test defaults, adjusted by `configure`.
+    pub async fn with(configure: impl FnOnce(&mut ConfigLayer)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layer = ConfigLayer {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(dir.path().to_owned()),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            ..ConfigLayer::default()
+        };
+        configure(&mut layer);
+        let settings = Settings::resolve(layer).unwrap();
+        #[allow(clippy::disallowed_methods)]
+        let clock = Arc::new(TestClock(AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp())));
+        let app = App::build(settings, clock.clone()).await.unwrap();
+        let url = format!("http://{}", app.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        let admin = Client::new(&url).with_admin_token(ADMIN_TOKEN);
+        Self { url, _dir: dir, clock, admin, http: http_client(), shutdown: Some(tx) }
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Value) -> Value {
+        self.admin.admin(Method::POST, path, Some(&body)).await.unwrap()
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Value {
+        self.admin.admin::<Value, Value>(Method::GET, path, None).await.unwrap()
+    }
+
+    /// A linked partner and organization with one active user.
+    pub async fn fixture(&self) -> Fixture {
+        self.fixture_with(json!({"name": "Acme EHR", "embed_origins": ["https://ehr.example.com"]})).await
+    }
+
+    pub async fn fixture_with(&self, partner: Value) -> Fixture {
+        let org: OrganizationView = serde_json::from_value(
+            self.admin_post("/organizations", json!({"name": "Fjordklinikken", "org_numbers": []})).await,
+        )
+        .unwrap();
+        let partner: PartnerView = serde_json::from_value(self.admin_post("/partners", partner).await).unwrap();
+        self.admin
+            .admin::<Value, Value>(Method::PUT, &format!("/partners/{}/organizations/{}", partner.id, org.id), None)
+            .await
+            .unwrap();
+        let user = self.create_user(&org.id, "turid@jensen.com").await;
+        let credentials = PartnerCredentials {
+            partner_id: partner.id.clone(),
+            partner_secret: partner.secret.clone().unwrap(),
+            organization_id: org.id.clone(),
+            organization_secret: org.secret.clone().unwrap(),
+        };
+        Fixture { org, partner, user, credentials }
+    }
+
+    pub async fn create_user(&self, org_id: &str, email: &str) -> UserView {
+        serde_json::from_value(
+            self.admin_post(
+                &format!("/organizations/{org_id}/users"),
+                json!({"email": email, "given_name": "Turid", "family_name": "Jensen"}),
+            )
+            .await,
+        )
+        .unwrap()
+    }
+
+    /// `POST /v1/sso` with the fixture's credentials, `user_id` and a raw JSON body.
+    pub async fn mint_raw(&self, fx: &Fixture, user_id: &str, body: Option<Value>) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}/v1/sso", self.url));
+        for (name, value) in fx.headers(user_id) {
+            request = request.header(name, value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Mints a link for the fixture's user to `path` and returns `redirect_url`.
+    pub async fn mint(&self, fx: &Fixture, path: &str) -> String {
+        let link = self.admin_sdk_mint(fx, path).await;
+        link.redirect_url
+    }
+
+    pub async fn admin_sdk_mint(&self, fx: &Fixture, path: &str) -> handoff_client::wire::SsoLink {
+        Client::new(&self.url).mint_sso_link(&fx.credentials, &fx.user.id, Some(path)).await.unwrap()
+    }
+
+    /// Opens a link like a browser's first hop; returns the response (a 303 on success).
+    pub async fn open(&self, url: &str) -> reqwest::Response {
+        self.http.get(url).send().await.unwrap()
+    }
+
+    /// Redeems `url` and returns the `name=value` of the session cookie it set.
+    pub async fn sign_in(&self, url: &str) -> String {
+        let response = self.open(url).await;
+        assert_eq!(response.status(), 303, "redeem failed: {:?}", response.text().await);
+        set_cookie_pair(&response)
+    }
+
+    /// Audit records matching `query` (a query string without `?`).
+    pub async fn audit(&self, query: &str) -> Vec<Value> {
+        self.admin_get(&format!("/audit?{query}")).await["items"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct Fixture {
+    pub org: OrganizationView,
+    pub partner: PartnerView,
+    pub user: UserView,
+    pub credentials: PartnerCredentials,
+}
+
+impl Fixture {
+    pub fn headers(&self, user_id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("x-partner-id", self.credentials.partner_id.clone()),
+            ("x-partner-secret", self.credentials.partner_secret.clone()),
+            ("x-organization-id", self.credentials.organization_id.clone()),
+            ("x-organization-secret", self.credentials.organization_secret.clone()),
+            ("x-user-id", user_id.to_owned()),
+        ]
+    }
+}
+
+/// The first `Set-Cookie`'s `name=value`.
+pub fn set_cookie_pair(response: &reqwest::Response) -> String {
+    let header = response.headers().get("set-cookie").expect("no Set-Cookie").to_str().unwrap();
+    header.split(';').next().unwrap().to_owned()
+}
+
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// Asserts the problem envelope and returns it.
+pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "wrong status");
+    assert!(header(&response, "content-type").unwrap().contains("json"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["success"], false, "{body}");
+    assert!(body["error"]["type"].as_str().unwrap().ends_with(&format!("/errors/{slug}")), "{body}");
+    assert!(body["error"]["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["error"]["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert_eq!(body["error"]["status"], status, "{body}");
+    body
+}
+
+/// The real `handoff` binary as a child process with captured output.
+pub struct Spawned {
+    pub child: Child,
+    pub url: String,
+    /// Every line the process printed to stdout, up to the "listening" line.
+    pub stdout: Vec<String>,
+    pub stderr_path: PathBuf,
+}
+
+impl Spawned {
+    /// Runs `handoff serve` on a free loopback port with `data_dir`, plus `args`; waits until it
+    /// says it is listening (no sleeps, no fixed ports).
+    pub fn serve(data_dir: &Path, args: &[&str]) -> Spawned {
+        Self::serve_on(data_dir, "127.0.0.1:0", args)
+    }
+
+    /// Like [`Spawned::serve`], on the given `listen` address.
+    pub fn serve_on(data_dir: &Path, listen: &str, args: &[&str]) -> Spawned {
+        let stderr_path = data_dir.join(format!("stderr-{}.log", uuid::Uuid::new_v4()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .arg("serve")
+            .args(["--listen", listen, "--data-dir"])
+            .arg(data_dir)
+            .args(["--admin-token", ADMIN_TOKEN])
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .env_remove("HANDOFF_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .unwrap();
+        let mut stdout = Vec::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = loop {
+            let line = lines.next().expect("handoff exited before listening").unwrap();
+            if let Some(url) = line.strip_prefix("handoff listening on ") {
+                break url.to_owned();
+            }
+            stdout.push(line);
+        };
+        // Keep reading stdout in the background so the child never blocks on a full pipe.
+        let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+        drop(rest);
+        Spawned { child, url, stdout, stderr_path }
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap()
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

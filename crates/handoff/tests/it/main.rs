@@ -1,0 +1,14 @@
+//! handoff's integration suite: real servers on loopback ports, a real SQLite file per test,
+//! driven over HTTP (through the SDK where it fits). One test binary for link time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod admin;
+mod crash;
+mod demo;
+mod partner_sso;
+mod portal;
+mod redirect_paths;
+mod secrets;
+mod users_api;
