@@ -1,9 +1,12 @@
 //! Rust SDK for handoff: mint SSO links as a partner, manage users, and call the admin API.
+//! Speaks HTTPS with rustls and the operating system's trust store.
 //!
 //! The request and answer types are `handoff_core::wire`, the very types the server uses, so the
 //! SDK cannot drift from the server. Errors carry the HTTP status and the problem body.
 
-use handoff_core::wire::{Envelope, ErrorEnvelope, ProblemBody, SsoLink, SsoRequest};
+use handoff_core::wire::{
+    CreateUser, Envelope, ErrorEnvelope, Page, ProblemBody, SsoLink, SsoRequest, UpdateUser, UserView,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -57,6 +60,16 @@ impl Client {
         self
     }
 
+    /// A partner API request carrying the four credential headers.
+    fn partner(&self, method: Method, path: &str, credentials: &PartnerCredentials) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("x-partner-id", &credentials.partner_id)
+            .header("x-partner-secret", &credentials.partner_secret)
+            .header("x-organization-id", &credentials.organization_id)
+            .header("x-organization-secret", &credentials.organization_secret)
+    }
+
     /// `POST /v1/sso`: a one-time link signing `user_id` in and landing on `redirect_path`.
     pub async fn mint_sso_link(
         &self,
@@ -65,16 +78,56 @@ impl Client {
         redirect_path: Option<&str>,
     ) -> Result<SsoLink, ClientError> {
         let request = self
-            .http
-            .post(format!("{}/v1/sso", self.base))
-            .header("x-partner-id", &credentials.partner_id)
-            .header("x-partner-secret", &credentials.partner_secret)
-            .header("x-organization-id", &credentials.organization_id)
-            .header("x-organization-secret", &credentials.organization_secret)
+            .partner(Method::POST, "/v1/sso", credentials)
             .header("x-user-id", user_id)
             .json(&SsoRequest { redirect_path: redirect_path.map(str::to_owned) });
         let envelope: Envelope<SsoLink> = answer(request.send().await?).await?;
         Ok(envelope.data)
+    }
+
+    fn users_path(credentials: &PartnerCredentials, rest: &str) -> String {
+        format!("/v1/organizations/{}/users{rest}", credentials.organization_id)
+    }
+
+    /// Creates a user in the credentials' organization.
+    pub async fn create_user(
+        &self,
+        credentials: &PartnerCredentials,
+        user: &CreateUser,
+    ) -> Result<UserView, ClientError> {
+        let request = self.partner(Method::POST, &Self::users_path(credentials, ""), credentials).json(user);
+        Ok(answer::<Envelope<UserView>>(request.send().await?).await?.data)
+    }
+
+    /// One page of the organization's users, optionally only the one with `email`.
+    pub async fn users(
+        &self,
+        credentials: &PartnerCredentials,
+        email: Option<&str>,
+        cursor: Option<&str>,
+    ) -> Result<Page<UserView>, ClientError> {
+        let query: Vec<(&str, &str)> =
+            [("email", email), ("cursor", cursor)].into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+        let request = self.partner(Method::GET, &Self::users_path(credentials, ""), credentials).query(&query);
+        Ok(answer::<Envelope<Page<UserView>>>(request.send().await?).await?.data)
+    }
+
+    pub async fn user(&self, credentials: &PartnerCredentials, user_id: &str) -> Result<UserView, ClientError> {
+        let request = self.partner(Method::GET, &Self::users_path(credentials, &format!("/{user_id}")), credentials);
+        Ok(answer::<Envelope<UserView>>(request.send().await?).await?.data)
+    }
+
+    /// Sets a user's status: `"active"` or `"disabled"`.
+    pub async fn set_user_status(
+        &self,
+        credentials: &PartnerCredentials,
+        user_id: &str,
+        status: &str,
+    ) -> Result<UserView, ClientError> {
+        let request = self
+            .partner(Method::PATCH, &Self::users_path(credentials, &format!("/{user_id}")), credentials)
+            .json(&UpdateUser { status: status.to_owned() });
+        Ok(answer::<Envelope<UserView>>(request.send().await?).await?.data)
     }
 
     /// Calls the admin API: `path` is below `/admin/v1` (e.g. `/organizations`).

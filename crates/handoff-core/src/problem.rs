@@ -14,6 +14,10 @@ pub enum ProblemKind {
     Forbidden,
     /// 404: the resource does not exist (in the caller's scope).
     NotFound,
+    /// 405: the path exists, but not with this method.
+    MethodNotAllowed,
+    /// 408: the request took longer than the server allows.
+    RequestTimeout,
     /// 409: the resource already exists.
     Conflict,
     /// 413: the body is over the limit.
@@ -35,11 +39,13 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 13] = [
+    pub const ALL: [ProblemKind; 15] = [
         ProblemKind::InvalidRequest,
         ProblemKind::AuthenticationRequired,
         ProblemKind::Forbidden,
         ProblemKind::NotFound,
+        ProblemKind::MethodNotAllowed,
+        ProblemKind::RequestTimeout,
         ProblemKind::Conflict,
         ProblemKind::PayloadTooLarge,
         ProblemKind::UnsupportedMediaType,
@@ -57,6 +63,8 @@ impl ProblemKind {
             ProblemKind::AuthenticationRequired => "authentication-required",
             ProblemKind::Forbidden => "forbidden",
             ProblemKind::NotFound => "not-found",
+            ProblemKind::MethodNotAllowed => "method-not-allowed",
+            ProblemKind::RequestTimeout => "request-timeout",
             ProblemKind::Conflict => "conflict",
             ProblemKind::PayloadTooLarge => "payload-too-large",
             ProblemKind::UnsupportedMediaType => "unsupported-media-type",
@@ -79,6 +87,8 @@ impl ProblemKind {
             ProblemKind::AuthenticationRequired => 401,
             ProblemKind::Forbidden => 403,
             ProblemKind::NotFound => 404,
+            ProblemKind::MethodNotAllowed => 405,
+            ProblemKind::RequestTimeout => 408,
             ProblemKind::Conflict | ProblemKind::TokenAlreadyUsed => 409,
             ProblemKind::ExpiredToken => 410,
             ProblemKind::PayloadTooLarge => 413,
@@ -95,6 +105,8 @@ impl ProblemKind {
             ProblemKind::AuthenticationRequired => "Unauthorized",
             ProblemKind::Forbidden => "Forbidden",
             ProblemKind::NotFound => "Not found",
+            ProblemKind::MethodNotAllowed => "Method not allowed",
+            ProblemKind::RequestTimeout => "Request timeout",
             ProblemKind::Conflict => "Conflict",
             ProblemKind::PayloadTooLarge => "Payload too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",

@@ -122,6 +122,19 @@ impl Credential {
     }
 }
 
+/// Verifies `candidate` against `credential`, or does the same work against a dummy when there is
+/// no credential, so that timing does not tell an unknown id from a wrong secret.
+pub fn verify_or_dummy(credential: Option<&Credential>, candidate: &str, now_unix: i64) -> bool {
+    match credential {
+        Some(credential) => credential.verify(candidate, now_unix),
+        None => {
+            let dummy = Credential::new(SecretDigest([0; 32]));
+            let _ = dummy.verify(candidate, now_unix);
+            false
+        }
+    }
+}
+
 /// `N` bytes from the operating system's CSPRNG (through `rand`'s thread-local generator,
 /// which is seeded from it).
 pub fn random_bytes<const N: usize>() -> [u8; N] {

@@ -47,6 +47,8 @@ fn reference(kind: ProblemKind) -> &'static str {
         ProblemKind::AuthenticationRequired => include_str!("../../../docs/errors/authentication-required.md"),
         ProblemKind::Forbidden => include_str!("../../../docs/errors/forbidden.md"),
         ProblemKind::NotFound => include_str!("../../../docs/errors/not-found.md"),
+        ProblemKind::MethodNotAllowed => include_str!("../../../docs/errors/method-not-allowed.md"),
+        ProblemKind::RequestTimeout => include_str!("../../../docs/errors/request-timeout.md"),
         ProblemKind::Conflict => include_str!("../../../docs/errors/conflict.md"),
         ProblemKind::PayloadTooLarge => include_str!("../../../docs/errors/payload-too-large.md"),
         ProblemKind::UnsupportedMediaType => include_str!("../../../docs/errors/unsupported-media-type.md"),

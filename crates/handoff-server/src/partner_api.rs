@@ -11,7 +11,7 @@ use handoff_core::model::{
     parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, User, UserStatus,
 };
 use handoff_core::problem::ProblemKind;
-use handoff_core::secret::SecretDigest;
+use handoff_core::secret::verify_or_dummy;
 use handoff_core::wire::{CreateUser, Envelope, Page, SsoLink, SsoRequest, UpdateUser, UserView};
 use serde::Deserialize;
 
@@ -70,14 +70,7 @@ async fn authenticate(
         Ok(id) => state.store.partner(id).await?,
         Err(_) => None,
     };
-    let partner_ok = match &partner {
-        Some(p) => p.credential.verify(partner_secret, now),
-        None => {
-            // Same work as a real comparison, so timing does not reveal unknown ids.
-            let _ = SecretDigest::of(partner_secret).matches(&SecretDigest::of(""));
-            false
-        }
-    };
+    let partner_ok = verify_or_dummy(partner.as_ref().map(|p| &p.credential), partner_secret, now);
     let Some(partner) = partner.filter(|_| partner_ok) else {
         state.failures.fail(ctx.limiter_key(), now);
         let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid partner credentials");
@@ -87,7 +80,8 @@ async fn authenticate(
         Ok(id) => state.store.organization(id).await?,
         Err(_) => None,
     };
-    let Some(organization) = organization.filter(|o| o.credential.verify(organization_secret, now)) else {
+    let organization_ok = verify_or_dummy(organization.as_ref().map(|o| &o.credential), organization_secret, now);
+    let Some(organization) = organization.filter(|_| organization_ok) else {
         state.failures.fail(ctx.limiter_key(), now);
         let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid organization credentials");
         return Err(state.refuse(event, error).await);

@@ -30,7 +30,7 @@ const IDENTITY_TOKEN_TTL: i64 = 60;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/auth/sso", get(sso_redeem))
+        .route("/auth/sso", get(sso_redeem).head(sso_probe))
         .route("/auth/session", get(session_read))
         .route("/auth/verify", get(verify))
         .route("/auth/logout", post(logout))
@@ -141,6 +141,11 @@ async fn sso_redeem(State(state): State<AppState>, ctx: Ctx, Query(query): Query
         response.extensions_mut().insert(FrameAncestors(origins));
     }
     response
+}
+
+/// `HEAD` never redeems: link checkers and previewers that only probe a link leave it usable.
+async fn sso_probe() -> StatusCode {
+    StatusCode::OK
 }
 
 /// Top-level session first, then the embed session.

@@ -101,15 +101,18 @@ async fn framework_problem(response: Response) -> ProblemResponse {
         StatusCode::UNAUTHORIZED => ProblemKind::AuthenticationRequired,
         StatusCode::FORBIDDEN => ProblemKind::Forbidden,
         StatusCode::NOT_FOUND => ProblemKind::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ProblemKind::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => ProblemKind::RequestTimeout,
         StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemKind::UnsupportedMediaType,
         s if s.is_server_error() => ProblemKind::Internal,
         _ => ProblemKind::InvalidRequest,
     };
-    let detail = match (kind, status) {
-        (ProblemKind::NotFound, _) => "No such resource.".to_owned(),
-        (_, StatusCode::METHOD_NOT_ALLOWED) => "This method is not allowed on this path.".to_owned(),
-        (ProblemKind::Internal, _) => "An internal error occurred; quote the request id to support.".to_owned(),
+    let detail = match kind {
+        ProblemKind::NotFound => "No such resource.".to_owned(),
+        ProblemKind::MethodNotAllowed => "This method is not allowed on this path.".to_owned(),
+        ProblemKind::RequestTimeout => "The request took too long; send it again, faster.".to_owned(),
+        ProblemKind::Internal => "An internal error occurred; quote the request id to support.".to_owned(),
         _ if text.is_empty() => kind.title().to_owned(),
         _ => text,
     };
@@ -238,7 +241,7 @@ fn security_headers(path: &str, response: &mut Response) {
     if let Ok(value) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
-    if frame.is_none() {
+    if frame.as_ref().is_none_or(String::is_empty) {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -5,8 +5,10 @@
 mod harness;
 
 mod admin;
+mod browser;
 mod crash;
 mod demo;
+mod lifecycle;
 mod partner_sso;
 mod portal;
 mod redirect_paths;

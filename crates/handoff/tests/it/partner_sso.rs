@@ -360,3 +360,14 @@ async fn accepted_and_refused_attempts_are_audited_with_context() {
     let next = server.audit(&format!("user_id={}&limit=1&cursor={cursor}", fx.user.id)).await;
     assert_ne!(next[0]["id"], page["items"][0]["id"]);
 }
+
+#[tokio::test]
+async fn a_head_probe_does_not_use_the_link() {
+    let server = TestServer::start().await;
+    let fx = server.fixture().await;
+    let url = server.mint(&fx, "/dashboard").await;
+    let probe = server.http.head(&url).send().await.unwrap();
+    assert_eq!(probe.status(), 200);
+    assert!(probe.headers().get("set-cookie").is_none());
+    assert_eq!(server.open(&url).await.status(), 303);
+}

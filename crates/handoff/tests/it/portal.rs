@@ -220,6 +220,10 @@ async fn problem_types_resolve_to_reference_pages() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("invalid-request"));
     assert_eq!(server.http.get(format!("{}/errors/nope", server.url)).send().await.unwrap().status(), 404);
+    let wrong_method = server.http.get(format!("{}/v1/sso", server.url)).send().await.unwrap();
+    let body = assert_problem(wrong_method, 405, "method-not-allowed").await;
+    let page = server.http.get(body["error"]["type"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
     let health: Value = server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
     let ready: Value = server.http.get(format!("{}/readyz", server.url)).send().await.unwrap().json().await.unwrap();

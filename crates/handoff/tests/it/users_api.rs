@@ -117,3 +117,23 @@ async fn users_are_scoped_to_the_authenticated_organization() {
     let body = assert_problem(anonymous, 400, "invalid-request").await;
     assert!(body["error"]["detail"].as_str().unwrap().starts_with("Missing required headers: x-partner-id"));
 }
+
+#[tokio::test]
+async fn the_sdk_manages_users() {
+    let server = TestServer::start().await;
+    let fx = server.fixture().await;
+    let client = handoff_client::Client::new(&server.url);
+    let new_user = handoff_client::wire::CreateUser {
+        email: "ola@nordmann.no".into(),
+        given_name: "Ola".into(),
+        family_name: "Nordmann".into(),
+    };
+    let created = client.create_user(&fx.credentials, &new_user).await.unwrap();
+    let page = client.users(&fx.credentials, Some("ola@nordmann.no"), None).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(client.user(&fx.credentials, &created.id).await.unwrap().email, "ola@nordmann.no");
+    let disabled = client.set_user_status(&fx.credentials, &created.id, "disabled").await.unwrap();
+    assert_eq!(disabled.status, "disabled");
+    let refused = client.mint_sso_link(&fx.credentials, &created.id, None).await.unwrap_err();
+    assert_eq!(refused.slug(), Some("forbidden"));
+}
