@@ -60,6 +60,28 @@ async fn audited(
     state.audit(event).await
 }
 
+/// A secret rotation: the new secret (shown once), the credential to store, and when the old
+/// secret stops working.
+struct Rotation {
+    secret: Secret,
+    credential: Credential,
+    until: i64,
+}
+
+impl Rotation {
+    fn of(state: &AppState, kind: SecretKind, current: &Credential) -> Self {
+        let secret = Secret::generate(kind);
+        let until = state.now() + ROTATION_OVERLAP_SECONDS;
+        Self { credential: current.rotated(secret.digest(), until), secret, until }
+    }
+
+    fn answer(self) -> (StatusCode, Json<RotatedSecret>) {
+        let body =
+            RotatedSecret { secret: self.secret.expose().to_owned(), previous_expires_at: views::rfc3339(self.until) };
+        (StatusCode::CREATED, Json(body))
+    }
+}
+
 fn clean_list(values: Vec<String>) -> Vec<String> {
     values.into_iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
 }
@@ -152,20 +174,13 @@ async fn organizations_rotate(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let organization = organization(&state, &id).await?;
-    let secret = Secret::generate(SecretKind::Organization);
-    let until = state.now() + ROTATION_OVERLAP_SECONDS;
-    state
-        .store
-        .set_organization_credential(organization.id, &organization.credential.rotated(secret.digest(), until))
-        .await?;
+    let rotation = Rotation::of(&state, SecretKind::Organization, &organization.credential);
+    state.store.set_organization_credential(organization.id, &rotation.credential).await?;
     audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
         e.organization_id = Some(organization.id.to_string())
     })
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) }),
-    ))
+    Ok(rotation.answer())
 }
 
 /// Origins are `scheme://host[:port]`, nothing more: they go into `frame-ancestors` verbatim.
@@ -258,14 +273,10 @@ async fn partners_rotate(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let partner = partner(&state, &id).await?;
-    let secret = Secret::generate(SecretKind::Partner);
-    let until = state.now() + ROTATION_OVERLAP_SECONDS;
-    state.store.set_partner_credential(partner.id, &partner.credential.rotated(secret.digest(), until)).await?;
+    let rotation = Rotation::of(&state, SecretKind::Partner, &partner.credential);
+    state.store.set_partner_credential(partner.id, &rotation.credential).await?;
     audited(&state, &ctx, "admin.partner.rotate_secret", |e| e.partner_id = Some(partner.id.to_string())).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) }),
-    ))
+    Ok(rotation.answer())
 }
 
 async fn links_list(

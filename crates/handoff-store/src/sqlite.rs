@@ -42,6 +42,61 @@ impl SqliteStore {
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await.map_err(backend)
     }
+
+    /// At most one row for `sql` with one text parameter.
+    async fn fetch_one<T>(
+        &self,
+        sql: &str,
+        param: &str,
+        map: fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        sqlx::query(sql).bind(param).fetch_optional(&self.pool).await.map_err(backend)?.as_ref().map(map).transpose()
+    }
+
+    /// A keyset page for `sql`, whose two parameters are the cursor and the limit.
+    async fn fetch_page<T>(
+        &self,
+        sql: &str,
+        page: &PageRequest,
+        map: fn(&SqliteRow) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        sqlx::query(sql)
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page_limit(page))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(map)
+            .collect()
+    }
+
+    /// `table` is one of this module's table names, never input.
+    async fn set_credential(&self, table: &'static str, id: String, c: &Credential) -> StoreResult<bool> {
+        let (prev, prev_at) = previous_parts(c);
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET secret_digest = ?, previous_secret_digest = ?, previous_secret_expires_at = ? \
+             WHERE id = ?"
+        ))
+        .bind(c.current.as_bytes().as_slice())
+        .bind(prev)
+        .bind(prev_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `table` is one of this module's table names, never input.
+    async fn delete_by_id(&self, table: &'static str, id: String) -> StoreResult<bool> {
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 fn parse<T: FromStr>(value: &str) -> StoreResult<T> {
@@ -207,65 +262,29 @@ impl Organizations for SqliteStore {
     }
 
     async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>> {
-        sqlx::query(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(organization)
-            .transpose()
+        let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id = ?");
+        self.fetch_one(&sql, &id.to_string(), organization).await
     }
 
     async fn organization_by_number(&self, org_number: &str) -> StoreResult<Option<Organization>> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {ORGANIZATION_COLUMNS} FROM organizations o \
              JOIN organization_numbers m ON m.organization_id = o.id WHERE m.org_number = ?"
-        ))
-        .bind(org_number)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?
-        .as_ref()
-        .map(organization)
-        .transpose()
+        );
+        self.fetch_one(&sql, org_number, organization).await
     }
 
     async fn organizations(&self, page: &PageRequest) -> StoreResult<Vec<Organization>> {
-        sqlx::query(&format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id > ? ORDER BY o.id LIMIT ?"))
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page_limit(page))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(organization)
-            .collect()
+        let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id > ? ORDER BY o.id LIMIT ?");
+        self.fetch_page(&sql, page, organization).await
     }
 
     async fn set_organization_credential(&self, id: OrganizationId, c: &Credential) -> StoreResult<bool> {
-        let (prev, prev_at) = previous_parts(c);
-        let done = sqlx::query(
-            "UPDATE organizations SET secret_digest = ?, previous_secret_digest = ?, \
-             previous_secret_expires_at = ? WHERE id = ?",
-        )
-        .bind(c.current.as_bytes().as_slice())
-        .bind(prev)
-        .bind(prev_at)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.set_credential("organizations", id.to_string(), c).await
     }
 
     async fn delete_organization(&self, id: OrganizationId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM organizations WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.delete_by_id("organizations", id.to_string()).await
     }
 }
 
@@ -292,51 +311,20 @@ impl Partners for SqliteStore {
     }
 
     async fn partner(&self, id: PartnerId) -> StoreResult<Option<Partner>> {
-        sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(partner)
-            .transpose()
+        self.fetch_one(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?"), &id.to_string(), partner).await
     }
 
     async fn partners(&self, page: &PageRequest) -> StoreResult<Vec<Partner>> {
-        sqlx::query(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?"))
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page_limit(page))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?
-            .iter()
-            .map(partner)
-            .collect()
+        let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?");
+        self.fetch_page(&sql, page, partner).await
     }
 
     async fn set_partner_credential(&self, id: PartnerId, c: &Credential) -> StoreResult<bool> {
-        let (prev, prev_at) = previous_parts(c);
-        let done = sqlx::query(
-            "UPDATE partners SET secret_digest = ?, previous_secret_digest = ?, previous_secret_expires_at = ? \
-             WHERE id = ?",
-        )
-        .bind(c.current.as_bytes().as_slice())
-        .bind(prev)
-        .bind(prev_at)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.set_credential("partners", id.to_string(), c).await
     }
 
     async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM partners WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.delete_by_id("partners", id.to_string()).await
     }
 
     async fn link(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<()> {
@@ -404,14 +392,7 @@ impl Users for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?
-            .as_ref()
-            .map(user)
-            .transpose()
+        self.fetch_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"), &id.to_string(), user).await
     }
 
     async fn user_by_email(&self, organization: OrganizationId, email: &str) -> StoreResult<Option<User>> {
@@ -469,12 +450,7 @@ impl Users for SqliteStore {
     }
 
     async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.delete_by_id("users", id.to_string()).await
     }
 }
 

@@ -274,3 +274,38 @@ impl Drop for Spawned {
         let _ = self.child.wait();
     }
 }
+
+/// A linked organization, partner and user, created through the admin API of the server at `url`
+/// (for servers the harness did not boot in-process).
+pub struct RemoteFixture {
+    pub organization: Value,
+    pub partner: Value,
+    pub user_id: String,
+    pub credentials: PartnerCredentials,
+}
+
+pub async fn remote_fixture(url: &str) -> RemoteFixture {
+    let admin = Client::new(url).with_admin_token(ADMIN_TOKEN);
+    let organization: Value = admin.admin(Method::POST, "/organizations", Some(&json!({"name": "Org"}))).await.unwrap();
+    let partner: Value = admin.admin(Method::POST, "/partners", Some(&json!({"name": "Partner"}))).await.unwrap();
+    let (org_id, partner_id) = (organization["id"].as_str().unwrap(), partner["id"].as_str().unwrap());
+    admin
+        .admin::<Value, Value>(Method::PUT, &format!("/partners/{partner_id}/organizations/{org_id}"), None)
+        .await
+        .unwrap();
+    let user: Value = admin
+        .admin(
+            Method::POST,
+            &format!("/organizations/{org_id}/users"),
+            Some(&json!({"email": "a@b.no", "given_name": "A", "family_name": "B"})),
+        )
+        .await
+        .unwrap();
+    let credentials = PartnerCredentials {
+        partner_id: partner_id.to_owned(),
+        partner_secret: partner["secret"].as_str().unwrap().to_owned(),
+        organization_id: org_id.to_owned(),
+        organization_secret: organization["secret"].as_str().unwrap().to_owned(),
+    };
+    RemoteFixture { user_id: user["id"].as_str().unwrap().to_owned(), organization, partner, credentials }
+}

@@ -1,42 +1,28 @@
 //! No generated secret, session cookie or whole token is ever stored or logged in plaintext.
 
 use handoff_client::{Client, PartnerCredentials};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::harness::{http_client, Spawned, ADMIN_TOKEN};
+use crate::harness::{http_client, remote_fixture, Spawned, ADMIN_TOKEN};
 
 #[tokio::test]
 async fn secrets_and_tokens_never_reach_the_database_or_the_logs() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Spawned::serve(dir.path(), &["--log-format", "json"]);
+    let fx = remote_fixture(&server.url).await;
+    let (org, partner, user_id) = (&fx.organization, &fx.partner, fx.user_id.as_str());
+    let org_id = org["id"].as_str().unwrap();
     let admin = Client::new(&server.url).with_admin_token(ADMIN_TOKEN);
-    let org: Value = admin.admin(reqwest::Method::POST, "/organizations", Some(&json!({"name": "Org"}))).await.unwrap();
-    let partner: Value = admin.admin(reqwest::Method::POST, "/partners", Some(&json!({"name": "P"}))).await.unwrap();
-    let (org_id, partner_id) = (org["id"].as_str().unwrap(), partner["id"].as_str().unwrap());
-    admin
-        .admin::<Value, Value>(reqwest::Method::PUT, &format!("/partners/{partner_id}/organizations/{org_id}"), None)
-        .await
-        .unwrap();
-    let user: Value = admin
-        .admin(
-            reqwest::Method::POST,
-            &format!("/organizations/{org_id}/users"),
-            Some(&json!({"email": "a@b.no", "given_name": "A", "family_name": "B"})),
-        )
-        .await
-        .unwrap();
     let rotated: Value = admin
         .admin::<Value, Value>(reqwest::Method::POST, &format!("/organizations/{org_id}/secrets"), None)
         .await
         .unwrap();
     let credentials = PartnerCredentials {
-        partner_id: partner_id.to_owned(),
-        partner_secret: partner["secret"].as_str().unwrap().to_owned(),
-        organization_id: org_id.to_owned(),
         organization_secret: rotated["secret"].as_str().unwrap().to_owned(),
+        ..fx.credentials.clone()
     };
     let client = Client::new(&server.url);
-    let link = client.mint_sso_link(&credentials, user["id"].as_str().unwrap(), Some("/dashboard")).await.unwrap();
+    let link = client.mint_sso_link(&credentials, user_id, Some("/dashboard")).await.unwrap();
     let http = http_client();
     let redeemed = http.get(&link.redirect_url).send().await.unwrap();
     let cookie_value = redeemed.headers()["set-cookie"]
@@ -51,7 +37,7 @@ async fn secrets_and_tokens_never_reach_the_database_or_the_logs() {
         .to_owned();
     // Refusals log too: a wrong secret, a replayed link.
     let wrong = PartnerCredentials { partner_secret: "hps_guess".into(), ..credentials.clone() };
-    assert!(client.mint_sso_link(&wrong, user["id"].as_str().unwrap(), None).await.is_err());
+    assert!(client.mint_sso_link(&wrong, user_id, None).await.is_err());
     assert_eq!(http.get(&link.redirect_url).send().await.unwrap().status(), 409);
     server.kill9();
 
