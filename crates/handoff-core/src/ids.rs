@@ -64,3 +64,7 @@ id_type!(
     /// A person, member of exactly one organization.
     UserId
 );
+id_type!(
+    /// A trusted portal that sends SSO webhooks to handoff.
+    IntegrationId
+);

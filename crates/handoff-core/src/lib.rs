@@ -14,6 +14,7 @@ pub mod redirect;
 pub mod secret;
 pub mod store;
 pub mod token;
+pub mod webhook;
 pub mod wire;
 
 pub use clock::{Clock, SystemClock};

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrganizationId, PartnerId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
 use crate::secret::{Credential, SecretDigest};
+use crate::webhook::SignatureProfile;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -59,6 +60,60 @@ pub struct User {
     pub given_name: String,
     pub family_name: String,
     pub status: UserStatus,
+    pub created_at: i64,
+}
+
+/// What an inbound integration does with an event for a user handoff does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownUserPolicy {
+    /// Create the user in the organization, then sign them in.
+    Provision,
+    /// Send the browser to the integration's registration URL with a signed prefill token.
+    Register,
+    /// Refuse with 403.
+    Reject,
+}
+
+impl UnknownUserPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnknownUserPolicy::Provision => "provision",
+            UnknownUserPolicy::Register => "register",
+            UnknownUserPolicy::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Provision, Self::Register, Self::Reject].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Webhook secrets sealed with the master key: the current one and, during a rotation overlap,
+/// the previous one with the Unix time it stops being accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecrets {
+    pub current: Vec<u8>,
+    pub previous: Option<(Vec<u8>, i64)>,
+}
+
+/// A trusted portal that POSTs signed SSO events to `/v1/inbound/{slug}/sso`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundIntegration {
+    pub id: IntegrationId,
+    pub slug: String,
+    pub name: String,
+    pub secrets: SealedSecrets,
+    pub signature_profile: SignatureProfile,
+    pub tolerance_seconds: i64,
+    pub event_type: String,
+    pub unknown_user: UnknownUserPolicy,
+    /// Where `register` sends unknown users (an absolute https URL, or http on loopback).
+    pub register_url: Option<String>,
+    /// Where a signed-in user lands (a redirect path).
+    pub landing_path: String,
+    /// Enables `POST /v1/inbound/{slug}/sso/test`.
+    pub sandbox: bool,
     pub created_at: i64,
 }
 
@@ -148,20 +203,31 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
-/// Checks an email's shape and lower-cases it. Deliberately simple: one `@`, a non-empty local
-/// part, a domain with a dot, no whitespace or control characters, at most 254 bytes.
+/// Checks an email's shape and lower-cases it. Deliberately simple: one `@`; a local part of
+/// letters, digits and RFC 5322 `atext` symbols with single dots; a domain of dot-separated
+/// labels of letters, digits and `-`, with at least one dot; at most 254 bytes.
 pub fn parse_email(input: &str) -> Option<String> {
     let email = input.trim();
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > 254 {
         return None;
     }
     let (local, domain) = email.split_once('@')?;
-    let domain_ok = domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains('@')
-        && !domain.contains("..");
-    (!local.is_empty() && domain_ok).then(|| email.to_lowercase())
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    (local_ok && domain_ok).then(|| email.to_lowercase())
 }
 
 /// A display name: trimmed, 1 to 200 characters, no control characters.
@@ -178,7 +244,25 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(parse_email(" Turid@Jensen.com ").as_deref(), Some("turid@jensen.com"));
-        for bad in ["", "a", "@x.no", "a@b", "a@.no", "a@no.", "a b@x.no", "a@b@c.no", "a@x..no"] {
+        assert_eq!(parse_email("o'brien+tag@mail.example.co.uk").as_deref(), Some("o'brien+tag@mail.example.co.uk"));
+        for bad in [
+            "",
+            "a",
+            "@x.no",
+            "a@b",
+            "a@.no",
+            "a@no.",
+            "a b@x.no",
+            "a@b@c.no",
+            "a@x..no",
+            "<script>@b.no",
+            "a@b.no>",
+            "\"a\"@b.no",
+            "a..b@c.no",
+            ".a@b.no",
+            "a@-b.no",
+            "a\u{0}@b.no",
+        ] {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
     }

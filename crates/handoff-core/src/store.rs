@@ -5,9 +5,10 @@
 
 use async_trait::async_trait;
 
-use crate::ids::{OrganizationId, PartnerId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
 use crate::model::{
-    AuditEvent, AuditFilter, AuditRecord, Organization, PageRequest, Partner, Session, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
+    Session, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -82,7 +83,7 @@ pub trait Sessions: Send + Sync {
     async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()>;
     async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool>;
-    /// Removes expired sessions and consumed-token records past their expiry.
+    /// Removes expired sessions, and consumed-token and webhook-event records past their expiry.
     async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
 }
 
@@ -109,9 +110,23 @@ pub trait Keys: Send + Sync {
     async fn insert_key(&self, key: &StoredKey) -> StoreResult<()>;
 }
 
+#[async_trait]
+pub trait Inbound: Send + Sync {
+    /// Fails with `Conflict` when the slug is taken.
+    async fn create_integration(&self, integration: &InboundIntegration) -> StoreResult<()>;
+    async fn integration(&self, id: IntegrationId) -> StoreResult<Option<InboundIntegration>>;
+    async fn integration_by_slug(&self, slug: &str) -> StoreResult<Option<InboundIntegration>>;
+    async fn integrations(&self, page: &PageRequest) -> StoreResult<Vec<InboundIntegration>>;
+    async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool>;
+    async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool>;
+    /// Records `event_id` for the integration until `expires_at`. Returns `false`, changing
+    /// nothing, when it is already recorded (a replay) — atomically, across nodes.
+    async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: Organizations + Partners + Users + Sessions + Audit + Keys + Send + Sync + 'static {
+pub trait Store: Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Send + Sync + 'static {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -50,6 +50,23 @@ pub struct IdentityClaims {
     pub exp: i64,
 }
 
+/// The claims of a registration prefill token: who an inbound event named, for a registration
+/// page to pre-fill. Signed with the identity key (Ed25519), verifiable with the JWKS; short-lived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefillClaims {
+    pub iss: String,
+    /// The registration URL it was issued for.
+    pub aud: String,
+    pub email: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub org: OrganizationId,
+    pub org_no: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {

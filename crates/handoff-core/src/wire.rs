@@ -161,3 +161,83 @@ pub struct SessionView {
     pub embed: bool,
     pub expires_at: String,
 }
+
+/// `POST /admin/v1/inbound-integrations` body; every field but `slug` has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInboundIntegration {
+    pub slug: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seconds a timestamp may be off, either way [default: 15].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_seconds: Option<i64>,
+    /// `provision` | `register` | `reject` [default: reject].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_user: Option<String>,
+    /// Required with `register`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_url: Option<String>,
+    /// [default: the server's `default_redirect_path`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing_path: Option<String>,
+    /// [default: `Vinst_SSO`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// [default: `timestamp-body-hex`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboundIntegrationView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    /// The URL the portal POSTs its events to.
+    pub endpoint: String,
+    pub signature_profile: String,
+    pub tolerance_seconds: i64,
+    pub event_type: String,
+    pub unknown_user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub register_url: Option<String>,
+    pub landing_path: String,
+    pub sandbox: bool,
+    pub created_at: String,
+    /// When the previous secret stops working, during a rotation overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
+    /// Present only in the answer that created the integration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// The answer to an SSO webhook (seed 002).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookRedirect {
+    #[serde(rename = "redirectUrl")]
+    pub redirect_url: String,
+}
+
+/// A webhook error (seed 002): one human sentence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookError {
+    pub error: String,
+}
+
+/// `POST /v1/inbound/{slug}/sso/test`: every check, in order, and whether it passed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxReport {
+    pub ok: bool,
+    pub checks: Vec<SandboxCheck>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxCheck {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}

@@ -5,12 +5,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use handoff_core::ids::{OrganizationId, PartnerId, UserId};
-use handoff_core::model::{AuditFilter, Organization, Outcome, PageRequest, Partner};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
+use handoff_core::model::{
+    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, UnknownUserPolicy,
+};
+use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
+use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
-    AuditRecordView, CreateOrganization, CreatePartner, CreateUser, OrganizationView, Page, PartnerView, RotatedSecret,
-    UpdateUser, UserView,
+    AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateUser, InboundIntegrationView,
+    OrganizationView, Page, PartnerView, RotatedSecret, UpdateUser, UserView,
 };
 use serde::Deserialize;
 
@@ -18,7 +22,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, AdminAuth, RawBody};
 use crate::partner_api::{new_user, parse_status, ListQuery};
 use crate::state::{AppState, Ctx};
-use crate::views;
+use crate::{inbound, views};
 
 /// How long a rotated-out secret keeps working.
 const ROTATION_OVERLAP_SECONDS: i64 = 24 * 3600;
@@ -38,6 +42,9 @@ pub fn routes() -> Router<AppState> {
             put(links_create).delete(links_delete),
         )
         .route("/admin/v1/users/{id}", get(users_read).patch(users_update).delete(users_delete))
+        .route("/admin/v1/inbound-integrations", post(integrations_create).get(integrations_list))
+        .route("/admin/v1/inbound-integrations/{id}", get(integrations_read).delete(integrations_delete))
+        .route("/admin/v1/inbound-integrations/{id}/secrets", post(integrations_rotate))
         .route("/admin/v1/audit", get(audit_list))
 }
 
@@ -453,4 +460,164 @@ async fn audit_list(
     };
     let records = state.store.audit(&filter).await?;
     Ok(Json(views::page(records, limit, views::audit_record, |r| r.id.to_string())))
+}
+
+/// An absolute URL a browser may be sent to: https, or http on a loopback host.
+fn parse_browser_url(field: &str, value: &str) -> ApiResult<String> {
+    let uri: axum::http::Uri =
+        value.parse().map_err(|_| ApiError::invalid(format!("{field} is not an absolute URL.")))?;
+    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(value.to_owned()),
+        Some("http") if loopback => Ok(value.to_owned()),
+        _ => Err(ApiError::invalid(format!("{field} must be an https URL (http only on loopback)."))),
+    }
+}
+
+fn parse_slug(slug: &str) -> ApiResult<String> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 64
+        && !slug.starts_with('-')
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(slug.to_owned())
+    } else {
+        Err(ApiError::invalid("slug must be 1 to 64 characters of a-z, 0-9 and '-'."))
+    }
+}
+
+/// Validates a new integration's fields, applying the documented defaults.
+fn new_integration(state: &AppState, body: CreateInboundIntegration, secret: &Secret) -> ApiResult<InboundIntegration> {
+    let slug = parse_slug(&body.slug)?;
+    let tolerance_seconds = body.tolerance_seconds.unwrap_or(15);
+    if !(1..=300).contains(&tolerance_seconds) {
+        return Err(ApiError::invalid("tolerance_seconds must be between 1 and 300."));
+    }
+    let unknown_user = UnknownUserPolicy::parse(body.unknown_user.as_deref().unwrap_or("reject"))
+        .ok_or_else(|| ApiError::invalid("unknown_user must be provision, register or reject."))?;
+    let register_url = body.register_url.map(|url| parse_browser_url("register_url", &url)).transpose()?;
+    if unknown_user == UnknownUserPolicy::Register && register_url.is_none() {
+        return Err(ApiError::invalid("unknown_user \"register\" needs a register_url."));
+    }
+    let landing_path = match body.landing_path {
+        Some(path) => RedirectPath::parse(&path).map_err(|e| ApiError::invalid(format!("landing_path: {e}")))?,
+        None => state.settings.default_redirect_path.clone(),
+    };
+    let event_type = body.event_type.unwrap_or_else(|| "Vinst_SSO".into());
+    if event_type.is_empty() || event_type.len() > 100 || event_type.chars().any(char::is_control) {
+        return Err(ApiError::invalid("event_type must be 1 to 100 printable characters."));
+    }
+    let signature_profile = match body.signature_profile {
+        Some(profile) => profile.parse().map_err(ApiError::invalid)?,
+        None => SignatureProfile::default(),
+    };
+    let name = match body.name {
+        Some(name) => handoff_core::model::parse_name(&name)
+            .ok_or_else(|| ApiError::invalid("name must be 1 to 200 characters."))?,
+        None => slug.clone(),
+    };
+    let mut integration = InboundIntegration {
+        id: IntegrationId::new(),
+        slug,
+        name,
+        secrets: SealedSecrets { current: Vec::new(), previous: None },
+        signature_profile,
+        tolerance_seconds,
+        event_type,
+        unknown_user,
+        register_url,
+        landing_path: landing_path.as_str().to_owned(),
+        sandbox: body.sandbox.unwrap_or(false),
+        created_at: state.now(),
+    };
+    integration.secrets.current = seal(state, &integration, secret)?;
+    Ok(integration)
+}
+
+fn seal(state: &AppState, integration: &InboundIntegration, secret: &Secret) -> ApiResult<Vec<u8>> {
+    state.master.seal(secret.expose().as_bytes(), &inbound::seal_context(integration)).map_err(|err| {
+        tracing::error!(%err, "sealing a webhook secret failed");
+        ApiError::internal()
+    })
+}
+
+async fn integrations_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<InboundIntegrationView>)> {
+    let body: CreateInboundIntegration = json(&headers, body)?;
+    let secret = Secret::generate(SecretKind::Webhook);
+    let integration = new_integration(&state, body, &secret)?;
+    state.store.create_integration(&integration).await?;
+    audited(&state, &ctx, "admin.inbound.create", |e| e.detail = Some(format!("integration={}", integration.slug)))
+        .await?;
+    let view = InboundIntegrationView {
+        secret: Some(secret.expose().to_owned()),
+        ..views::integration(&integration, &state.settings.public_url)
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn integrations_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<InboundIntegrationView>>> {
+    let items = state.store.integrations(&q.page()).await?;
+    let public_url = &state.settings.public_url;
+    Ok(Json(views::page(items, q.limit(), |i| views::integration(i, public_url), |i| i.id.to_string())))
+}
+
+async fn integration(state: &AppState, id: &str) -> ApiResult<InboundIntegration> {
+    let id: IntegrationId = parse_id(id, "integration")?;
+    state.store.integration(id).await?.ok_or_else(|| ApiError::not_found("No integration with this id."))
+}
+
+async fn integrations_read(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InboundIntegrationView>> {
+    Ok(Json(views::integration(&integration(&state, &id).await?, &state.settings.public_url)))
+}
+
+async fn integrations_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let integration = integration(&state, &id).await?;
+    state.store.delete_integration(integration.id).await?;
+    audited(&state, &ctx, "admin.inbound.delete", |e| e.detail = Some(format!("integration={}", integration.slug)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new current secret; the old one stays valid for the overlap (at most two are ever active).
+async fn integrations_rotate(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    let integration = integration(&state, &id).await?;
+    let secret = Secret::generate(SecretKind::Webhook);
+    let until = state.now() + ROTATION_OVERLAP_SECONDS;
+    let secrets = SealedSecrets {
+        current: seal(&state, &integration, &secret)?,
+        previous: Some((integration.secrets.current.clone(), until)),
+    };
+    state.store.set_integration_secrets(integration.id, &secrets).await?;
+    audited(&state, &ctx, "admin.inbound.rotate_secret", |e| {
+        e.detail = Some(format!("integration={}", integration.slug))
+    })
+    .await?;
+    let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) };
+    Ok((StatusCode::CREATED, Json(body)))
 }

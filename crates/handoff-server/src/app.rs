@@ -26,7 +26,7 @@ use crate::extract::BODY_LIMIT;
 use crate::keyring::Keyring;
 use crate::ratelimit::FailureLimiter;
 use crate::state::{AppState, Inner};
-use crate::{admin, ops, partner_api, portal, web};
+use crate::{admin, inbound, ops, partner_api, portal, web};
 
 /// Longest time one request may take before the server answers 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,7 +112,7 @@ impl App {
             }
         };
         let store = handoff_store::connect(&settings.database_url).await?;
-        let keys = Keyring::open(store.clone(), master, clock.as_ref()).await?;
+        let keys = Keyring::open(store.clone(), master.clone(), clock.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(io_error(format!("cannot listen on {}", settings.listen)))?;
@@ -123,7 +123,7 @@ impl App {
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
         let failures = FailureLimiter::new(settings.failed_auth_limit);
-        let state = AppState::new(Inner { settings, store, clock, keys, admin_token, failures });
+        let state = AppState::new(Inner { settings, store, clock, keys, master, admin_token, failures });
         let router = router(state.clone());
         Ok(App { listener, router, state })
     }
@@ -167,6 +167,7 @@ fn router(state: AppState) -> Router {
     });
     Router::new()
         .merge(partner_api::routes())
+        .merge(inbound::routes())
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(ops::routes())

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 mod error;
 mod extract;
+mod inbound;
 mod keyring;
 mod ops;
 mod partner_api;

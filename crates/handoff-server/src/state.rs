@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
+use handoff_core::crypto::MasterKey;
 use handoff_core::model::{AuditEvent, Outcome};
 use handoff_core::secret::SecretDigest;
 use handoff_core::store::Store;
@@ -24,6 +25,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub keys: Keyring,
+    /// Seals webhook secrets at rest.
+    pub master: MasterKey,
     pub admin_token: SecretDigest,
     pub failures: FailureLimiter,
 }

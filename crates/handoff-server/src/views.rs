@@ -1,7 +1,9 @@
 //! Model → wire conversions, and the time format every answer uses (RFC 3339, UTC).
 
-use handoff_core::model::{AuditRecord, Organization, Partner, User};
-use handoff_core::wire::{AuditRecordView, OrganizationView, Page, PartnerView, UserView};
+use handoff_core::model::{AuditRecord, InboundIntegration, Organization, Partner, User};
+use handoff_core::wire::{AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, UserView};
+
+use crate::config::PublicUrl;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -44,6 +46,25 @@ pub fn user(u: &User) -> UserView {
         family_name: u.family_name.clone(),
         status: u.status.as_str().to_owned(),
         created_at: rfc3339(u.created_at),
+    }
+}
+
+pub fn integration(i: &InboundIntegration, public_url: &PublicUrl) -> InboundIntegrationView {
+    InboundIntegrationView {
+        id: i.id.to_string(),
+        slug: i.slug.clone(),
+        name: i.name.clone(),
+        endpoint: public_url.join(&format!("/v1/inbound/{}/sso", i.slug)),
+        signature_profile: i.signature_profile.as_str().to_owned(),
+        tolerance_seconds: i.tolerance_seconds,
+        event_type: i.event_type.clone(),
+        unknown_user: i.unknown_user.as_str().to_owned(),
+        register_url: i.register_url.clone(),
+        landing_path: i.landing_path.clone(),
+        sandbox: i.sandbox,
+        created_at: rfc3339(i.created_at),
+        previous_secret_expires_at: i.secrets.previous.as_ref().map(|(_, until)| rfc3339(*until)),
+        secret: None,
     }
 }
 

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use handoff_core::problem::ProblemKind;
-use handoff_core::wire::{ErrorEnvelope, ProblemBody};
+use handoff_core::wire::{ErrorEnvelope, ProblemBody, WebhookError};
 use handoff_core::Problem;
 
 use crate::error::{ApiError, ProblemResponse};
@@ -49,6 +49,8 @@ fn refusal_kind(path: &str) -> &'static str {
         "partner.users"
     } else if path == "/auth/sso" {
         "sso.redeem"
+    } else if path.starts_with("/v1/inbound/") {
+        "inbound.sso"
     } else {
         "http.request"
     }
@@ -81,7 +83,7 @@ pub async fn finish(State(state): State<AppState>, request: Request, next: Next)
         // A failed audit write is logged by the store error mapping; the refusal stands.
         let _ = state.refuse(event, error).await;
     }
-    let mut response = render_problem(&state, &problem, ctx.request_id.as_deref(), browser);
+    let mut response = render_problem(&state, &problem, &path, ctx.request_id.as_deref(), browser);
     if let Some(frame) = frame {
         response.extensions_mut().insert(frame);
     }
@@ -119,11 +121,20 @@ async fn framework_problem(response: Response) -> ProblemResponse {
     ProblemResponse { problem: Problem::new(kind, detail), retry_after: None, audited: false }
 }
 
-fn render_problem(state: &AppState, p: &ProblemResponse, request_id: Option<&str>, browser: bool) -> Response {
+fn render_problem(
+    state: &AppState,
+    p: &ProblemResponse,
+    path: &str,
+    request_id: Option<&str>,
+    browser: bool,
+) -> Response {
     let kind = p.problem.kind;
     let status = StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = if browser {
         (status, Html(problem_page(&p.problem, request_id))).into_response()
+    } else if path.starts_with("/v1/inbound/") {
+        // Seed 002's error shape: one sentence.
+        (status, Json(WebhookError { error: p.problem.detail.clone() })).into_response()
     } else {
         let body = ErrorEnvelope {
             success: false,

@@ -5,13 +5,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
-    AuditEvent, AuditFilter, AuditRecord, Organization, Outcome, PageRequest, Partner, Session, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, Outcome, PageRequest, Partner,
+    SealedSecrets, Session, UnknownUserPolicy, User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{
-    Audit, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Users,
+    Audit, Inbound, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Users,
 };
 use handoff_core::token::KeyKind;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -531,6 +532,11 @@ impl Sessions for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let events = sqlx::query("DELETE FROM webhook_events WHERE expires_at < ?")
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         // A consumed token can be forgotten once it could no longer verify anyway.
         let tokens = sqlx::query("DELETE FROM consumed_tokens WHERE expires_at < ?")
             .bind(now - 3600)
@@ -538,7 +544,7 @@ impl Sessions for SqliteStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(sessions.rows_affected() + tokens.rows_affected())
+        Ok(sessions.rows_affected() + tokens.rows_affected() + events.rows_affected())
     }
 }
 
@@ -615,6 +621,111 @@ impl Keys for SqliteStore {
             .await
             .map_err(|e| conflict_or_backend(e, "key id"))?;
         Ok(())
+    }
+}
+
+const INTEGRATION_COLUMNS: &str = "id, slug, name, secret_sealed, previous_secret_sealed, \
+    previous_secret_expires_at, signature_profile, tolerance_seconds, event_type, unknown_user, register_url, \
+    landing_path, sandbox, created_at";
+
+fn integration(row: &SqliteRow) -> StoreResult<InboundIntegration> {
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in database"));
+    let previous_sealed: Option<Vec<u8>> = row.try_get("previous_secret_sealed").map_err(backend)?;
+    let previous_expires: Option<i64> = row.try_get("previous_secret_expires_at").map_err(backend)?;
+    let profile: &str = row.try_get("signature_profile").map_err(backend)?;
+    let policy: &str = row.try_get("unknown_user").map_err(backend)?;
+    Ok(InboundIntegration {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        slug: row.try_get("slug").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        secrets: SealedSecrets {
+            current: row.try_get("secret_sealed").map_err(backend)?,
+            previous: previous_sealed.zip(previous_expires),
+        },
+        signature_profile: profile.parse().map_err(|_| corrupt("signature profile"))?,
+        tolerance_seconds: row.try_get("tolerance_seconds").map_err(backend)?,
+        event_type: row.try_get("event_type").map_err(backend)?,
+        unknown_user: UnknownUserPolicy::parse(policy).ok_or_else(|| corrupt("unknown-user policy"))?,
+        register_url: row.try_get("register_url").map_err(backend)?,
+        landing_path: row.try_get("landing_path").map_err(backend)?,
+        sandbox: row.try_get("sandbox").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+#[async_trait]
+impl Inbound for SqliteStore {
+    async fn create_integration(&self, i: &InboundIntegration) -> StoreResult<()> {
+        let (previous, previous_at) = i.secrets.previous.clone().unzip();
+        sqlx::query(&format!(
+            "INSERT INTO inbound_integrations ({INTEGRATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(i.id.to_string())
+        .bind(&i.slug)
+        .bind(&i.name)
+        .bind(&i.secrets.current)
+        .bind(previous)
+        .bind(previous_at)
+        .bind(i.signature_profile.as_str())
+        .bind(i.tolerance_seconds)
+        .bind(&i.event_type)
+        .bind(i.unknown_user.as_str())
+        .bind(&i.register_url)
+        .bind(&i.landing_path)
+        .bind(i.sandbox)
+        .bind(i.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "an integration with this slug exists"))?;
+        Ok(())
+    }
+
+    async fn integration(&self, id: IntegrationId) -> StoreResult<Option<InboundIntegration>> {
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id = ?");
+        self.fetch_one(&sql, &id.to_string(), integration).await
+    }
+
+    async fn integration_by_slug(&self, slug: &str) -> StoreResult<Option<InboundIntegration>> {
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE slug = ?");
+        self.fetch_one(&sql, slug, integration).await
+    }
+
+    async fn integrations(&self, page: &PageRequest) -> StoreResult<Vec<InboundIntegration>> {
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id > ? ORDER BY id LIMIT ?");
+        self.fetch_page(&sql, page, integration).await
+    }
+
+    async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool> {
+        let (previous, previous_at) = secrets.previous.clone().unzip();
+        let done = sqlx::query(
+            "UPDATE inbound_integrations SET secret_sealed = ?, previous_secret_sealed = ?, \
+             previous_secret_expires_at = ? WHERE id = ?",
+        )
+        .bind(&secrets.current)
+        .bind(previous)
+        .bind(previous_at)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool> {
+        self.delete_by_id("inbound_integrations", id.to_string()).await
+    }
+
+    async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(integration.to_string())
+        .bind(event_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

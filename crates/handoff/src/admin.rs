@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use handoff_client::wire::{CreateOrganization, CreatePartner, CreateUser, UpdateUser};
+use handoff_client::wire::{CreateInboundIntegration, CreateOrganization, CreatePartner, CreateUser, UpdateUser};
 use handoff_client::Client;
 use reqwest::Method;
 use serde_json::Value;
@@ -34,8 +34,49 @@ enum AdminCommand {
     /// Users.
     #[command(subcommand)]
     Users(Users),
+    /// Inbound webhook integrations (portals that send SSO events to handoff).
+    #[command(subcommand)]
+    Inbound(Inbound),
     /// Read the audit log, newest first.
     Audit(AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum Inbound {
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// provision | register | reject [default: reject].
+        #[arg(long)]
+        unknown_user: Option<String>,
+        #[arg(long)]
+        register_url: Option<String>,
+        #[arg(long)]
+        landing_path: Option<String>,
+        #[arg(long)]
+        tolerance_seconds: Option<i64>,
+        #[arg(long)]
+        event_type: Option<String>,
+        /// timestamp-body-hex | timestamp-body-base64 | body-hex | body-base64.
+        #[arg(long)]
+        signature_profile: Option<String>,
+        /// Enable the test endpoint that explains failed checks.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    List,
+    Get {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    /// Issue a new secret; the old one keeps working for 24 hours.
+    RotateSecret {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,6 +276,36 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 (Method::PATCH, format!("/users/{id}"), Some(to_value(&UpdateUser { status: "active".into() })?))
             }
             Users::Delete { id } => (Method::DELETE, format!("/users/{id}"), None),
+        },
+        AdminCommand::Inbound(command) => match command {
+            Inbound::Create {
+                slug,
+                name,
+                unknown_user,
+                register_url,
+                landing_path,
+                tolerance_seconds,
+                event_type,
+                signature_profile,
+                sandbox,
+            } => {
+                let body = CreateInboundIntegration {
+                    slug,
+                    name,
+                    tolerance_seconds,
+                    unknown_user,
+                    register_url,
+                    landing_path,
+                    event_type,
+                    signature_profile,
+                    sandbox: Some(sandbox),
+                };
+                (Method::POST, "/inbound-integrations".into(), Some(to_value(&body)?))
+            }
+            Inbound::List => (Method::GET, "/inbound-integrations".into(), None),
+            Inbound::Get { id } => (Method::GET, format!("/inbound-integrations/{id}"), None),
+            Inbound::Delete { id } => (Method::DELETE, format!("/inbound-integrations/{id}"), None),
+            Inbound::RotateSecret { id } => (Method::POST, format!("/inbound-integrations/{id}/secrets"), None),
         },
         AdminCommand::Audit(audit) => (Method::GET, format!("/audit{}", audit.query()), None),
     };

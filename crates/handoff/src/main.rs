@@ -9,6 +9,7 @@ use handoff_server::config::LogFormat;
 use handoff_server::{demo, App, ConfigLayer, Settings};
 
 mod admin;
+mod webhook;
 
 #[derive(Parser)]
 #[command(name = "handoff", version, about = "Partner single sign-on for your portal")]
@@ -39,10 +40,13 @@ enum Command {
     },
     /// Manage organizations, partners, users and read the audit log through the admin API.
     Admin(admin::AdminArgs),
+    /// Sign, send and verify SSO webhooks (seed 002).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
 }
 
 /// Variables of the binary itself, beside the configuration keys.
-const EXTRA_ENV: &[&str] = &["HANDOFF_CONFIG", "HANDOFF_URL", "HANDOFF_ADMIN_TOKEN_FILE"];
+const EXTRA_ENV: &[&str] = &["HANDOFF_CONFIG", "HANDOFF_URL", "HANDOFF_ADMIN_TOKEN_FILE", "HANDOFF_WEBHOOK_SECRET"];
 
 fn settings(config: Option<PathBuf>, layer: ConfigLayer) -> Result<Settings, String> {
     ConfigLayer::check_env(std::env::vars().map(|(k, _)| k), EXTRA_ENV).map_err(|e| e.to_string())?;
@@ -125,6 +129,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Admin(args) => admin::run(args).await,
+        Command::Webhook(command) => webhook::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ mod admin;
 mod browser;
 mod crash;
 mod demo;
+mod inbound;
 mod lifecycle;
 mod partner_sso;
 mod portal;

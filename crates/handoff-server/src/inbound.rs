@@ -1,0 +1,342 @@
+//! Inbound webhook SSO (seed 002, supplier side): a trusted portal POSTs a signed user event to
+//! `/v1/inbound/{slug}/sso`; handoff verifies it on the raw bytes, refuses replays, finds or
+//! provisions the user and answers `{"redirectUrl": …}` with a one-time sign-in link.
+//!
+//! The checks run in a fixed order — content type, timestamp, signature, event fields, replay,
+//! organization, user — and the sandbox endpoint runs the same checks to explain a failure.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use handoff_core::model::{AuditEvent, InboundIntegration, Organization, Outcome, UnknownUserPolicy, User, UserStatus};
+use handoff_core::problem::ProblemKind;
+use handoff_core::redirect::RedirectPath;
+use handoff_core::token::PrefillClaims;
+use handoff_core::webhook::{check_timestamp, SsoEvent, TimestampError, ValidEvent};
+use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookRedirect};
+use handoff_core::UserId;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::RawBody;
+use crate::sso;
+use crate::state::{AppState, Ctx};
+
+/// Seconds an event id is remembered beyond the timestamp tolerance.
+const REPLAY_MARGIN_SECONDS: i64 = 300;
+/// Lifetime of a registration prefill token.
+const PREFILL_TTL_SECONDS: i64 = 300;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/inbound/{slug}/sso", post(sso_event)).route("/v1/inbound/{slug}/sso/test", post(sandbox))
+}
+
+/// The context a webhook secret is sealed under: bound to its integration.
+pub fn seal_context(integration: &InboundIntegration) -> String {
+    format!("handoff:inbound:{}", integration.id)
+}
+
+fn header<'a>(headers: &'a HeaderMap, names: [&str; 2]) -> Option<&'a str> {
+    names.iter().find_map(|name| headers.get(*name)).and_then(|v| v.to_str().ok())
+}
+
+fn content_type_check(headers: &HeaderMap) -> Result<(), ApiError> {
+    let is_json = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(ProblemKind::UnsupportedMediaType, "Content-Type must be application/json."))
+    }
+}
+
+fn timestamp_check(state: &AppState, integration: &InboundIntegration, headers: &HeaderMap) -> Result<(), ApiError> {
+    let auth = |detail: &str| ApiError::new(ProblemKind::AuthenticationRequired, detail);
+    let value =
+        header(headers, ["vinst-timestamp", "x-vinst-timestamp"]).ok_or_else(|| auth("Missing timestamp header."))?;
+    match check_timestamp(value, state.now(), integration.tolerance_seconds) {
+        Ok(_) => Ok(()),
+        Err(TimestampError::Unparseable) => Err(auth("Invalid timestamp: use Unix seconds or RFC 3339.")),
+        Err(TimestampError::TooOld) => Err(auth("Timestamp is too old.")),
+        Err(TimestampError::TooNew) => Err(auth("Timestamp is in the future.")),
+    }
+}
+
+/// The integration's active secrets, unsealed: the current one and an unexpired previous one.
+fn active_secrets(state: &AppState, integration: &InboundIntegration) -> ApiResult<Vec<String>> {
+    let context = seal_context(integration);
+    let mut sealed = vec![&integration.secrets.current];
+    if let Some((previous, until)) = &integration.secrets.previous {
+        if state.now() < *until {
+            sealed.push(previous);
+        }
+    }
+    sealed
+        .into_iter()
+        .map(|s| {
+            let bytes = state.master.open(s, &context).map_err(|err| {
+                tracing::error!(%err, integration = %integration.slug, "cannot unseal a webhook secret");
+                ApiError::internal()
+            })?;
+            String::from_utf8(bytes).map_err(|_| ApiError::internal())
+        })
+        .collect()
+}
+
+fn signature_check(
+    state: &AppState,
+    integration: &InboundIntegration,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<()> {
+    let auth = |detail: &str| ApiError::new(ProblemKind::AuthenticationRequired, detail);
+    let signature =
+        header(headers, ["vinst-signature", "x-vinst-signature"]).ok_or_else(|| auth("Missing signature header."))?;
+    let timestamp = header(headers, ["vinst-timestamp", "x-vinst-timestamp"]).unwrap_or_default();
+    let secrets = active_secrets(state, integration)?;
+    if integration.signature_profile.verify(secrets.iter().map(String::as_str), timestamp, body, signature) {
+        Ok(())
+    } else {
+        Err(auth("Invalid signature."))
+    }
+}
+
+fn event_check(integration: &InboundIntegration, body: &[u8]) -> ApiResult<ValidEvent> {
+    let event: SsoEvent =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("Malformed event: {e}")))?;
+    event.validate(&integration.event_type).map_err(ApiError::invalid)
+}
+
+async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<Organization> {
+    state
+        .store
+        .organization_by_number(&event.org_no)
+        .await?
+        .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "Unknown organization."))
+}
+
+/// What the event leads to for its user.
+enum Landing {
+    SignIn(User),
+    Provision,
+    Register(String),
+}
+
+async fn user_check(
+    state: &AppState,
+    integration: &InboundIntegration,
+    org: &Organization,
+    event: &ValidEvent,
+) -> ApiResult<Landing> {
+    match state.store.user_by_email(org.id, &event.email).await? {
+        Some(user) if user.status == UserStatus::Active => Ok(Landing::SignIn(user)),
+        Some(_) => Err(ApiError::new(ProblemKind::Forbidden, "The user is disabled.")),
+        None => match (integration.unknown_user, &integration.register_url) {
+            (UnknownUserPolicy::Provision, _) => Ok(Landing::Provision),
+            (UnknownUserPolicy::Register, Some(url)) => Ok(Landing::Register(url.clone())),
+            _ => Err(ApiError::new(ProblemKind::Forbidden, "Unknown user.")),
+        },
+    }
+}
+
+async fn integration_by_slug(state: &AppState, slug: &str) -> ApiResult<InboundIntegration> {
+    state.store.integration_by_slug(slug).await?.ok_or_else(|| ApiError::not_found("Unknown integration."))
+}
+
+fn body_bytes(body: RawBody) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ProblemKind::PayloadTooLarge, "The request body is over the 64 KiB limit.")
+        } else {
+            ApiError::invalid("The request body could not be read.")
+        }
+    })
+}
+
+/// Every check up to the user; on failure the refusal is audited with its reason.
+async fn verify(
+    state: &AppState,
+    event: &mut AuditEvent,
+    slug: &str,
+    headers: &HeaderMap,
+    body: RawBody,
+) -> ApiResult<(InboundIntegration, ValidEvent)> {
+    let integration = integration_by_slug(state, slug).await?;
+    let result = async {
+        let body = body_bytes(body)?;
+        content_type_check(headers)?;
+        timestamp_check(state, &integration, headers)?;
+        signature_check(state, &integration, headers, &body)?;
+        event_check(&integration, &body)
+    }
+    .await;
+    match result {
+        Ok(valid) => {
+            event.detail = Some(format!("integration={} event={}", integration.slug, valid.event_id));
+            Ok((integration, valid))
+        }
+        Err(error) => Err(state.refuse(event.clone(), error).await),
+    }
+}
+
+async fn sso_event(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<WebhookRedirect>> {
+    let mut event = ctx.event("inbound.sso");
+    event.detail = Some(format!("integration={slug}"));
+    let (integration, valid) = verify(&state, &mut event, &slug, &headers, body).await?;
+    let remember_until = state.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS;
+    if !state.store.remember_event(integration.id, &valid.event_id, remember_until).await? {
+        let error = ApiError::new(ProblemKind::Conflict, "This eventId was already used.");
+        return Err(state.refuse(event, error).await);
+    }
+    let organization = match organization_check(&state, &valid).await {
+        Ok(org) => org,
+        Err(error) => return Err(state.refuse(event, error).await),
+    };
+    event.organization_id = Some(organization.id.to_string());
+    let landing = match user_check(&state, &integration, &organization, &valid).await {
+        Ok(landing) => landing,
+        Err(error) => return Err(state.refuse(event, error).await),
+    };
+    let (redirect_url, reason) = match landing {
+        Landing::SignIn(user) => (sign_in(&state, &integration, &user, &mut event)?, "signed-in"),
+        Landing::Provision => {
+            let user = provision(&state, &organization, &valid).await?;
+            (sign_in(&state, &integration, &user, &mut event)?, "provisioned")
+        }
+        Landing::Register(url) => (register_url(&state, &url, &organization, &valid)?, "register"),
+    };
+    event.at = state.now();
+    event.outcome = Some(Outcome::Accepted);
+    event.reason = reason.into();
+    state.audit(event).await?;
+    Ok(Json(WebhookRedirect { redirect_url }))
+}
+
+fn sign_in(
+    state: &AppState,
+    integration: &InboundIntegration,
+    user: &User,
+    event: &mut AuditEvent,
+) -> ApiResult<String> {
+    let path = RedirectPath::parse(&integration.landing_path).map_err(|_| ApiError::internal())?;
+    let (link, jti) = sso::issue(state, user, None, &path)?;
+    event.user_id = Some(user.id.to_string());
+    if let Some(detail) = &mut event.detail {
+        detail.push_str(&format!(" jti={jti}"));
+    }
+    Ok(link.redirect_url)
+}
+
+/// Creates the user the event names; a concurrent creation of the same email wins and is used.
+async fn provision(state: &AppState, organization: &Organization, event: &ValidEvent) -> ApiResult<User> {
+    let user = User {
+        id: UserId::new(),
+        organization_id: organization.id,
+        email: event.email.clone(),
+        given_name: event.first_name.clone(),
+        family_name: event.last_name.clone(),
+        status: UserStatus::Active,
+        created_at: state.now(),
+    };
+    match state.store.create_user(&user).await {
+        Ok(()) => Ok(user),
+        Err(handoff_core::store::StoreError::Conflict(_)) => state
+            .store
+            .user_by_email(organization.id, &event.email)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "The user is disabled.")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The registration URL with a signed, short-lived `prefill` token appended.
+fn register_url(state: &AppState, url: &str, organization: &Organization, event: &ValidEvent) -> ApiResult<String> {
+    let now = state.now();
+    let claims = PrefillClaims {
+        iss: state.settings.public_url.base.clone(),
+        aud: url.to_owned(),
+        email: event.email.clone(),
+        given_name: event.first_name.clone(),
+        family_name: event.last_name.clone(),
+        org: organization.id,
+        org_no: event.org_no.clone(),
+        jti: Uuid::new_v4().simple().to_string(),
+        iat: now,
+        exp: now + PREFILL_TTL_SECONDS,
+    };
+    let token = state.keys.identity().sign(&claims).map_err(|_| ApiError::internal())?;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{separator}prefill={token}"))
+}
+
+fn check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
+    match result {
+        Ok(detail) => SandboxCheck { name: name.into(), ok: true, detail },
+        Err(error) => SandboxCheck { name: name.into(), ok: false, detail: error.problem.detail },
+    }
+}
+
+/// Runs every check without signing anyone in or remembering the event, and reports each.
+async fn sandbox(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(slug): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Json<SandboxReport>> {
+    let integration = integration_by_slug(&state, &slug).await?;
+    if !integration.sandbox {
+        return Err(ApiError::not_found("The sandbox is not enabled for this integration."));
+    }
+    let body = body_bytes(body)?;
+    let mut checks = vec![
+        check("content-type", content_type_check(&headers).map(|()| "application/json".into())),
+        check("timestamp", timestamp_check(&state, &integration, &headers).map(|()| "within the tolerance".into())),
+        check(
+            "signature",
+            signature_check(&state, &integration, &headers, &body)
+                .map(|()| format!("valid for profile {}", integration.signature_profile)),
+        ),
+    ];
+    let event = event_check(&integration, &body);
+    checks.push(check("event", event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error)));
+    if let Ok(valid) = &event {
+        let organization = organization_check(&state, valid).await;
+        checks.push(check(
+            "organization",
+            organization.as_ref().map(|o| format!("organization {}", o.id)).map_err(clone_error),
+        ));
+        if let Ok(org) = &organization {
+            let user = user_check(&state, &integration, org, valid).await.map(|landing| match landing {
+                Landing::SignIn(user) => format!("would sign in user {}", user.id),
+                Landing::Provision => "unknown user: would be provisioned".into(),
+                Landing::Register(_) => "unknown user: would be sent to registration".into(),
+            });
+            checks.push(check("user", user));
+        }
+    }
+    let ok = checks.iter().all(|c| c.ok);
+    let mut audit = ctx.event("inbound.sandbox");
+    audit.at = state.now();
+    audit.outcome = Some(if ok { Outcome::Accepted } else { Outcome::Refused });
+    audit.reason = if ok { "all-checks-passed".into() } else { "check-failed".into() };
+    audit.detail = Some(format!("integration={}", integration.slug));
+    state.audit(audit).await?;
+    Ok(Json(SandboxReport { ok, checks }))
+}
+
+fn clone_error(error: &ApiError) -> ApiError {
+    ApiError::from(error.problem.clone())
+}
