@@ -32,6 +32,10 @@ pub enum ProblemKind {
     ExpiredToken,
     /// 409: a sign-in link that was already redeemed.
     TokenAlreadyUsed,
+    /// 502: the application or supplier behind handoff failed or answered wrongly.
+    BadGateway,
+    /// 504: the application or supplier behind handoff did not answer in time.
+    GatewayTimeout,
     /// 503: a dependency (the database) is unreachable.
     ServiceUnavailable,
     /// 500: a fault of ours; details are in the log under the request id.
@@ -39,7 +43,7 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 17] = [
         ProblemKind::InvalidRequest,
         ProblemKind::AuthenticationRequired,
         ProblemKind::Forbidden,
@@ -53,6 +57,8 @@ impl ProblemKind {
         ProblemKind::InvalidToken,
         ProblemKind::ExpiredToken,
         ProblemKind::TokenAlreadyUsed,
+        ProblemKind::BadGateway,
+        ProblemKind::GatewayTimeout,
         ProblemKind::ServiceUnavailable,
         ProblemKind::Internal,
     ];
@@ -72,6 +78,8 @@ impl ProblemKind {
             ProblemKind::InvalidToken => "invalid-token",
             ProblemKind::ExpiredToken => "expired-token",
             ProblemKind::TokenAlreadyUsed => "token-already-used",
+            ProblemKind::BadGateway => "bad-gateway",
+            ProblemKind::GatewayTimeout => "gateway-timeout",
             ProblemKind::ServiceUnavailable => "service-unavailable",
             ProblemKind::Internal => "internal",
         }
@@ -95,6 +103,8 @@ impl ProblemKind {
             ProblemKind::UnsupportedMediaType => 415,
             ProblemKind::RateLimited => 429,
             ProblemKind::Internal => 500,
+            ProblemKind::BadGateway => 502,
+            ProblemKind::GatewayTimeout => 504,
             ProblemKind::ServiceUnavailable => 503,
         }
     }
@@ -114,6 +124,8 @@ impl ProblemKind {
             ProblemKind::InvalidToken => "Invalid sign-in link",
             ProblemKind::ExpiredToken => "Sign-in link expired",
             ProblemKind::TokenAlreadyUsed => "Sign-in link already used",
+            ProblemKind::BadGateway => "Bad gateway",
+            ProblemKind::GatewayTimeout => "Gateway timeout",
             ProblemKind::ServiceUnavailable => "Service unavailable",
             ProblemKind::Internal => "Internal error",
         }

@@ -83,6 +83,8 @@ pub trait Sessions: Send + Sync {
     async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()>;
     async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool>;
+    /// Ends every session of `user`; returns how many there were.
+    async fn delete_user_sessions(&self, user: UserId) -> StoreResult<u64>;
     /// Removes expired sessions, and consumed-token and webhook-event records past their expiry.
     async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
 }

@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
             put(links_create).delete(links_delete),
         )
         .route("/admin/v1/users/{id}", get(users_read).patch(users_update).delete(users_delete))
+        .route("/admin/v1/users/{id}/sessions", delete(users_sessions_delete))
         .route("/admin/v1/inbound-integrations", post(integrations_create).get(integrations_list))
         .route("/admin/v1/inbound-integrations/{id}", get(integrations_read).delete(integrations_delete))
         .route("/admin/v1/inbound-integrations/{id}/secrets", post(integrations_rotate))
@@ -408,6 +409,24 @@ async fn users_delete(
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends every session of the user at once (server-side revocation).
+async fn users_sessions_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let user = user(&state, &id).await?;
+    let ended = state.store.delete_user_sessions(user.id).await?;
+    audited(&state, &ctx, "admin.user.end_sessions", |e| {
+        e.organization_id = Some(user.organization_id.to_string());
+        e.user_id = Some(user.id.to_string());
+        e.detail = Some(format!("sessions={ended}"));
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "ended_sessions": ended })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::{PublicUrl, Settings};
 use crate::extract::BODY_LIMIT;
 use crate::keyring::Keyring;
+use crate::proxy::Upstream;
 use crate::ratelimit::FailureLimiter;
 use crate::state::{AppState, Inner};
 use crate::{admin, inbound, ops, partner_api, portal, web};
@@ -123,7 +124,8 @@ impl App {
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
         let failures = FailureLimiter::new(settings.failed_auth_limit);
-        let state = AppState::new(Inner { settings, store, clock, keys, master, admin_token, failures });
+        let upstream = settings.upstream.clone().map(Upstream::new);
+        let state = AppState::new(Inner { settings, store, clock, keys, master, admin_token, failures, upstream });
         let router = router(state.clone());
         Ok(App { listener, router, state })
     }
@@ -171,7 +173,7 @@ fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(ops::routes())
-        .fallback(portal::placeholder)
+        .fallback(portal::application)
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))

@@ -65,6 +65,10 @@ pub struct ConfigLayer {
     /// `text` or `json` [default: text].
     #[arg(long, env = "HANDOFF_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// The protected application, `http://host:port`: handoff reverse-proxies every portal path
+    /// that is not its own to it [default: none, the built-in placeholder page].
+    #[arg(long, env = "HANDOFF_UPSTREAM")]
+    pub upstream: Option<String>,
 }
 
 macro_rules! overlay {
@@ -90,7 +94,8 @@ impl ConfigLayer {
             session_idle_timeout,
             session_absolute_timeout,
             failed_auth_limit,
-            log_format
+            log_format,
+            upstream
         )
     }
 
@@ -190,6 +195,8 @@ pub struct Settings {
     pub session_absolute_timeout: i64,
     pub failed_auth_limit: u32,
     pub log_format: LogFormat,
+    /// Scheme and authority of the protected application, when reverse-proxying.
+    pub upstream: Option<Uri>,
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -225,6 +232,7 @@ impl Settings {
             "json" => LogFormat::Json,
             other => return Err(invalid("log_format", format!("{other:?} is neither text nor json"))),
         };
+        let upstream = layer.upstream.as_deref().map(parse_upstream).transpose()?;
         if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
@@ -247,8 +255,25 @@ impl Settings {
             )?,
             failed_auth_limit: layer.failed_auth_limit.unwrap_or(20).max(1),
             log_format,
+            upstream,
         })
     }
+}
+
+/// `http://host:port`, nothing more: the request's own path and query are appended.
+fn parse_upstream(text: &str) -> Result<Uri, ConfigError> {
+    let uri: Uri =
+        text.trim_end_matches('/').parse().map_err(|_| invalid("upstream", format!("{text:?} is not a URL")))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(invalid(
+            "upstream",
+            "must be http://host:port (handoff terminates TLS, the hop behind it is plain)",
+        ));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(invalid("upstream", "must not have a path or query"));
+    }
+    Ok(uri)
 }
 
 #[cfg(test)]

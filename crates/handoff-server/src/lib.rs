@@ -15,6 +15,7 @@ mod keyring;
 mod ops;
 mod partner_api;
 mod portal;
+mod proxy;
 mod ratelimit;
 mod sso;
 pub mod state;

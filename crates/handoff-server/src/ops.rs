@@ -56,6 +56,8 @@ fn reference(kind: ProblemKind) -> &'static str {
         ProblemKind::InvalidToken => include_str!("../../../docs/errors/invalid-token.md"),
         ProblemKind::ExpiredToken => include_str!("../../../docs/errors/expired-token.md"),
         ProblemKind::TokenAlreadyUsed => include_str!("../../../docs/errors/token-already-used.md"),
+        ProblemKind::BadGateway => include_str!("../../../docs/errors/bad-gateway.md"),
+        ProblemKind::GatewayTimeout => include_str!("../../../docs/errors/gateway-timeout.md"),
         ProblemKind::ServiceUnavailable => include_str!("../../../docs/errors/service-unavailable.md"),
         ProblemKind::Internal => include_str!("../../../docs/errors/internal.md"),
     }

@@ -3,7 +3,7 @@
 //! ends the session; every other portal path shows the built-in placeholder page when no upstream
 //! is configured.
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -35,6 +35,9 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/verify", get(verify))
         .route("/auth/logout", post(logout))
 }
+
+/// Every name a handoff session cookie can have; never forwarded to the application.
+pub const SESSION_COOKIES: [&str; 3] = ["__Host-handoff", "handoff", "__Host-handoff-embed"];
 
 /// The session cookie's name: `__Host-` prefixed whenever it can be `Secure`.
 fn cookie_name(state: &AppState, embed: bool) -> &'static str {
@@ -250,24 +253,30 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     Ok(response)
 }
 
-/// Every portal path that is not handoff's own: with no upstream, a small page naming the
-/// signed-in user, framed like a proxied page would be.
-pub async fn placeholder(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    let path = uri.path();
-    let reserved = ["/v1/", "/admin/", "/auth/", "/errors/", "/.well-known/"];
-    if reserved.iter().any(|prefix| path.starts_with(prefix)) || !(method == Method::GET || method == Method::HEAD) {
+/// Every portal path that is not handoff's own: with a session, reverse-proxied to `upstream`, or
+/// with no upstream configured, a small page naming the signed-in user, framed like a proxied
+/// page would be. Without a session: 401, and the upstream is never called.
+pub async fn application(State(state): State<AppState>, ctx: Ctx, request: Request) -> ApiResult<Response> {
+    let path = request.uri().path().to_owned();
+    let reserved = ["/v1/", "/admin/", "/auth/", "/errors/", "/.well-known/", "/launch/"];
+    if reserved.iter().any(|prefix| path.starts_with(prefix)) {
         return Err(ApiError::not_found("No such resource."));
     }
-    let embed = is_embed_path(path);
-    let Some(identity) = identify(&state, &headers, embed).await? else {
+    let embed = is_embed_path(&path);
+    let Some(identity) = identify(&state, request.headers(), embed).await? else {
         return Ok(not_signed_in());
     };
-    let Identity { session, user } = &identity;
+    match &state.upstream {
+        Some(upstream) => Ok(upstream.forward(&state, &ctx, &identity, request).await),
+        None if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            placeholder(&state, &identity, &request.uri().to_string(), embed).await
+        }
+        None => Err(ApiError::new(ProblemKind::MethodNotAllowed, "The built-in page only answers GET.")),
+    }
+}
+
+async fn placeholder(state: &AppState, identity: &Identity, uri: &str, embed: bool) -> ApiResult<Response> {
+    let Identity { session, user } = identity;
     let partner = match session.partner_id {
         Some(id) => state.store.partner(id).await?,
         None => None,
@@ -281,7 +290,7 @@ pub async fn placeholder(
         given = escape(&user.given_name),
         family = escape(&user.family_name),
         email = escape(&user.email),
-        path = escape(&uri.to_string()),
+        path = escape(uri),
         org = user.organization_id,
         mode = if embed { " · embedded session" } else { "" },
     );

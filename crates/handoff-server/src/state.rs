@@ -15,6 +15,7 @@ use handoff_core::Clock;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
+use crate::proxy::Upstream;
 use crate::ratelimit::FailureLimiter;
 
 #[derive(Clone)]
@@ -29,6 +30,8 @@ pub struct Inner {
     pub master: MasterKey,
     pub admin_token: SecretDigest,
     pub failures: FailureLimiter,
+    /// The protected application, when reverse-proxying.
+    pub upstream: Option<Upstream>,
 }
 
 impl std::ops::Deref for AppState {

@@ -20,6 +20,11 @@ use crate::state::{AppState, Ctx};
 #[derive(Debug, Clone)]
 pub struct FrameAncestors(pub Vec<String>);
 
+/// Marks a response that came from the upstream application: passed on as it is, with only the
+/// framing headers added.
+#[derive(Debug, Clone, Copy)]
+pub struct Proxied;
+
 /// Marks a response whose refusal must not be audited (answers to "am I signed in?").
 #[derive(Debug, Clone, Copy)]
 pub struct NoAudit;
@@ -68,6 +73,10 @@ pub async fn finish(State(state): State<AppState>, request: Request, next: Next)
     let frame = response.extensions().get::<FrameAncestors>().cloned();
     let problem = match response.extensions_mut().remove::<ProblemResponse>() {
         Some(problem) => problem,
+        None if response.extensions().get::<Proxied>().is_some() => {
+            security_headers(&path, &mut response);
+            return response;
+        }
         None if response.status().is_client_error() || response.status().is_server_error() => {
             framework_problem(response).await
         }
@@ -231,6 +240,7 @@ fn set_default(headers: &mut HeaderMap, name: header::HeaderName, value: &'stati
 
 fn security_headers(path: &str, response: &mut Response) {
     let frame = response.extensions().get::<FrameAncestors>().map(|f| f.0.join(" "));
+    let proxied = response.extensions().get::<Proxied>().is_some();
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -241,7 +251,7 @@ fn security_headers(path: &str, response: &mut Response) {
         Some(origins) if !origins.is_empty() => origins.clone(),
         _ => "'none'".to_owned(),
     };
-    let csp = if is_html {
+    let csp = if is_html && !proxied {
         format!(
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; \
              frame-ancestors {ancestors}"
@@ -250,14 +260,21 @@ fn security_headers(path: &str, response: &mut Response) {
         format!("frame-ancestors {ancestors}")
     };
     if let Ok(value) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        // The application's own policy stays; browsers enforce both.
+        if proxied {
+            headers.append(header::CONTENT_SECURITY_POLICY, value);
+        } else {
+            headers.insert(header::CONTENT_SECURITY_POLICY, value);
+        }
     }
     if frame.as_ref().is_none_or(String::is_empty) {
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    } else {
+        headers.remove(header::X_FRAME_OPTIONS);
     }
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if !path.starts_with("/errors/") && path != "/.well-known/jwks.json" {
+    set_default(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set_default(headers, header::REFERRER_POLICY, "no-referrer");
+    if !proxied && !path.starts_with("/errors/") && path != "/.well-known/jwks.json" {
         set_default(headers, header::CACHE_CONTROL, "no-store");
     }
 }

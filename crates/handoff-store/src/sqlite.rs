@@ -524,6 +524,15 @@ impl Sessions for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn delete_user_sessions(&self, user: UserId) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
     async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")

@@ -168,6 +168,10 @@ enum Users {
     Delete {
         id: String,
     },
+    /// End every session of the user now.
+    EndSessions {
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -276,6 +280,7 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 (Method::PATCH, format!("/users/{id}"), Some(to_value(&UpdateUser { status: "active".into() })?))
             }
             Users::Delete { id } => (Method::DELETE, format!("/users/{id}"), None),
+            Users::EndSessions { id } => (Method::DELETE, format!("/users/{id}/sessions"), None),
         },
         AdminCommand::Inbound(command) => match command {
             Inbound::Create {

@@ -12,6 +12,8 @@ mod inbound;
 mod lifecycle;
 mod partner_sso;
 mod portal;
+mod proxy;
 mod redirect_paths;
 mod secrets;
+mod upstream;
 mod users_api;
