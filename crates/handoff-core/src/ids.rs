@@ -68,3 +68,7 @@ id_type!(
     /// A trusted portal that sends SSO webhooks to handoff.
     IntegrationId
 );
+id_type!(
+    /// A third-party application handoff's users launch into.
+    SupplierId
+);

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use crate::secret::{Credential, SecretDigest};
 use crate::webhook::SignatureProfile;
 
@@ -114,6 +114,25 @@ pub struct InboundIntegration {
     pub landing_path: String,
     /// Enables `POST /v1/inbound/{slug}/sso/test`.
     pub sandbox: bool,
+    pub created_at: i64,
+}
+
+/// A third-party application that handoff's users launch into (seed 002, portal side): handoff
+/// POSTs it a signed event and sends the browser to the `redirectUrl` it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supplier {
+    pub id: SupplierId,
+    pub slug: String,
+    pub name: String,
+    /// Where events are POSTed: https, or http on a loopback host.
+    pub endpoint: String,
+    /// The shared secret, sealed; only `current` signs.
+    pub secrets: SealedSecrets,
+    pub signature_profile: SignatureProfile,
+    /// Hosts the supplier's `redirectUrl` may name.
+    pub allowed_redirect_hosts: Vec<String>,
+    pub timeout_seconds: i64,
+    pub event_type: String,
     pub created_at: i64,
 }
 

@@ -5,10 +5,10 @@
 
 use async_trait::async_trait;
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
-    Session, User, UserStatus,
+    Session, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -126,9 +126,22 @@ pub trait Inbound: Send + Sync {
     async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool>;
 }
 
+#[async_trait]
+pub trait Suppliers: Send + Sync {
+    /// Fails with `Conflict` when the slug is taken.
+    async fn create_supplier(&self, supplier: &Supplier) -> StoreResult<()>;
+    async fn supplier(&self, id: SupplierId) -> StoreResult<Option<Supplier>>;
+    async fn supplier_by_slug(&self, slug: &str) -> StoreResult<Option<Supplier>>;
+    async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>>;
+    async fn set_supplier_secrets(&self, id: SupplierId, secrets: &SealedSecrets) -> StoreResult<bool>;
+    async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
-pub trait Store: Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Send + Sync + 'static {
+pub trait Store:
+    Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Suppliers + Send + Sync + 'static
+{
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }

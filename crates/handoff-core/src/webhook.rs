@@ -53,7 +53,9 @@ impl SignatureProfile {
         }
     }
 
-    fn covers_timestamp(self) -> bool {
+    /// Whether the timestamp header is part of what is signed. When it is not, only the signed
+    /// body's `eventTimestamp` can prove freshness.
+    pub fn covers_timestamp(self) -> bool {
         matches!(self, SignatureProfile::TimestampBodyHex | SignatureProfile::TimestampBodyBase64)
     }
 

@@ -241,3 +241,42 @@ pub struct SandboxCheck {
     pub ok: bool,
     pub detail: String,
 }
+
+/// `POST /admin/v1/suppliers` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSupplier {
+    pub slug: String,
+    pub name: String,
+    /// Where events are POSTed: https (http only on loopback).
+    pub endpoint: String,
+    /// Hosts the supplier's `redirectUrl` may name.
+    pub allowed_redirect_hosts: Vec<String>,
+    /// [default: `timestamp-body-hex`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_profile: Option<String>,
+    /// Seconds to wait for the supplier, 1 to 30 [default: 5].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+    /// [default: `Vinst_SSO`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SupplierView {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub endpoint: String,
+    /// Where a signed-in user starts a launch: `{public_url}/launch/{slug}`.
+    pub launch_url: String,
+    pub allowed_redirect_hosts: Vec<String>,
+    pub signature_profile: String,
+    pub timeout_seconds: i64,
+    pub event_type: String,
+    pub created_at: String,
+    /// Present only in the answer that created the supplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}

@@ -5,16 +5,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use handoff_core::model::{
-    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, UnknownUserPolicy,
+    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, Supplier,
+    UnknownUserPolicy,
 };
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
-    AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateUser, InboundIntegrationView,
-    OrganizationView, Page, PartnerView, RotatedSecret, UpdateUser, UserView,
+    AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
+    InboundIntegrationView, OrganizationView, Page, PartnerView, RotatedSecret, SupplierView, UpdateUser, UserView,
 };
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, AdminAuth, RawBody};
 use crate::partner_api::{new_user, parse_status, ListQuery};
 use crate::state::{AppState, Ctx};
-use crate::{inbound, views};
+use crate::{inbound, outbound, views};
 
 /// How long a rotated-out secret keeps working.
 const ROTATION_OVERLAP_SECONDS: i64 = 24 * 3600;
@@ -46,6 +47,9 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/inbound-integrations", post(integrations_create).get(integrations_list))
         .route("/admin/v1/inbound-integrations/{id}", get(integrations_read).delete(integrations_delete))
         .route("/admin/v1/inbound-integrations/{id}/secrets", post(integrations_rotate))
+        .route("/admin/v1/suppliers", post(suppliers_create).get(suppliers_list))
+        .route("/admin/v1/suppliers/{id}", get(suppliers_read).delete(suppliers_delete))
+        .route("/admin/v1/suppliers/{id}/secrets", post(suppliers_rotate))
         .route("/admin/v1/audit", get(audit_list))
 }
 
@@ -481,16 +485,10 @@ async fn audit_list(
     Ok(Json(views::page(records, limit, views::audit_record, |r| r.id.to_string())))
 }
 
-/// An absolute URL a browser may be sent to: https, or http on a loopback host.
+/// An absolute URL on https, or http on a loopback host (development).
 fn parse_browser_url(field: &str, value: &str) -> ApiResult<String> {
-    let uri: axum::http::Uri =
-        value.parse().map_err(|_| ApiError::invalid(format!("{field} is not an absolute URL.")))?;
-    let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
-    let loopback =
-        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(value.to_owned()),
-        Some("http") if loopback => Ok(value.to_owned()),
+    match url::Url::parse(value) {
+        Ok(url) if outbound::is_browser_safe(&url) => Ok(value.to_owned()),
         _ => Err(ApiError::invalid(format!("{field} must be an https URL (http only on loopback)."))),
     }
 }
@@ -551,15 +549,8 @@ fn new_integration(state: &AppState, body: CreateInboundIntegration, secret: &Se
         sandbox: body.sandbox.unwrap_or(false),
         created_at: state.now(),
     };
-    integration.secrets.current = seal(state, &integration, secret)?;
+    integration.secrets.current = state.seal(secret.expose(), &inbound::seal_context(&integration))?;
     Ok(integration)
-}
-
-fn seal(state: &AppState, integration: &InboundIntegration, secret: &Secret) -> ApiResult<Vec<u8>> {
-    state.master.seal(secret.expose().as_bytes(), &inbound::seal_context(integration)).map_err(|err| {
-        tracing::error!(%err, "sealing a webhook secret failed");
-        ApiError::internal()
-    })
 }
 
 async fn integrations_create(
@@ -629,7 +620,7 @@ async fn integrations_rotate(
     let secret = Secret::generate(SecretKind::Webhook);
     let until = state.now() + ROTATION_OVERLAP_SECONDS;
     let secrets = SealedSecrets {
-        current: seal(&state, &integration, &secret)?,
+        current: state.seal(secret.expose(), &inbound::seal_context(&integration))?,
         previous: Some((integration.secrets.current.clone(), until)),
     };
     state.store.set_integration_secrets(integration.id, &secrets).await?;
@@ -638,5 +629,116 @@ async fn integrations_rotate(
     })
     .await?;
     let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) };
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+fn parse_host(host: &str) -> ApiResult<String> {
+    let host = host.trim().to_ascii_lowercase();
+    match url::Host::parse(&host) {
+        Ok(_) if !host.is_empty() && !host.contains(['/', ':', '@']) || host.starts_with('[') => Ok(host),
+        _ => Err(ApiError::invalid(format!("allowed_redirect_hosts entry {host:?} is not a host name."))),
+    }
+}
+
+async fn suppliers_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<(StatusCode, Json<SupplierView>)> {
+    let body: CreateSupplier = json(&headers, body)?;
+    let slug = parse_slug(&body.slug)?;
+    let name = handoff_core::model::parse_name(&body.name)
+        .ok_or_else(|| ApiError::invalid("name must be 1 to 200 characters."))?;
+    let endpoint = parse_browser_url("endpoint", &body.endpoint)?;
+    let allowed_redirect_hosts =
+        clean_list(body.allowed_redirect_hosts).iter().map(|h| parse_host(h)).collect::<ApiResult<Vec<_>>>()?;
+    if allowed_redirect_hosts.is_empty() {
+        return Err(ApiError::invalid("allowed_redirect_hosts must name at least one host."));
+    }
+    let timeout_seconds = body.timeout_seconds.unwrap_or(5);
+    if !(1..=30).contains(&timeout_seconds) {
+        return Err(ApiError::invalid("timeout_seconds must be between 1 and 30."));
+    }
+    let signature_profile = match body.signature_profile {
+        Some(profile) => profile.parse().map_err(ApiError::invalid)?,
+        None => SignatureProfile::default(),
+    };
+    let event_type = body.event_type.unwrap_or_else(|| "Vinst_SSO".into());
+    let secret = Secret::generate(SecretKind::Webhook);
+    let mut supplier = Supplier {
+        id: SupplierId::new(),
+        slug,
+        name,
+        endpoint,
+        secrets: SealedSecrets { current: Vec::new(), previous: None },
+        signature_profile,
+        allowed_redirect_hosts,
+        timeout_seconds,
+        event_type,
+        created_at: state.now(),
+    };
+    supplier.secrets.current = state.seal(secret.expose(), &outbound::seal_context(&supplier))?;
+    state.store.create_supplier(&supplier).await?;
+    audited(&state, &ctx, "admin.supplier.create", |e| e.detail = Some(format!("supplier={}", supplier.slug))).await?;
+    let view = SupplierView {
+        secret: Some(secret.expose().to_owned()),
+        ..views::supplier(&supplier, &state.settings.public_url)
+    };
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn suppliers_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<Page<SupplierView>>> {
+    let items = state.store.suppliers(&q.page()).await?;
+    let public_url = &state.settings.public_url;
+    Ok(Json(views::page(items, q.limit(), |s| views::supplier(s, public_url), |s| s.id.to_string())))
+}
+
+async fn supplier(state: &AppState, id: &str) -> ApiResult<Supplier> {
+    let id: SupplierId = parse_id(id, "supplier")?;
+    state.store.supplier(id).await?.ok_or_else(|| ApiError::not_found("No supplier with this id."))
+}
+
+async fn suppliers_read(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SupplierView>> {
+    Ok(Json(views::supplier(&supplier(&state, &id).await?, &state.settings.public_url)))
+}
+
+async fn suppliers_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let supplier = supplier(&state, &id).await?;
+    state.store.delete_supplier(supplier.id).await?;
+    audited(&state, &ctx, "admin.supplier.delete", |e| e.detail = Some(format!("supplier={}", supplier.slug))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new secret signs from now on; give it to the supplier, who should accept both for a while.
+async fn suppliers_rotate(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
+    let supplier = supplier(&state, &id).await?;
+    let secret = Secret::generate(SecretKind::Webhook);
+    let now = state.now();
+    let current = state.seal(secret.expose(), &outbound::seal_context(&supplier))?;
+    let secrets = SealedSecrets { current, previous: Some((supplier.secrets.current.clone(), now)) };
+    state.store.set_supplier_secrets(supplier.id, &secrets).await?;
+    audited(&state, &ctx, "admin.supplier.rotate_secret", |e| e.detail = Some(format!("supplier={}", supplier.slug)))
+        .await?;
+    let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(now) };
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -27,7 +27,7 @@ use crate::keyring::Keyring;
 use crate::proxy::Upstream;
 use crate::ratelimit::FailureLimiter;
 use crate::state::{AppState, Inner};
-use crate::{admin, inbound, ops, partner_api, portal, web};
+use crate::{admin, inbound, ops, outbound, partner_api, portal, web};
 
 /// Longest time one request may take before the server answers 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -125,7 +125,17 @@ impl App {
         }
         let failures = FailureLimiter::new(settings.failed_auth_limit);
         let upstream = settings.upstream.clone().map(Upstream::new);
-        let state = AppState::new(Inner { settings, store, clock, keys, master, admin_token, failures, upstream });
+        let state = AppState::new(Inner {
+            settings,
+            store,
+            clock,
+            keys,
+            master,
+            admin_token,
+            failures,
+            upstream,
+            http: outbound::client(),
+        });
         let router = router(state.clone());
         Ok(App { listener, router, state })
     }
@@ -170,6 +180,7 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(partner_api::routes())
         .merge(inbound::routes())
+        .merge(outbound::routes())
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(ops::routes())

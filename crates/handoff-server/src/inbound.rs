@@ -76,16 +76,7 @@ fn active_secrets(state: &AppState, integration: &InboundIntegration) -> ApiResu
             sealed.push(previous);
         }
     }
-    sealed
-        .into_iter()
-        .map(|s| {
-            let bytes = state.master.open(s, &context).map_err(|err| {
-                tracing::error!(%err, integration = %integration.slug, "cannot unseal a webhook secret");
-                ApiError::internal()
-            })?;
-            String::from_utf8(bytes).map_err(|_| ApiError::internal())
-        })
-        .collect()
+    sealed.into_iter().map(|s| state.unseal(s, &context)).collect()
 }
 
 fn signature_check(
@@ -106,10 +97,18 @@ fn signature_check(
     }
 }
 
-fn event_check(integration: &InboundIntegration, body: &[u8]) -> ApiResult<ValidEvent> {
+fn event_check(state: &AppState, integration: &InboundIntegration, body: &[u8]) -> ApiResult<ValidEvent> {
     let event: SsoEvent =
         serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("Malformed event: {e}")))?;
-    event.validate(&integration.event_type).map_err(ApiError::invalid)
+    let valid = event.validate(&integration.event_type).map_err(ApiError::invalid)?;
+    // A body-only signature does not cover the timestamp header: the signed eventTimestamp must
+    // then be fresh itself, or a captured request could be replayed once its eventId is forgotten.
+    if !integration.signature_profile.covers_timestamp()
+        && check_timestamp(&event.event_timestamp, state.now(), integration.tolerance_seconds).is_err()
+    {
+        return Err(ApiError::new(ProblemKind::AuthenticationRequired, "eventTimestamp is outside the tolerance."));
+    }
+    Ok(valid)
 }
 
 async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<Organization> {
@@ -166,13 +165,21 @@ async fn verify(
     headers: &HeaderMap,
     body: RawBody,
 ) -> ApiResult<(InboundIntegration, ValidEvent)> {
+    let now = state.now();
+    if let Some(wait) = state.failures.blocked(ctx_key(event), now) {
+        let error = ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(ProblemKind::RateLimited, "Too many failed attempts; retry later.")
+        };
+        return Err(state.refuse(event.clone(), error).await);
+    }
     let integration = integration_by_slug(state, slug).await?;
     let result = async {
         let body = body_bytes(body)?;
         content_type_check(headers)?;
         timestamp_check(state, &integration, headers)?;
         signature_check(state, &integration, headers, &body)?;
-        event_check(&integration, &body)
+        event_check(state, &integration, &body)
     }
     .await;
     match result {
@@ -180,8 +187,18 @@ async fn verify(
             event.detail = Some(format!("integration={} event={}", integration.slug, valid.event_id));
             Ok((integration, valid))
         }
-        Err(error) => Err(state.refuse(event.clone(), error).await),
+        Err(error) => {
+            if error.problem.kind == ProblemKind::AuthenticationRequired {
+                state.failures.fail(ctx_key(event), now);
+            }
+            Err(state.refuse(event.clone(), error).await)
+        }
     }
+}
+
+/// Failed signatures count against the client address, like failed credentials.
+fn ctx_key(event: &AuditEvent) -> &str {
+    event.client_addr.as_deref().unwrap_or("unknown")
 }
 
 async fn sso_event(
@@ -301,18 +318,17 @@ async fn sandbox(
         return Err(ApiError::not_found("The sandbox is not enabled for this integration."));
     }
     let body = body_bytes(body)?;
+    let signature = signature_check(&state, &integration, &headers, &body);
+    let signed = signature.is_ok();
     let mut checks = vec![
         check("content-type", content_type_check(&headers).map(|()| "application/json".into())),
         check("timestamp", timestamp_check(&state, &integration, &headers).map(|()| "within the tolerance".into())),
-        check(
-            "signature",
-            signature_check(&state, &integration, &headers, &body)
-                .map(|()| format!("valid for profile {}", integration.signature_profile)),
-        ),
+        check("signature", signature.map(|()| format!("valid for profile {}", integration.signature_profile))),
     ];
-    let event = event_check(&integration, &body);
+    let event = event_check(&state, &integration, &body);
     checks.push(check("event", event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error)));
-    if let Ok(valid) = &event {
+    // Who is known is told only to a sender that holds the secret.
+    if let (true, Ok(valid)) = (signed, &event) {
         let organization = organization_check(&state, valid).await;
         checks.push(check(
             "organization",

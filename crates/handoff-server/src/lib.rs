@@ -13,6 +13,7 @@ mod extract;
 mod inbound;
 mod keyring;
 mod ops;
+mod outbound;
 mod partner_api;
 mod portal;
 mod proxy;

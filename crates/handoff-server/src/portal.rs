@@ -102,7 +102,7 @@ pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> Api
     Ok(Some(Identity { session, user }))
 }
 
-fn not_signed_in() -> Response {
+pub fn not_signed_in() -> Response {
     let mut response = ApiError::new(ProblemKind::AuthenticationRequired, "You are not signed in.").into_response();
     response.extensions_mut().insert(NoAudit);
     response
@@ -152,7 +152,7 @@ async fn sso_probe() -> StatusCode {
 }
 
 /// Top-level session first, then the embed session.
-async fn any_identity(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Identity>> {
+pub async fn any_identity(state: &AppState, headers: &HeaderMap) -> ApiResult<Option<Identity>> {
     match identify(state, headers, false).await? {
         Some(identity) => Ok(Some(identity)),
         None => identify(state, headers, true).await,

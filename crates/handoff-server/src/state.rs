@@ -32,6 +32,8 @@ pub struct Inner {
     pub failures: FailureLimiter,
     /// The protected application, when reverse-proxying.
     pub upstream: Option<Upstream>,
+    /// Outbound HTTP (suppliers): follows no redirects.
+    pub http: reqwest::Client,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,6 +56,23 @@ impl AppState {
     /// Appends an audit event; the caller answers only after this returns.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
         self.store.append(&event).await.map_err(ApiError::from)
+    }
+
+    /// Seals a webhook secret for storage under `context` (which names its owner).
+    pub fn seal(&self, secret: &str, context: &str) -> Result<Vec<u8>, ApiError> {
+        self.master.seal(secret.as_bytes(), context).map_err(|err| {
+            tracing::error!(%err, "sealing a secret failed");
+            ApiError::internal()
+        })
+    }
+
+    /// Opens a secret sealed under `context`.
+    pub fn unseal(&self, sealed: &[u8], context: &str) -> Result<String, ApiError> {
+        let bytes = self.master.open(sealed, context).map_err(|err| {
+            tracing::error!(%err, context, "cannot unseal a secret");
+            ApiError::internal()
+        })?;
+        String::from_utf8(bytes).map_err(|_| ApiError::internal())
     }
 
     /// Audits a refusal and returns the error marked as audited. If the audit write itself

@@ -1,7 +1,9 @@
 //! Model → wire conversions, and the time format every answer uses (RFC 3339, UTC).
 
-use handoff_core::model::{AuditRecord, InboundIntegration, Organization, Partner, User};
-use handoff_core::wire::{AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, UserView};
+use handoff_core::model::{AuditRecord, InboundIntegration, Organization, Partner, Supplier, User};
+use handoff_core::wire::{
+    AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, SupplierView, UserView,
+};
 
 use crate::config::PublicUrl;
 use time::format_description::well_known::Rfc3339;
@@ -64,6 +66,22 @@ pub fn integration(i: &InboundIntegration, public_url: &PublicUrl) -> InboundInt
         sandbox: i.sandbox,
         created_at: rfc3339(i.created_at),
         previous_secret_expires_at: i.secrets.previous.as_ref().map(|(_, until)| rfc3339(*until)),
+        secret: None,
+    }
+}
+
+pub fn supplier(s: &Supplier, public_url: &PublicUrl) -> SupplierView {
+    SupplierView {
+        id: s.id.to_string(),
+        slug: s.slug.clone(),
+        name: s.name.clone(),
+        endpoint: s.endpoint.clone(),
+        launch_url: public_url.join(&format!("/launch/{}", s.slug)),
+        allowed_redirect_hosts: s.allowed_redirect_hosts.clone(),
+        signature_profile: s.signature_profile.as_str().to_owned(),
+        timeout_seconds: s.timeout_seconds,
+        event_type: s.event_type.clone(),
+        created_at: rfc3339(s.created_at),
         secret: None,
     }
 }

@@ -5,14 +5,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use handoff_core::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, Outcome, PageRequest, Partner,
-    SealedSecrets, Session, UnknownUserPolicy, User, UserStatus,
+    SealedSecrets, Session, Supplier, UnknownUserPolicy, User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{
-    Audit, Inbound, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Users,
+    Audit, Inbound, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Suppliers,
+    Users,
 };
 use handoff_core::token::KeyKind;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -82,6 +83,23 @@ impl SqliteStore {
         .bind(c.current.as_bytes().as_slice())
         .bind(prev)
         .bind(prev_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// `table` is one of this module's table names, never input.
+    async fn set_sealed_secrets(&self, table: &'static str, id: String, secrets: &SealedSecrets) -> StoreResult<bool> {
+        let (previous, previous_at) = secrets.previous.clone().unzip();
+        let done = sqlx::query(&format!(
+            "UPDATE {table} SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ? \
+             WHERE id = ?"
+        ))
+        .bind(&secrets.current)
+        .bind(previous)
+        .bind(previous_at)
         .bind(id)
         .execute(&self.pool)
         .await
@@ -637,20 +655,24 @@ const INTEGRATION_COLUMNS: &str = "id, slug, name, secret_sealed, previous_secre
     previous_secret_expires_at, signature_profile, tolerance_seconds, event_type, unknown_user, register_url, \
     landing_path, sandbox, created_at";
 
-fn integration(row: &SqliteRow) -> StoreResult<InboundIntegration> {
-    let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in database"));
+fn sealed_secrets(row: &SqliteRow) -> StoreResult<SealedSecrets> {
     let previous_sealed: Option<Vec<u8>> = row.try_get("previous_secret_sealed").map_err(backend)?;
     let previous_expires: Option<i64> = row.try_get("previous_secret_expires_at").map_err(backend)?;
+    Ok(SealedSecrets {
+        current: row.try_get("secret_sealed").map_err(backend)?,
+        previous: previous_sealed.zip(previous_expires),
+    })
+}
+
+fn integration(row: &SqliteRow) -> StoreResult<InboundIntegration> {
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in database"));
     let profile: &str = row.try_get("signature_profile").map_err(backend)?;
     let policy: &str = row.try_get("unknown_user").map_err(backend)?;
     Ok(InboundIntegration {
         id: parse(row.try_get("id").map_err(backend)?)?,
         slug: row.try_get("slug").map_err(backend)?,
         name: row.try_get("name").map_err(backend)?,
-        secrets: SealedSecrets {
-            current: row.try_get("secret_sealed").map_err(backend)?,
-            previous: previous_sealed.zip(previous_expires),
-        },
+        secrets: sealed_secrets(row)?,
         signature_profile: profile.parse().map_err(|_| corrupt("signature profile"))?,
         tolerance_seconds: row.try_get("tolerance_seconds").map_err(backend)?,
         event_type: row.try_get("event_type").map_err(backend)?,
@@ -705,19 +727,7 @@ impl Inbound for SqliteStore {
     }
 
     async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool> {
-        let (previous, previous_at) = secrets.previous.clone().unzip();
-        let done = sqlx::query(
-            "UPDATE inbound_integrations SET secret_sealed = ?, previous_secret_sealed = ?, \
-             previous_secret_expires_at = ? WHERE id = ?",
-        )
-        .bind(&secrets.current)
-        .bind(previous)
-        .bind(previous_at)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.set_sealed_secrets("inbound_integrations", id.to_string(), secrets).await
     }
 
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool> {
@@ -735,6 +745,71 @@ impl Inbound for SqliteStore {
         .await
         .map_err(backend)?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+const SUPPLIER_COLUMNS: &str = "id, slug, name, endpoint, secret_sealed, previous_secret_sealed, \
+    previous_secret_expires_at, signature_profile, allowed_redirect_hosts, timeout_seconds, event_type, created_at";
+
+fn supplier(row: &SqliteRow) -> StoreResult<Supplier> {
+    let profile: &str = row.try_get("signature_profile").map_err(backend)?;
+    Ok(Supplier {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        slug: row.try_get("slug").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        endpoint: row.try_get("endpoint").map_err(backend)?,
+        secrets: sealed_secrets(row)?,
+        signature_profile: profile.parse().map_err(|_| StoreError::Backend("corrupt signature profile".into()))?,
+        allowed_redirect_hosts: json_list(row.try_get("allowed_redirect_hosts").map_err(backend)?)?,
+        timeout_seconds: row.try_get("timeout_seconds").map_err(backend)?,
+        event_type: row.try_get("event_type").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+#[async_trait]
+impl Suppliers for SqliteStore {
+    async fn create_supplier(&self, s: &Supplier) -> StoreResult<()> {
+        let (previous, previous_at) = s.secrets.previous.clone().unzip();
+        sqlx::query(&format!("INSERT INTO suppliers ({SUPPLIER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(s.id.to_string())
+            .bind(&s.slug)
+            .bind(&s.name)
+            .bind(&s.endpoint)
+            .bind(&s.secrets.current)
+            .bind(previous)
+            .bind(previous_at)
+            .bind(s.signature_profile.as_str())
+            .bind(to_json(&s.allowed_redirect_hosts))
+            .bind(s.timeout_seconds)
+            .bind(&s.event_type)
+            .bind(s.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict_or_backend(e, "a supplier with this slug exists"))?;
+        Ok(())
+    }
+
+    async fn supplier(&self, id: SupplierId) -> StoreResult<Option<Supplier>> {
+        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id = ?"), &id.to_string(), supplier)
+            .await
+    }
+
+    async fn supplier_by_slug(&self, slug: &str) -> StoreResult<Option<Supplier>> {
+        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE slug = ?"), slug, supplier).await
+    }
+
+    async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>> {
+        let sql = format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id > ? ORDER BY id LIMIT ?");
+        self.fetch_page(&sql, page, supplier).await
+    }
+
+    async fn set_supplier_secrets(&self, id: SupplierId, secrets: &SealedSecrets) -> StoreResult<bool> {
+        self.set_sealed_secrets("suppliers", id.to_string(), secrets).await
+    }
+
+    async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool> {
+        self.delete_by_id("suppliers", id.to_string()).await
     }
 }
 

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use handoff_client::wire::{CreateInboundIntegration, CreateOrganization, CreatePartner, CreateUser, UpdateUser};
+use handoff_client::wire::{
+    CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser, UpdateUser,
+};
 use handoff_client::Client;
 use reqwest::Method;
 use serde_json::Value;
@@ -37,8 +39,44 @@ enum AdminCommand {
     /// Inbound webhook integrations (portals that send SSO events to handoff).
     #[command(subcommand)]
     Inbound(Inbound),
+    /// Suppliers: third-party apps users launch into.
+    #[command(subcommand)]
+    Suppliers(Suppliers),
     /// Read the audit log, newest first.
     Audit(AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum Suppliers {
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// Where events are POSTed (https; http only on loopback).
+        #[arg(long)]
+        endpoint: String,
+        /// Host the supplier may redirect to (repeatable).
+        #[arg(long = "allowed-redirect-host", required = true)]
+        allowed_redirect_hosts: Vec<String>,
+        #[arg(long)]
+        signature_profile: Option<String>,
+        #[arg(long)]
+        timeout_seconds: Option<i64>,
+        #[arg(long)]
+        event_type: Option<String>,
+    },
+    List,
+    Get {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    /// Issue a new secret; it signs from now on.
+    RotateSecret {
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -311,6 +349,32 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Inbound::Get { id } => (Method::GET, format!("/inbound-integrations/{id}"), None),
             Inbound::Delete { id } => (Method::DELETE, format!("/inbound-integrations/{id}"), None),
             Inbound::RotateSecret { id } => (Method::POST, format!("/inbound-integrations/{id}/secrets"), None),
+        },
+        AdminCommand::Suppliers(command) => match command {
+            Suppliers::Create {
+                slug,
+                name,
+                endpoint,
+                allowed_redirect_hosts,
+                signature_profile,
+                timeout_seconds,
+                event_type,
+            } => {
+                let body = CreateSupplier {
+                    slug,
+                    name,
+                    endpoint,
+                    allowed_redirect_hosts,
+                    signature_profile,
+                    timeout_seconds,
+                    event_type,
+                };
+                (Method::POST, "/suppliers".into(), Some(to_value(&body)?))
+            }
+            Suppliers::List => (Method::GET, "/suppliers".into(), None),
+            Suppliers::Get { id } => (Method::GET, format!("/suppliers/{id}"), None),
+            Suppliers::Delete { id } => (Method::DELETE, format!("/suppliers/{id}"), None),
+            Suppliers::RotateSecret { id } => (Method::POST, format!("/suppliers/{id}/secrets"), None),
         },
         AdminCommand::Audit(audit) => (Method::GET, format!("/audit{}", audit.query()), None),
     };

@@ -30,10 +30,12 @@ async fn integration_only(server: &TestServer, integration: Value) -> Portal {
 }
 
 fn event(email: &str, org_no: &str) -> Value {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
     json!({
         "eventId": uuid::Uuid::new_v4().to_string(),
         "eventType": "Vinst_SSO",
-        "eventTimestamp": "2025-05-13T14:30:00Z",
+        "eventTimestamp": now,
         "data": {"email": email, "firstName": "Turid", "lastName": "Jensen", "orgNo": org_no}
     })
 }
@@ -439,24 +441,47 @@ async fn the_sandbox_explains_which_check_failed() {
         .await
         .unwrap();
     assert_eq!(report["ok"], false);
-    let checks: Vec<(String, bool)> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["ok"].as_bool().unwrap()))
-        .collect();
+    let names = |report: &Value| -> Vec<(String, bool)> {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["ok"].as_bool().unwrap()))
+            .collect()
+    };
+    // Without the secret, nothing is said about organizations or users.
     assert_eq!(
-        checks,
+        names(&report),
+        [("content-type", true), ("timestamp", true), ("signature", false), ("event", true)]
+            .map(|(n, ok)| (n.to_owned(), ok))
+    );
+    let signature = portal.profile.sign(&portal.secret, &ts, &body);
+    let report: Value = server
+        .http
+        .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
+        .header("content-type", "application/json")
+        .header("Vinst-Timestamp", &ts)
+        .header("Vinst-Signature", &signature)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        names(&report),
         [
             ("content-type", true),
             ("timestamp", true),
-            ("signature", false),
+            ("signature", true),
             ("event", true),
             ("organization", true),
             ("user", false)
         ]
         .map(|(n, ok)| (n.to_owned(), ok))
     );
+    assert_eq!(report["checks"][5]["detail"], "Unknown user.");
     let text = report.to_string();
     assert!(!text.contains(&portal.secret) && !text.contains(&portal.profile.sign(&portal.secret, &ts, &body)));
     // Nothing was remembered or signed in: the real endpoint still takes the event.

@@ -9,6 +9,7 @@ mod browser;
 mod crash;
 mod demo;
 mod inbound;
+mod launch;
 mod lifecycle;
 mod partner_sso;
 mod portal;
