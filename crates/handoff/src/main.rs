@@ -67,26 +67,30 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal right after "listening" is already caught.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down: draining in-flight requests");
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }
 
 async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
@@ -104,9 +108,10 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
             app.state().settings.sso_token_ttl,
         );
     }
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, %public_url, "handoff listening");
     println!("handoff listening on {public_url}");
-    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    app.run(shutdown).await.map_err(|e| e.to_string())
 }
 
 async fn migrate(settings: Settings) -> Result<(), String> {
