@@ -11,6 +11,7 @@ mod demo;
 mod inbound;
 mod launch;
 mod lifecycle;
+mod nginx;
 mod partner_sso;
 mod portal;
 mod proxy;
