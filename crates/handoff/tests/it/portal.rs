@@ -229,3 +229,25 @@ async fn problem_types_resolve_to_reference_pages() {
     let ready: Value = server.http.get(format!("{}/readyz", server.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
 }
+
+#[tokio::test]
+async fn an_admin_can_end_all_sessions_of_a_user() {
+    let server = TestServer::start().await;
+    let fx = server.fixture().await;
+    let verify = format!("{}/auth/verify", server.url);
+    let top = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+    let embed = server.sign_in(&server.mint(&fx, "/embed/x").await).await;
+    let ended: Value = server
+        .admin
+        .admin::<Value, Value>(reqwest::Method::DELETE, &format!("/users/{}/sessions", fx.user.id), None)
+        .await
+        .unwrap();
+    assert_eq!(ended["ended_sessions"], 2);
+    assert_eq!(server.http.get(&verify).header("cookie", &top).send().await.unwrap().status(), 401);
+    let embed_check =
+        server.http.get(&verify).header("cookie", &embed).header("x-original-uri", "/embed/x").send().await.unwrap();
+    assert_eq!(embed_check.status(), 401);
+    // The user is still active: a new link signs in again.
+    let again = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+    assert_eq!(server.http.get(&verify).header("cookie", &again).send().await.unwrap().status(), 200);
+}
