@@ -45,7 +45,7 @@ pub trait Partners: Send + Sync {
     /// Deletes the partner with its links and the sessions it opened.
     async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool>;
     /// Idempotent.
-    async fn link(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<()>;
+    async fn link(&self, partner: PartnerId, organization: OrganizationId, now: i64) -> StoreResult<()>;
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>>;

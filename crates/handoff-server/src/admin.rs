@@ -309,7 +309,7 @@ async fn links_create(
 ) -> ApiResult<StatusCode> {
     let partner = partner(&state, &partner_id).await?;
     let organization = organization(&state, &organization_id).await?;
-    state.store.link(partner.id, organization.id).await?;
+    state.store.link(partner.id, organization.id, state.now()).await?;
     audited(&state, &ctx, "admin.link.create", |e| {
         e.partner_id = Some(partner.id.to_string());
         e.organization_id = Some(organization.id.to_string());

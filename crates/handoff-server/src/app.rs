@@ -112,7 +112,7 @@ impl App {
                 Secret::from_plaintext(token).digest()
             }
         };
-        let store = handoff_store::connect(&settings.database_url).await?;
+        let store = handoff_store::connect(&settings.database_url, &settings.pool).await?;
         let keys = Keyring::open(store.clone(), master.clone(), clock.as_ref()).await?;
         let listener = TcpListener::bind(settings.listen)
             .await

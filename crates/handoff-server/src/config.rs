@@ -6,10 +6,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::http::Uri;
 use clap::{Args, CommandFactory as _};
 use handoff_core::RedirectPath;
+use handoff_store::{Dialect, PoolSettings};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,9 +40,15 @@ pub struct ConfigLayer {
     /// Directory for the default database, master key and admin token files [default: .].
     #[arg(long, env = "HANDOFF_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// `sqlite://path` [default: sqlite://{data_dir}/handoff.db].
-    #[arg(long, env = "HANDOFF_DATABASE_URL")]
+    /// `sqlite://path` or `postgres://user:password@host/db` [default: sqlite://{data_dir}/handoff.db].
+    #[arg(long, env = "HANDOFF_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// Database connections this node keeps at most [default: 8].
+    #[arg(long, env = "HANDOFF_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+    /// Seconds start-up waits for an unreachable database [default: 30].
+    #[arg(long, env = "HANDOFF_DATABASE_CONNECT_TIMEOUT")]
+    pub database_connect_timeout: Option<u64>,
     /// Base64 of 32 bytes; seals every key at rest [default: generated into the data directory].
     #[arg(long, env = "HANDOFF_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
@@ -87,6 +95,8 @@ impl ConfigLayer {
             public_url,
             data_dir,
             database_url,
+            database_max_connections,
+            database_connect_timeout,
             master_key,
             admin_token,
             sso_token_ttl,
@@ -187,6 +197,7 @@ pub struct Settings {
     pub public_url_from_listen: bool,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub pool: PoolSettings,
     pub master_key: Option<String>,
     pub admin_token: Option<String>,
     pub sso_token_ttl: u64,
@@ -222,9 +233,16 @@ impl Settings {
         let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("."));
         let database_url =
             layer.database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("handoff.db").display()));
-        if !database_url.starts_with("sqlite:") {
-            return Err(invalid("database_url", "must start with sqlite://"));
+        if Dialect::of(&database_url).is_none() {
+            return Err(invalid("database_url", "must start with sqlite:// or postgres://"));
         }
+        let max_connections = layer.database_max_connections.unwrap_or(8);
+        if !(1..=1000).contains(&max_connections) {
+            return Err(invalid("database_max_connections", "must be between 1 and 1000"));
+        }
+        let connect_timeout = seconds("database_connect_timeout", layer.database_connect_timeout, 30, 3600)?;
+        let pool =
+            PoolSettings { max_connections, connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()) };
         let default_redirect_path = RedirectPath::parse(layer.default_redirect_path.as_deref().unwrap_or("/dashboard"))
             .map_err(|e| invalid("default_redirect_path", e.to_string()))?;
         let log_format = match layer.log_format.as_deref().unwrap_or("text") {
@@ -242,6 +260,7 @@ impl Settings {
             public_url_from_listen,
             data_dir,
             database_url,
+            pool,
             master_key: layer.master_key,
             admin_token: layer.admin_token,
             sso_token_ttl: seconds("sso_token_ttl", layer.sso_token_ttl, 300, 300)?.unsigned_abs(),

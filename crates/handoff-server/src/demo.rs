@@ -86,7 +86,7 @@ pub async fn ensure(state: &AppState) -> Result<Demo, StoreError> {
                 created_at: now,
             };
             store.create_partner(&partner).await?;
-            store.link(partner.id, organization.id).await?;
+            store.link(partner.id, organization.id, now).await?;
             partner
         }
     };

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use handoff_server::config::LogFormat;
 use handoff_server::{demo, App, ConfigLayer, Settings};
+use handoff_store::SqlStore;
 
 mod admin;
 mod webhook;
@@ -31,8 +32,11 @@ enum Command {
         #[command(flatten)]
         layer: ConfigLayer,
     },
-    /// Apply database migrations and exit.
+    /// Apply database migrations and exit (`--status`: only list them).
     Migrate {
+        /// List applied and pending migrations without changing anything.
+        #[arg(long)]
+        status: bool,
         #[arg(long, env = "HANDOFF_CONFIG")]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -114,10 +118,20 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
     app.run(shutdown).await.map_err(|e| e.to_string())
 }
 
-async fn migrate(settings: Settings) -> Result<(), String> {
+/// `handoff migrate`: apply pending migrations, or with `--status` only list them.
+async fn migrate(settings: Settings, status_only: bool) -> Result<(), String> {
     init_logging(settings.log_format);
-    handoff_store::connect(&settings.database_url).await.map_err(|e| e.to_string())?;
-    println!("schema of {} is up to date", settings.database_url);
+    let store = SqlStore::connect(&settings.database_url, &settings.pool).await.map_err(|e| e.to_string())?;
+    if !status_only {
+        store.migrate().await.map_err(|e| e.to_string())?;
+    }
+    let status = store.migration_status().await.map_err(|e| e.to_string())?;
+    for (version, description, applied) in &status {
+        println!("{version:>4}  {}  {description}", if *applied { "applied" } else { "pending" });
+    }
+    if status.iter().all(|(_, _, applied)| *applied) {
+        println!("schema is up to date");
+    }
     Ok(())
 }
 
@@ -129,8 +143,8 @@ async fn main() -> ExitCode {
             Ok(settings) => serve(settings, demo).await,
             Err(e) => Err(e),
         },
-        Command::Migrate { config, layer } => match settings(config, layer) {
-            Ok(settings) => migrate(settings).await,
+        Command::Migrate { config, status, layer } => match settings(config, layer) {
+            Ok(settings) => migrate(settings, status).await,
             Err(e) => Err(e),
         },
         Command::Admin(args) => admin::run(args).await,

@@ -1,5 +1,10 @@
-//! SQLite backend: one file, WAL journal, `synchronous = FULL` so that an acknowledged
-//! redemption survives a crash or power loss.
+//! The store over sqlx's `Any` driver: one implementation of every store trait, for SQLite and
+//! PostgreSQL alike. The SQL is written once, in the dialect both accept (`$n` parameters,
+//! `ON CONFLICT DO NOTHING`, `CAST`); the one expression that differs is chosen by [`Dialect`].
+//!
+//! SQLite runs with a WAL journal and `synchronous = FULL`, so an acknowledged redemption
+//! survives a crash or power loss; PostgreSQL's defaults already are that durable.
+//! Single use and replay refusal rest on primary keys, which hold across any number of nodes.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,42 +21,124 @@ use handoff_core::store::{
     Users,
 };
 use handoff_core::token::KeyKind;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor as _, Row};
 
-use crate::{backend, conflict_or_backend};
+use crate::{backend, conflict_or_backend, PoolSettings};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+/// The SQL dialect behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
 }
 
-impl SqliteStore {
-    pub async fn connect(database_url: &str) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(database_url)
-            .map_err(backend)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.map_err(backend)?;
-        Ok(Self { pool })
+impl Dialect {
+    pub fn of(database_url: &str) -> Option<Self> {
+        if database_url.starts_with("sqlite:") {
+            Some(Dialect::Sqlite)
+        } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+            Some(Dialect::Postgres)
+        } else {
+            None
+        }
+    }
+
+    fn migrator(self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Dialect::Sqlite => &SQLITE_MIGRATOR,
+            Dialect::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// A JSON array text of an organization's numbers (alias `o`).
+    fn org_numbers(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "(SELECT json_group_array(org_number) FROM \
+                 (SELECT org_number FROM organization_numbers n WHERE n.organization_id = o.id ORDER BY org_number))"
+            }
+            Dialect::Postgres => {
+                "(SELECT COALESCE(json_agg(org_number ORDER BY org_number)::text, '[]') FROM organization_numbers n \
+                 WHERE n.organization_id = o.id)"
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// The pragmas every SQLite connection runs with.
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+impl SqlStore {
+    /// Connects, retrying a database that is not up yet until `settings.connect_timeout`.
+    pub async fn connect(database_url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of(database_url)
+            .ok_or_else(|| StoreError::Backend("database_url must start with sqlite:// or postgres://".into()))?;
+        let url = match dialect {
+            Dialect::Sqlite if !database_url.contains('?') => format!("{database_url}?mode=rwc"),
+            _ => database_url.to_owned(),
+        };
+        let options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        connection.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            });
+        let deadline = tokio::time::Instant::now() + settings.connect_timeout;
+        let pool = loop {
+            match options.clone().connect(&url).await {
+                Ok(pool) => break pool,
+                Err(err) if tokio::time::Instant::now() < deadline && is_transient(&err) => {
+                    tracing::warn!(%err, "the database is not reachable yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
+            }
+        };
+        Ok(Self { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
-        MIGRATOR.run(&self.pool).await.map_err(backend)
+        self.dialect.migrator().run(&self.pool).await.map_err(backend)
+    }
+
+    /// Every known migration with whether it is applied: (version, description, applied).
+    pub async fn migration_status(&self) -> StoreResult<Vec<(i64, String, bool)>> {
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(&self.pool)
+            .await
+            .map(|rows| rows.iter().filter_map(|row| row.try_get::<i64, _>("version").ok()).collect())
+            .unwrap_or_default();
+        Ok(self
+            .dialect
+            .migrator()
+            .iter()
+            .map(|m| (m.version, m.description.to_string(), applied.contains(&m.version)))
+            .collect())
     }
 
     /// At most one row for `sql` with one text parameter.
-    async fn fetch_one<T>(
-        &self,
-        sql: &str,
-        param: &str,
-        map: fn(&SqliteRow) -> StoreResult<T>,
-    ) -> StoreResult<Option<T>> {
+    async fn fetch_one<T>(&self, sql: &str, param: &str, map: fn(&AnyRow) -> StoreResult<T>) -> StoreResult<Option<T>> {
         sqlx::query(sql).bind(param).fetch_optional(&self.pool).await.map_err(backend)?.as_ref().map(map).transpose()
     }
 
@@ -60,7 +147,7 @@ impl SqliteStore {
         &self,
         sql: &str,
         page: &PageRequest,
-        map: fn(&SqliteRow) -> StoreResult<T>,
+        map: fn(&AnyRow) -> StoreResult<T>,
     ) -> StoreResult<Vec<T>> {
         sqlx::query(sql)
             .bind(page.after.as_deref().unwrap_or(""))
@@ -77,8 +164,8 @@ impl SqliteStore {
     async fn set_credential(&self, table: &'static str, id: String, c: &Credential) -> StoreResult<bool> {
         let (prev, prev_at) = previous_parts(c);
         let done = sqlx::query(&format!(
-            "UPDATE {table} SET secret_digest = ?, previous_secret_digest = ?, previous_secret_expires_at = ? \
-             WHERE id = ?"
+            "UPDATE {table} SET secret_digest = $1, previous_secret_digest = $2, previous_secret_expires_at = $3 \
+             WHERE id = $4"
         ))
         .bind(c.current.as_bytes().as_slice())
         .bind(prev)
@@ -94,8 +181,8 @@ impl SqliteStore {
     async fn set_sealed_secrets(&self, table: &'static str, id: String, secrets: &SealedSecrets) -> StoreResult<bool> {
         let (previous, previous_at) = secrets.previous.clone().unzip();
         let done = sqlx::query(&format!(
-            "UPDATE {table} SET secret_sealed = ?, previous_secret_sealed = ?, previous_secret_expires_at = ? \
-             WHERE id = ?"
+            "UPDATE {table} SET secret_sealed = $1, previous_secret_sealed = $2, previous_secret_expires_at = $3 \
+             WHERE id = $4"
         ))
         .bind(&secrets.current)
         .bind(previous)
@@ -109,7 +196,7 @@ impl SqliteStore {
 
     /// `table` is one of this module's table names, never input.
     async fn delete_by_id(&self, table: &'static str, id: String) -> StoreResult<bool> {
-        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        let done = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
             .bind(id)
             .execute(&self.pool)
             .await
@@ -138,7 +225,7 @@ fn to_json(list: &[String]) -> String {
     serde_json::Value::from(list.to_vec()).to_string()
 }
 
-fn credential(row: &SqliteRow) -> StoreResult<Credential> {
+fn credential(row: &AnyRow) -> StoreResult<Credential> {
     let current = digest(&row.try_get::<Vec<u8>, _>("secret_digest").map_err(backend)?)?;
     let previous_digest: Option<Vec<u8>> = row.try_get("previous_secret_digest").map_err(backend)?;
     let previous_expires: Option<i64> = row.try_get("previous_secret_expires_at").map_err(backend)?;
@@ -156,11 +243,27 @@ fn previous_parts(credential: &Credential) -> (Option<Vec<u8>>, Option<i64>) {
     }
 }
 
-const ORGANIZATION_COLUMNS: &str = "o.id, o.name, o.secret_digest, o.previous_secret_digest, \
-    o.previous_secret_expires_at, o.created_at, \
-    (SELECT json_group_array(org_number) FROM organization_numbers n WHERE n.organization_id = o.id) AS org_numbers";
+/// Refused connections and DNS failures are worth waiting out at start-up; bad credentials are not.
+fn is_transient(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+}
 
-fn organization(row: &SqliteRow) -> StoreResult<Organization> {
+/// A boolean column: `BOOLEAN` in PostgreSQL, an integer in SQLite.
+fn flag(row: &AnyRow, column: &str) -> StoreResult<bool> {
+    row.try_get::<bool, _>(column).or_else(|_| row.try_get::<i64, _>(column).map(|v| v != 0)).map_err(backend)
+}
+
+impl SqlStore {
+    fn organization_columns(&self) -> String {
+        format!(
+            "o.id, o.name, o.secret_digest, o.previous_secret_digest, o.previous_secret_expires_at, o.created_at, \
+             {} AS org_numbers",
+            self.dialect.org_numbers()
+        )
+    }
+}
+
+fn organization(row: &AnyRow) -> StoreResult<Organization> {
     Ok(Organization {
         id: parse(row.try_get("id").map_err(backend)?)?,
         name: row.try_get("name").map_err(backend)?,
@@ -170,7 +273,7 @@ fn organization(row: &SqliteRow) -> StoreResult<Organization> {
     })
 }
 
-fn partner(row: &SqliteRow) -> StoreResult<Partner> {
+fn partner(row: &AnyRow) -> StoreResult<Partner> {
     Ok(Partner {
         id: parse(row.try_get("id").map_err(backend)?)?,
         name: row.try_get("name").map_err(backend)?,
@@ -181,7 +284,7 @@ fn partner(row: &SqliteRow) -> StoreResult<Partner> {
     })
 }
 
-fn user(row: &SqliteRow) -> StoreResult<User> {
+fn user(row: &AnyRow) -> StoreResult<User> {
     let status: &str = row.try_get("status").map_err(backend)?;
     Ok(User {
         id: parse(row.try_get("id").map_err(backend)?)?,
@@ -194,20 +297,20 @@ fn user(row: &SqliteRow) -> StoreResult<User> {
     })
 }
 
-fn session(row: &SqliteRow) -> StoreResult<Session> {
+fn session(row: &AnyRow) -> StoreResult<Session> {
     Ok(Session {
         id_digest: digest(&row.try_get::<Vec<u8>, _>("id_digest").map_err(backend)?)?,
         user_id: parse(row.try_get("user_id").map_err(backend)?)?,
         organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
         partner_id: opt_parse(row.try_get("partner_id").map_err(backend)?)?,
-        embed: row.try_get("embed").map_err(backend)?,
+        embed: flag(row, "embed")?,
         created_at: row.try_get("created_at").map_err(backend)?,
         last_seen_at: row.try_get("last_seen_at").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
     })
 }
 
-fn audit_record(row: &SqliteRow) -> StoreResult<AuditRecord> {
+fn audit_record(row: &AnyRow) -> StoreResult<AuditRecord> {
     let outcome: Option<String> = row.try_get("outcome").map_err(backend)?;
     Ok(AuditRecord {
         id: row.try_get("id").map_err(backend)?,
@@ -230,10 +333,10 @@ fn page_limit(page: &PageRequest) -> i64 {
     i64::from(page.limit.clamp(1, 1000))
 }
 
-async fn insert_audit<'e, E: sqlx::Executor<'e, Database = Sqlite>>(executor: E, e: &AuditEvent) -> StoreResult<()> {
+async fn insert_audit<'e, E: sqlx::Executor<'e, Database = Any>>(executor: E, e: &AuditEvent) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
-         request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(e.at)
     .bind(&e.kind)
@@ -252,13 +355,13 @@ async fn insert_audit<'e, E: sqlx::Executor<'e, Database = Sqlite>>(executor: E,
 }
 
 #[async_trait]
-impl Organizations for SqliteStore {
+impl Organizations for SqlStore {
     async fn create_organization(&self, o: &Organization) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let (prev, prev_at) = previous_parts(&o.credential);
         sqlx::query(
             "INSERT INTO organizations (id, name, secret_digest, previous_secret_digest, previous_secret_expires_at, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?)",
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(o.id.to_string())
         .bind(&o.name)
@@ -270,7 +373,7 @@ impl Organizations for SqliteStore {
         .await
         .map_err(|e| conflict_or_backend(e, "organization id"))?;
         for number in &o.org_numbers {
-            sqlx::query("INSERT INTO organization_numbers (org_number, organization_id) VALUES (?, ?)")
+            sqlx::query("INSERT INTO organization_numbers (org_number, organization_id) VALUES ($1, $2)")
                 .bind(number)
                 .bind(o.id.to_string())
                 .execute(&mut *tx)
@@ -281,20 +384,24 @@ impl Organizations for SqliteStore {
     }
 
     async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>> {
-        let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id = ?");
+        let sql = format!("SELECT {} FROM organizations o WHERE o.id = $1", self.organization_columns());
         self.fetch_one(&sql, &id.to_string(), organization).await
     }
 
     async fn organization_by_number(&self, org_number: &str) -> StoreResult<Option<Organization>> {
         let sql = format!(
-            "SELECT {ORGANIZATION_COLUMNS} FROM organizations o \
-             JOIN organization_numbers m ON m.organization_id = o.id WHERE m.org_number = ?"
+            "SELECT {} FROM organizations o \
+             JOIN organization_numbers m ON m.organization_id = o.id WHERE m.org_number = $1",
+            self.organization_columns()
         );
         self.fetch_one(&sql, org_number, organization).await
     }
 
     async fn organizations(&self, page: &PageRequest) -> StoreResult<Vec<Organization>> {
-        let sql = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations o WHERE o.id > ? ORDER BY o.id LIMIT ?");
+        let sql = format!(
+            "SELECT {} FROM organizations o WHERE o.id > $1 ORDER BY o.id LIMIT $2",
+            self.organization_columns()
+        );
         self.fetch_page(&sql, page, organization).await
     }
 
@@ -311,10 +418,10 @@ const PARTNER_COLUMNS: &str = "id, name, embed_origins, allowed_path_prefixes, s
     previous_secret_digest, previous_secret_expires_at, created_at";
 
 #[async_trait]
-impl Partners for SqliteStore {
+impl Partners for SqlStore {
     async fn create_partner(&self, p: &Partner) -> StoreResult<()> {
         let (prev, prev_at) = previous_parts(&p.credential);
-        sqlx::query(&format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+        sqlx::query(&format!("INSERT INTO partners ({PARTNER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(p.id.to_string())
             .bind(&p.name)
             .bind(to_json(&p.embed_origins))
@@ -330,11 +437,11 @@ impl Partners for SqliteStore {
     }
 
     async fn partner(&self, id: PartnerId) -> StoreResult<Option<Partner>> {
-        self.fetch_one(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = ?"), &id.to_string(), partner).await
+        self.fetch_one(&format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id = $1"), &id.to_string(), partner).await
     }
 
     async fn partners(&self, page: &PageRequest) -> StoreResult<Vec<Partner>> {
-        let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > ? ORDER BY id LIMIT ?");
+        let sql = format!("SELECT {PARTNER_COLUMNS} FROM partners WHERE id > $1 ORDER BY id LIMIT $2");
         self.fetch_page(&sql, page, partner).await
     }
 
@@ -346,13 +453,14 @@ impl Partners for SqliteStore {
         self.delete_by_id("partners", id.to_string()).await
     }
 
-    async fn link(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<()> {
+    async fn link(&self, partner: PartnerId, organization: OrganizationId, now: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO partner_organizations (partner_id, organization_id, created_at) \
-             VALUES (?, ?, unixepoch()) ON CONFLICT DO NOTHING",
+             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(partner.to_string())
         .bind(organization.to_string())
+        .bind(now)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -360,7 +468,7 @@ impl Partners for SqliteStore {
     }
 
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM partner_organizations WHERE partner_id = ? AND organization_id = ?")
+        let done = sqlx::query("DELETE FROM partner_organizations WHERE partner_id = $1 AND organization_id = $2")
             .bind(partner.to_string())
             .bind(organization.to_string())
             .execute(&self.pool)
@@ -370,7 +478,7 @@ impl Partners for SqliteStore {
     }
 
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM partner_organizations WHERE partner_id = ? AND organization_id = ?")
+        let row = sqlx::query("SELECT 1 FROM partner_organizations WHERE partner_id = $1 AND organization_id = $2")
             .bind(partner.to_string())
             .bind(organization.to_string())
             .fetch_optional(&self.pool)
@@ -381,7 +489,7 @@ impl Partners for SqliteStore {
 
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>> {
         let rows = sqlx::query(
-            "SELECT organization_id FROM partner_organizations WHERE partner_id = ? ORDER BY organization_id",
+            "SELECT organization_id FROM partner_organizations WHERE partner_id = $1 ORDER BY organization_id",
         )
         .bind(partner.to_string())
         .fetch_all(&self.pool)
@@ -394,9 +502,9 @@ impl Partners for SqliteStore {
 const USER_COLUMNS: &str = "id, organization_id, email, given_name, family_name, status, created_at";
 
 #[async_trait]
-impl Users for SqliteStore {
+impl Users for SqlStore {
     async fn create_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
             .bind(u.id.to_string())
             .bind(u.organization_id.to_string())
             .bind(&u.email)
@@ -411,11 +519,11 @@ impl Users for SqliteStore {
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
-        self.fetch_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"), &id.to_string(), user).await
+        self.fetch_one(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"), &id.to_string(), user).await
     }
 
     async fn user_by_email(&self, organization: OrganizationId, email: &str) -> StoreResult<Option<User>> {
-        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE organization_id = ? AND email = ?"))
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 AND email = $2"))
             .bind(organization.to_string())
             .bind(email)
             .fetch_optional(&self.pool)
@@ -433,11 +541,10 @@ impl Users for SqliteStore {
         page: &PageRequest,
     ) -> StoreResult<Vec<User>> {
         sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE organization_id = ? AND (? IS NULL OR email = ?) AND id > ? \
-             ORDER BY id LIMIT ?"
+            "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 AND (CAST($2 AS TEXT) IS NULL OR email = $2) AND id > $3 \
+             ORDER BY id LIMIT $4"
         ))
         .bind(organization.to_string())
-        .bind(email)
         .bind(email)
         .bind(page.after.as_deref().unwrap_or(""))
         .bind(page_limit(page))
@@ -451,14 +558,14 @@ impl Users for SqliteStore {
 
     async fn set_user_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let done = sqlx::query("UPDATE users SET status = ? WHERE id = ?")
+        let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(id.to_string())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         if status == UserStatus::Disabled {
-            sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await
@@ -474,11 +581,11 @@ impl Users for SqliteStore {
 }
 
 #[async_trait]
-impl Sessions for SqliteStore {
+impl Sessions for SqlStore {
     async fn redeem(&self, jti: &str, token_expires_at: i64, s: &Session, audit: &AuditEvent) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let consumed = sqlx::query(
-            "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(jti)
         .bind(token_expires_at)
@@ -491,7 +598,7 @@ impl Sessions for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
-             expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(s.id_digest.as_bytes().as_slice())
         .bind(s.user_id.to_string())
@@ -512,7 +619,7 @@ impl Sessions for SqliteStore {
     async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>> {
         sqlx::query(
             "SELECT id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, expires_at \
-             FROM sessions WHERE id_digest = ?",
+             FROM sessions WHERE id_digest = $1",
         )
         .bind(id_digest.as_bytes().as_slice())
         .fetch_optional(&self.pool)
@@ -524,7 +631,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_digest = ?")
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_digest = $2")
             .bind(now)
             .bind(id_digest.as_bytes().as_slice())
             .execute(&self.pool)
@@ -534,7 +641,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id_digest = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE id_digest = $1")
             .bind(id_digest.as_bytes().as_slice())
             .execute(&self.pool)
             .await
@@ -543,7 +650,7 @@ impl Sessions for SqliteStore {
     }
 
     async fn delete_user_sessions(&self, user: UserId) -> StoreResult<u64> {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&self.pool)
             .await
@@ -553,19 +660,19 @@ impl Sessions for SqliteStore {
 
     async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(idle_cutoff)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let events = sqlx::query("DELETE FROM webhook_events WHERE expires_at < ?")
+        let events = sqlx::query("DELETE FROM webhook_events WHERE expires_at < $1")
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
         // A consumed token can be forgotten once it could no longer verify anyway.
-        let tokens = sqlx::query("DELETE FROM consumed_tokens WHERE expires_at < ?")
+        let tokens = sqlx::query("DELETE FROM consumed_tokens WHERE expires_at < $1")
             .bind(now - 3600)
             .execute(&mut *tx)
             .await
@@ -576,47 +683,58 @@ impl Sessions for SqliteStore {
 }
 
 #[async_trait]
-impl Audit for SqliteStore {
+impl Audit for SqlStore {
     async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
         insert_audit(&self.pool, event).await
     }
 
     async fn audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+        let mut sql = String::from(
             "SELECT id, at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, \
              detail FROM audit_log WHERE 1 = 1",
         );
-        if let Some(kind) = &f.kind {
-            q.push(" AND kind = ").push_bind(kind.clone());
+        let mut texts: Vec<String> = Vec::new();
+        let mut numbers: Vec<i64> = Vec::new();
+        let text_filters = [
+            ("kind", f.kind.clone()),
+            ("outcome", f.outcome.map(|o| o.as_str().to_owned())),
+            ("partner_id", f.partner_id.clone()),
+            ("organization_id", f.organization_id.clone()),
+            ("user_id", f.user_id.clone()),
+        ];
+        for (column, value) in text_filters {
+            if let Some(value) = value {
+                texts.push(value);
+                sql.push_str(&format!(" AND {column} = ${}", texts.len()));
+            }
         }
-        if let Some(outcome) = f.outcome {
-            q.push(" AND outcome = ").push_bind(outcome.as_str());
+        for (condition, value) in [("at >=", f.since), ("at <", f.until), ("id <", f.before)] {
+            if let Some(value) = value {
+                numbers.push(value);
+                sql.push_str(&format!(" AND {condition} ${}", texts.len() + numbers.len()));
+            }
         }
-        if let Some(v) = &f.partner_id {
-            q.push(" AND partner_id = ").push_bind(v.clone());
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", texts.len() + numbers.len() + 1));
+        let mut query = sqlx::query(&sql);
+        for value in texts {
+            query = query.bind(value);
         }
-        if let Some(v) = &f.organization_id {
-            q.push(" AND organization_id = ").push_bind(v.clone());
+        for value in numbers {
+            query = query.bind(value);
         }
-        if let Some(v) = &f.user_id {
-            q.push(" AND user_id = ").push_bind(v.clone());
-        }
-        if let Some(v) = f.since {
-            q.push(" AND at >= ").push_bind(v);
-        }
-        if let Some(v) = f.until {
-            q.push(" AND at < ").push_bind(v);
-        }
-        if let Some(v) = f.before {
-            q.push(" AND id < ").push_bind(v);
-        }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(f.limit.clamp(1, 1000)));
-        q.build().fetch_all(&self.pool).await.map_err(backend)?.iter().map(audit_record).collect()
+        query
+            .bind(i64::from(f.limit.clamp(1, 1000)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(audit_record)
+            .collect()
     }
 }
 
 #[async_trait]
-impl Keys for SqliteStore {
+impl Keys for SqlStore {
     async fn keys(&self) -> StoreResult<Vec<StoredKey>> {
         let rows = sqlx::query("SELECT kid, kind, sealed_secret, public, created_at FROM keys ORDER BY created_at")
             .fetch_all(&self.pool)
@@ -638,7 +756,7 @@ impl Keys for SqliteStore {
     }
 
     async fn insert_key(&self, k: &StoredKey) -> StoreResult<()> {
-        sqlx::query("INSERT INTO keys (kid, kind, sealed_secret, public, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO keys (kid, kind, sealed_secret, public, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&k.kid)
             .bind(k.kind.as_str())
             .bind(&k.sealed_secret)
@@ -655,7 +773,7 @@ const INTEGRATION_COLUMNS: &str = "id, slug, name, secret_sealed, previous_secre
     previous_secret_expires_at, signature_profile, tolerance_seconds, event_type, unknown_user, register_url, \
     landing_path, sandbox, created_at";
 
-fn sealed_secrets(row: &SqliteRow) -> StoreResult<SealedSecrets> {
+fn sealed_secrets(row: &AnyRow) -> StoreResult<SealedSecrets> {
     let previous_sealed: Option<Vec<u8>> = row.try_get("previous_secret_sealed").map_err(backend)?;
     let previous_expires: Option<i64> = row.try_get("previous_secret_expires_at").map_err(backend)?;
     Ok(SealedSecrets {
@@ -664,7 +782,7 @@ fn sealed_secrets(row: &SqliteRow) -> StoreResult<SealedSecrets> {
     })
 }
 
-fn integration(row: &SqliteRow) -> StoreResult<InboundIntegration> {
+fn integration(row: &AnyRow) -> StoreResult<InboundIntegration> {
     let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in database"));
     let profile: &str = row.try_get("signature_profile").map_err(backend)?;
     let policy: &str = row.try_get("unknown_user").map_err(backend)?;
@@ -679,17 +797,17 @@ fn integration(row: &SqliteRow) -> StoreResult<InboundIntegration> {
         unknown_user: UnknownUserPolicy::parse(policy).ok_or_else(|| corrupt("unknown-user policy"))?,
         register_url: row.try_get("register_url").map_err(backend)?,
         landing_path: row.try_get("landing_path").map_err(backend)?,
-        sandbox: row.try_get("sandbox").map_err(backend)?,
+        sandbox: flag(row, "sandbox")?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }
 
 #[async_trait]
-impl Inbound for SqliteStore {
+impl Inbound for SqlStore {
     async fn create_integration(&self, i: &InboundIntegration) -> StoreResult<()> {
         let (previous, previous_at) = i.secrets.previous.clone().unzip();
         sqlx::query(&format!(
-            "INSERT INTO inbound_integrations ({INTEGRATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO inbound_integrations ({INTEGRATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(i.id.to_string())
         .bind(&i.slug)
@@ -712,17 +830,17 @@ impl Inbound for SqliteStore {
     }
 
     async fn integration(&self, id: IntegrationId) -> StoreResult<Option<InboundIntegration>> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id = ?");
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id = $1");
         self.fetch_one(&sql, &id.to_string(), integration).await
     }
 
     async fn integration_by_slug(&self, slug: &str) -> StoreResult<Option<InboundIntegration>> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE slug = ?");
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE slug = $1");
         self.fetch_one(&sql, slug, integration).await
     }
 
     async fn integrations(&self, page: &PageRequest) -> StoreResult<Vec<InboundIntegration>> {
-        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id > ? ORDER BY id LIMIT ?");
+        let sql = format!("SELECT {INTEGRATION_COLUMNS} FROM inbound_integrations WHERE id > $1 ORDER BY id LIMIT $2");
         self.fetch_page(&sql, page, integration).await
     }
 
@@ -736,7 +854,7 @@ impl Inbound for SqliteStore {
 
     async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool> {
         let done = sqlx::query(
-            "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(integration.to_string())
         .bind(event_id)
@@ -751,7 +869,7 @@ impl Inbound for SqliteStore {
 const SUPPLIER_COLUMNS: &str = "id, slug, name, endpoint, secret_sealed, previous_secret_sealed, \
     previous_secret_expires_at, signature_profile, allowed_redirect_hosts, timeout_seconds, event_type, created_at";
 
-fn supplier(row: &SqliteRow) -> StoreResult<Supplier> {
+fn supplier(row: &AnyRow) -> StoreResult<Supplier> {
     let profile: &str = row.try_get("signature_profile").map_err(backend)?;
     Ok(Supplier {
         id: parse(row.try_get("id").map_err(backend)?)?,
@@ -768,39 +886,41 @@ fn supplier(row: &SqliteRow) -> StoreResult<Supplier> {
 }
 
 #[async_trait]
-impl Suppliers for SqliteStore {
+impl Suppliers for SqlStore {
     async fn create_supplier(&self, s: &Supplier) -> StoreResult<()> {
         let (previous, previous_at) = s.secrets.previous.clone().unzip();
-        sqlx::query(&format!("INSERT INTO suppliers ({SUPPLIER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-            .bind(s.id.to_string())
-            .bind(&s.slug)
-            .bind(&s.name)
-            .bind(&s.endpoint)
-            .bind(&s.secrets.current)
-            .bind(previous)
-            .bind(previous_at)
-            .bind(s.signature_profile.as_str())
-            .bind(to_json(&s.allowed_redirect_hosts))
-            .bind(s.timeout_seconds)
-            .bind(&s.event_type)
-            .bind(s.created_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| conflict_or_backend(e, "a supplier with this slug exists"))?;
+        sqlx::query(&format!(
+            "INSERT INTO suppliers ({SUPPLIER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(s.id.to_string())
+        .bind(&s.slug)
+        .bind(&s.name)
+        .bind(&s.endpoint)
+        .bind(&s.secrets.current)
+        .bind(previous)
+        .bind(previous_at)
+        .bind(s.signature_profile.as_str())
+        .bind(to_json(&s.allowed_redirect_hosts))
+        .bind(s.timeout_seconds)
+        .bind(&s.event_type)
+        .bind(s.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict_or_backend(e, "a supplier with this slug exists"))?;
         Ok(())
     }
 
     async fn supplier(&self, id: SupplierId) -> StoreResult<Option<Supplier>> {
-        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id = ?"), &id.to_string(), supplier)
+        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id = $1"), &id.to_string(), supplier)
             .await
     }
 
     async fn supplier_by_slug(&self, slug: &str) -> StoreResult<Option<Supplier>> {
-        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE slug = ?"), slug, supplier).await
+        self.fetch_one(&format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE slug = $1"), slug, supplier).await
     }
 
     async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>> {
-        let sql = format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id > ? ORDER BY id LIMIT ?");
+        let sql = format!("SELECT {SUPPLIER_COLUMNS} FROM suppliers WHERE id > $1 ORDER BY id LIMIT $2");
         self.fetch_page(&sql, page, supplier).await
     }
 
@@ -814,7 +934,7 @@ impl Suppliers for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Store for SqlStore {
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
         Ok(())
