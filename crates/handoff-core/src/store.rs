@@ -137,10 +137,21 @@ pub trait Suppliers: Send + Sync {
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;
 }
 
+/// Failed-authentication counters in fixed windows, shared by every node.
+#[async_trait]
+pub trait Throttle: Send + Sync {
+    /// Counts a failure for `key` in the window that contains `now` (a window of
+    /// `window_seconds` starts at the first failure after the previous one ended); returns the
+    /// window's start and its count so far.
+    async fn record_failure(&self, key: &str, now: i64, window_seconds: i64) -> StoreResult<(i64, i64)>;
+    /// The current window of `key`, if any: (start, count).
+    async fn failures(&self, key: &str) -> StoreResult<Option<(i64, i64)>>;
+}
+
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Suppliers + Send + Sync + 'static
+    Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Suppliers + Throttle + Send + Sync + 'static
 {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -25,7 +25,6 @@ use crate::config::{PublicUrl, Settings};
 use crate::extract::BODY_LIMIT;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
-use crate::ratelimit::FailureLimiter;
 use crate::state::{AppState, Inner};
 use crate::{admin, inbound, ops, outbound, partner_api, portal, web};
 
@@ -123,7 +122,7 @@ impl App {
             settings.public_url = PublicUrl::parse(&format!("http://{bound}"))
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
-        let failures = FailureLimiter::new(settings.failed_auth_limit);
+        let failed_auth_limit = settings.failed_auth_limit;
         let upstream = settings.upstream.clone().map(Upstream::new);
         let state = AppState::new(Inner {
             settings,
@@ -132,7 +131,7 @@ impl App {
             keys,
             master,
             admin_token,
-            failures,
+            failed_auth_limit,
             upstream,
             http: outbound::client(),
         });

@@ -74,12 +74,8 @@ impl FromRequestParts<AppState> for AdminAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let ctx = Ctx::from_parts(parts);
-        let now = state.now();
-        if let Some(wait) = state.failures.blocked(ctx.limiter_key(), now) {
-            return Err(ApiError {
-                retry_after: Some(wait),
-                ..ApiError::new(ProblemKind::RateLimited, "Too many failed attempts; retry later.")
-            });
+        if let Some(wait) = state.throttled(&ctx).await? {
+            return Err(AppState::rate_limited(wait));
         }
         let token = parts
             .headers
@@ -90,7 +86,7 @@ impl FromRequestParts<AppState> for AdminAuth {
         if SecretDigest::of(token).matches(&state.admin_token) {
             Ok(AdminAuth)
         } else {
-            state.failures.fail(ctx.limiter_key(), now);
+            state.failed_authentication(&ctx).await;
             Err(ApiError::new(ProblemKind::AuthenticationRequired, "A valid admin bearer token is required."))
         }
     }

@@ -160,18 +160,14 @@ fn body_bytes(body: RawBody) -> ApiResult<Bytes> {
 /// Every check up to the user; on failure the refusal is audited with its reason.
 async fn verify(
     state: &AppState,
+    ctx: &Ctx,
     event: &mut AuditEvent,
     slug: &str,
     headers: &HeaderMap,
     body: RawBody,
 ) -> ApiResult<(InboundIntegration, ValidEvent)> {
-    let now = state.now();
-    if let Some(wait) = state.failures.blocked(ctx_key(event), now) {
-        let error = ApiError {
-            retry_after: Some(wait),
-            ..ApiError::new(ProblemKind::RateLimited, "Too many failed attempts; retry later.")
-        };
-        return Err(state.refuse(event.clone(), error).await);
+    if let Some(wait) = state.throttled(ctx).await? {
+        return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
     }
     let integration = integration_by_slug(state, slug).await?;
     let result = async {
@@ -189,16 +185,11 @@ async fn verify(
         }
         Err(error) => {
             if error.problem.kind == ProblemKind::AuthenticationRequired {
-                state.failures.fail(ctx_key(event), now);
+                state.failed_authentication(ctx).await;
             }
             Err(state.refuse(event.clone(), error).await)
         }
     }
-}
-
-/// Failed signatures count against the client address, like failed credentials.
-fn ctx_key(event: &AuditEvent) -> &str {
-    event.client_addr.as_deref().unwrap_or("unknown")
 }
 
 async fn sso_event(
@@ -210,7 +201,7 @@ async fn sso_event(
 ) -> ApiResult<Json<WebhookRedirect>> {
     let mut event = ctx.event("inbound.sso");
     event.detail = Some(format!("integration={slug}"));
-    let (integration, valid) = verify(&state, &mut event, &slug, &headers, body).await?;
+    let (integration, valid) = verify(&state, &ctx, &mut event, &slug, &headers, body).await?;
     let remember_until = state.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS;
     if !state.store.remember_event(integration.id, &valid.event_id, remember_until).await? {
         let error = ApiError::new(ProblemKind::Conflict, "This eventId was already used.");

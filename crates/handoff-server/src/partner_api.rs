@@ -46,12 +46,8 @@ async fn authenticate(
 ) -> ApiResult<PartnerCaller> {
     let event = ctx.event(kind);
     let now = state.now();
-    if let Some(wait) = state.failures.blocked(ctx.limiter_key(), now) {
-        let error = ApiError {
-            retry_after: Some(wait),
-            ..ApiError::new(ProblemKind::RateLimited, "Too many failed authentication attempts; retry later.")
-        };
-        return Err(state.refuse(event, error).await);
+    if let Some(wait) = state.throttled(ctx).await? {
+        return Err(state.refuse(event, AppState::rate_limited(wait)).await);
     }
     let names = ["x-partner-id", "x-partner-secret", "x-organization-id", "x-organization-secret", "x-user-id"];
     let values = match required_headers(headers, if needs_user { &names } else { &names[..4] }) {
@@ -72,7 +68,7 @@ async fn authenticate(
     };
     let partner_ok = verify_or_dummy(partner.as_ref().map(|p| &p.credential), partner_secret, now);
     let Some(partner) = partner.filter(|_| partner_ok) else {
-        state.failures.fail(ctx.limiter_key(), now);
+        state.failed_authentication(ctx).await;
         let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid partner credentials");
         return Err(state.refuse(event, error).await);
     };
@@ -82,7 +78,7 @@ async fn authenticate(
     };
     let organization_ok = verify_or_dummy(organization.as_ref().map(|o| &o.credential), organization_secret, now);
     let Some(organization) = organization.filter(|_| organization_ok) else {
-        state.failures.fail(ctx.limiter_key(), now);
+        state.failed_authentication(ctx).await;
         let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid organization credentials");
         return Err(state.refuse(event, error).await);
     };

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use handoff_core::crypto::MasterKey;
 use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
 use handoff_core::store::Store;
 use handoff_core::Clock;
@@ -16,7 +17,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
-use crate::ratelimit::FailureLimiter;
+use crate::ratelimit;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -29,7 +30,8 @@ pub struct Inner {
     /// Seals webhook secrets at rest.
     pub master: MasterKey,
     pub admin_token: SecretDigest,
-    pub failures: FailureLimiter,
+    /// Failed authentications per client address per window before 429.
+    pub failed_auth_limit: u32,
     /// The protected application, when reverse-proxying.
     pub upstream: Option<Upstream>,
     /// Outbound HTTP (suppliers): follows no redirects.
@@ -56,6 +58,27 @@ impl AppState {
     /// Appends an audit event; the caller answers only after this returns.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
         self.store.append(&event).await.map_err(ApiError::from)
+    }
+
+    /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.
+    pub async fn throttled(&self, ctx: &Ctx) -> Result<Option<u64>, ApiError> {
+        let window = self.store.failures(ctx.limiter_key()).await?;
+        Ok(window.and_then(|(start, count)| ratelimit::retry_after(start, count, self.failed_auth_limit, self.now())))
+    }
+
+    /// Counts one failed authentication of the client behind `ctx`.
+    pub async fn failed_authentication(&self, ctx: &Ctx) {
+        if let Err(err) = self.store.record_failure(ctx.limiter_key(), self.now(), ratelimit::WINDOW_SECONDS).await {
+            tracing::error!(%err, "counting a failed authentication failed");
+        }
+    }
+
+    /// The 429 answer for a client that must wait `seconds`.
+    pub fn rate_limited(seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(ProblemKind::RateLimited, "Too many failed authentication attempts; retry later.")
+        }
     }
 
     /// Seals a webhook secret for storage under `context` (which names its owner).

@@ -18,7 +18,7 @@ use handoff_core::model::{
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{
     Audit, Inbound, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Suppliers,
-    Users,
+    Throttle, Users,
 };
 use handoff_core::token::KeyKind;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -666,6 +666,11 @@ impl Sessions for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        let failures = sqlx::query("DELETE FROM auth_failures WHERE window_start < $1")
+            .bind(now - 86_400)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
         let events = sqlx::query("DELETE FROM webhook_events WHERE expires_at < $1")
             .bind(now)
             .execute(&mut *tx)
@@ -678,7 +683,7 @@ impl Sessions for SqlStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
-        Ok(sessions.rows_affected() + tokens.rows_affected() + events.rows_affected())
+        Ok(sessions.rows_affected() + tokens.rows_affected() + events.rows_affected() + failures.rows_affected())
     }
 }
 
@@ -930,6 +935,37 @@ impl Suppliers for SqlStore {
 
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool> {
         self.delete_by_id("suppliers", id.to_string()).await
+    }
+}
+
+#[async_trait]
+impl Throttle for SqlStore {
+    async fn record_failure(&self, key: &str, now: i64, window_seconds: i64) -> StoreResult<(i64, i64)> {
+        // One statement: the increment is atomic however many nodes fail at once.
+        let row = sqlx::query(
+            "INSERT INTO auth_failures (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+             count = CASE WHEN auth_failures.window_start + $3 <= $2 THEN 1 ELSE auth_failures.count + 1 END, \
+             window_start = CASE WHEN auth_failures.window_start + $3 <= $2 THEN $2 ELSE auth_failures.window_start END \
+             RETURNING window_start, count",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window_seconds)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok((row.try_get("window_start").map_err(backend)?, row.try_get("count").map_err(backend)?))
+    }
+
+    async fn failures(&self, key: &str) -> StoreResult<Option<(i64, i64)>> {
+        let row = sqlx::query("SELECT window_start, count FROM auth_failures WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|row| Ok((row.try_get("window_start").map_err(backend)?, row.try_get("count").map_err(backend)?)))
+            .transpose()
     }
 }
 

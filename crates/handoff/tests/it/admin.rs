@@ -7,153 +7,155 @@ use serde_json::{json, Value};
 
 use crate::harness::{assert_problem, TestServer, ADMIN_TOKEN};
 
-#[tokio::test]
-async fn admin_api_requires_the_bearer_token() {
-    let server = TestServer::start().await;
-    for token in [None, Some("wrong"), Some("test-admin-token-0123456789abcdefghijklmno")] {
-        let mut request = server.http.get(format!("{}/admin/v1/organizations", server.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+backend_tests! {
+    #[tokio::test]
+    async fn admin_api_requires_the_bearer_token() {
+        let server = TestServer::start().await;
+        for token in [None, Some("wrong"), Some("test-admin-token-0123456789abcdefghijklmno")] {
+            let mut request = server.http.get(format!("{}/admin/v1/organizations", server.url));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            assert_problem(request.send().await.unwrap(), 401, "authentication-required").await;
         }
-        assert_problem(request.send().await.unwrap(), 401, "authentication-required").await;
+        assert_eq!(server.audit("kind=admin.request&outcome=refused").await.len(), 3);
     }
-    assert_eq!(server.audit("kind=admin.request&outcome=refused").await.len(), 3);
-}
 
-#[tokio::test]
-async fn resources_can_be_created_listed_read_and_deleted() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let orgs = server.admin_get("/organizations").await;
-    assert_eq!(orgs["items"].as_array().unwrap().len(), 1);
-    assert!(orgs["items"][0].get("secret").is_none(), "secrets are shown once, at creation");
-    let partner = server.admin_get(&format!("/partners/{}", fx.partner.id)).await;
-    assert_eq!(partner["embed_origins"], json!(["https://ehr.example.com"]));
-    assert_eq!(server.admin_get(&format!("/partners/{}/organizations", fx.partner.id)).await, json!([fx.org.id]));
-    let users = server.admin_get(&format!("/organizations/{}/users", fx.org.id)).await;
-    assert_eq!(users["items"][0]["id"], fx.user.id.as_str());
+    #[tokio::test]
+    async fn resources_can_be_created_listed_read_and_deleted() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let orgs = server.admin_get("/organizations").await;
+        assert_eq!(orgs["items"].as_array().unwrap().len(), 1);
+        assert!(orgs["items"][0].get("secret").is_none(), "secrets are shown once, at creation");
+        let partner = server.admin_get(&format!("/partners/{}", fx.partner.id)).await;
+        assert_eq!(partner["embed_origins"], json!(["https://ehr.example.com"]));
+        assert_eq!(server.admin_get(&format!("/partners/{}/organizations", fx.partner.id)).await, json!([fx.org.id]));
+        let users = server.admin_get(&format!("/organizations/{}/users", fx.org.id)).await;
+        assert_eq!(users["items"][0]["id"], fx.user.id.as_str());
 
-    // Bad input is a documented 400, unknown ids 404, duplicates 409.
-    let bad = server
-        .http
-        .post(format!("{}/admin/v1/partners", server.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "x", "embed_origins": ["javascript:alert(1)"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(bad, 400, "invalid-request").await;
-    let unknown = server
-        .http
-        .get(format!("{}/admin/v1/users/{}", server.url, uuid::Uuid::new_v4()))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(unknown, 404, "not-found").await;
-    let taken = server
-        .http
-        .post(format!("{}/admin/v1/organizations", server.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "A", "org_numbers": ["123"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(taken.status(), 201);
-    let again = server
-        .http
-        .post(format!("{}/admin/v1/organizations", server.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "B", "org_numbers": ["123"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(again, 409, "conflict").await;
+        // Bad input is a documented 400, unknown ids 404, duplicates 409.
+        let bad = server
+            .http
+            .post(format!("{}/admin/v1/partners", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "x", "embed_origins": ["javascript:alert(1)"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(bad, 400, "invalid-request").await;
+        let unknown = server
+            .http
+            .get(format!("{}/admin/v1/users/{}", server.url, uuid::Uuid::new_v4()))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(unknown, 404, "not-found").await;
+        let taken = server
+            .http
+            .post(format!("{}/admin/v1/organizations", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "A", "org_numbers": ["123"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(taken.status(), 201);
+        let again = server
+            .http
+            .post(format!("{}/admin/v1/organizations", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "B", "org_numbers": ["123"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(again, 409, "conflict").await;
 
-    // Deleting the organization takes its users and links with it.
-    let deleted = server
-        .http
-        .delete(format!("{}/admin/v1/organizations/{}", server.url, fx.org.id))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 204);
-    let gone = server
-        .http
-        .get(format!("{}/admin/v1/users/{}", server.url, fx.user.id))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(gone, 404, "not-found").await;
-    assert!(!server.audit("kind=admin.organization.delete").await.is_empty());
-}
+        // Deleting the organization takes its users and links with it.
+        let deleted = server
+            .http
+            .delete(format!("{}/admin/v1/organizations/{}", server.url, fx.org.id))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+        let gone = server
+            .http
+            .get(format!("{}/admin/v1/users/{}", server.url, fx.user.id))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(gone, 404, "not-found").await;
+        assert!(!server.audit("kind=admin.organization.delete").await.is_empty());
+    }
 
-#[tokio::test]
-async fn rotated_secrets_overlap_then_only_the_new_one_works() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let rotated = server.admin_post(&format!("/partners/{}/secrets", fx.partner.id), json!({})).await;
-    let new_secret = rotated["secret"].as_str().unwrap().to_owned();
-    assert!(new_secret.starts_with("hps_"));
-    let client = handoff_client::Client::new(&server.url);
-    let with = |secret: &str| PartnerCredentials { partner_secret: secret.to_owned(), ..fx.credentials.clone() };
-    assert!(client.mint_sso_link(&with(&fx.credentials.partner_secret), &fx.user.id, None).await.is_ok());
-    assert!(client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.is_ok());
-    server.clock.advance(24 * 3600);
-    let old = client.mint_sso_link(&with(&fx.credentials.partner_secret), &fx.user.id, None).await.unwrap_err();
-    assert_eq!(old.slug(), Some("authentication-required"));
-    assert!(client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.is_ok());
-}
+    #[tokio::test]
+    async fn rotated_secrets_overlap_then_only_the_new_one_works() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let rotated = server.admin_post(&format!("/partners/{}/secrets", fx.partner.id), json!({})).await;
+        let new_secret = rotated["secret"].as_str().unwrap().to_owned();
+        assert!(new_secret.starts_with("hps_"));
+        let client = handoff_client::Client::new(&server.url);
+        let with = |secret: &str| PartnerCredentials { partner_secret: secret.to_owned(), ..fx.credentials.clone() };
+        assert!(client.mint_sso_link(&with(&fx.credentials.partner_secret), &fx.user.id, None).await.is_ok());
+        assert!(client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.is_ok());
+        server.clock.advance(24 * 3600);
+        let old = client.mint_sso_link(&with(&fx.credentials.partner_secret), &fx.user.id, None).await.unwrap_err();
+        assert_eq!(old.slug(), Some("authentication-required"));
+        assert!(client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.is_ok());
+    }
 
-// The CLI runs as a blocking child process: the server needs a worker thread of its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_drives_the_admin_api() {
-    let server = TestServer::start().await;
-    let cli = |args: &[&str]| -> Value {
-        let output = Command::new(env!("CARGO_BIN_EXE_handoff"))
-            .args(["admin", "--url", &server.url, "--token", ADMIN_TOKEN])
-            .args(args)
+    // The CLI runs as a blocking child process: the server needs a worker thread of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cli_drives_the_admin_api() {
+        let server = TestServer::start().await;
+        let cli = |args: &[&str]| -> Value {
+            let output = Command::new(env!("CARGO_BIN_EXE_handoff"))
+                .args(["admin", "--url", &server.url, "--token", ADMIN_TOKEN])
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+            let stdout = String::from_utf8(output.stdout).unwrap();
+            if stdout.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&stdout).unwrap()
+            }
+        };
+        let org = cli(&["organizations", "create", "--name", "Fjordklinikken", "--org-number", "123456789"]);
+        assert!(org["secret"].as_str().unwrap().starts_with("hos_"));
+        let org_id = org["id"].as_str().unwrap();
+        let partner = cli(&["partners", "create", "--name", "Acme", "--embed-origin", "https://ehr.example.com"]);
+        let partner_id = partner["id"].as_str().unwrap();
+        cli(&["partners", "link", partner_id, org_id]);
+        let user = cli(&[
+            "users",
+            "create",
+            "--organization",
+            org_id,
+            "--email",
+            "a@b.no",
+            "--given-name",
+            "A",
+            "--family-name",
+            "B",
+        ]);
+        let user_id = user["id"].as_str().unwrap();
+        assert_eq!(cli(&["users", "disable", user_id])["status"], "disabled");
+        assert_eq!(cli(&["users", "list", "--organization", org_id, "--email", "a@b.no"])["items"][0]["id"], user_id);
+        let audit = cli(&["audit", "--kind", "admin.user.update"]);
+        assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+        assert_eq!(server.admin_get("/partners").await["items"].as_array().unwrap().len(), 1);
+
+        let failed = Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args(["admin", "--url", &server.url, "--token", "wrong", "organizations", "list"])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        if stdout.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&stdout).unwrap()
-        }
-    };
-    let org = cli(&["organizations", "create", "--name", "Fjordklinikken", "--org-number", "123456789"]);
-    assert!(org["secret"].as_str().unwrap().starts_with("hos_"));
-    let org_id = org["id"].as_str().unwrap();
-    let partner = cli(&["partners", "create", "--name", "Acme", "--embed-origin", "https://ehr.example.com"]);
-    let partner_id = partner["id"].as_str().unwrap();
-    cli(&["partners", "link", partner_id, org_id]);
-    let user = cli(&[
-        "users",
-        "create",
-        "--organization",
-        org_id,
-        "--email",
-        "a@b.no",
-        "--given-name",
-        "A",
-        "--family-name",
-        "B",
-    ]);
-    let user_id = user["id"].as_str().unwrap();
-    assert_eq!(cli(&["users", "disable", user_id])["status"], "disabled");
-    assert_eq!(cli(&["users", "list", "--organization", org_id, "--email", "a@b.no"])["items"][0]["id"], user_id);
-    let audit = cli(&["audit", "--kind", "admin.user.update"]);
-    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
-    assert_eq!(server.admin_get("/partners").await["items"].as_array().unwrap().len(), 1);
-
-    let failed = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(["admin", "--url", &server.url, "--token", "wrong", "organizations", "list"])
-        .output()
-        .unwrap();
-    assert!(!failed.status.success());
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("admin bearer token"));
+        assert!(!failed.status.success());
+        assert!(String::from_utf8_lossy(&failed.stderr).contains("admin bearer token"));
+    }
 }

@@ -11,6 +11,8 @@ use handoff_client::wire::{OrganizationView, PartnerView, UserView};
 use handoff_client::{Client, PartnerCredentials};
 use handoff_core::Clock;
 use handoff_server::{App, ConfigLayer, Settings};
+
+use crate::backend::{Backend, Postgres};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -38,6 +40,8 @@ pub struct TestServer {
     pub url: String,
     /// Keeps the data directory (and its SQLite file) alive as long as the server.
     _dir: TempDir,
+    /// The PostgreSQL server, when the test runs on that backend; dropped after the app.
+    _postgres: Option<Postgres>,
     pub clock: Arc<TestClock>,
     pub admin: Client,
     /// Follows no redirects and keeps no cookies: tests look at every hop.
@@ -57,10 +61,12 @@ impl TestServer {
     /// Starts a server with the test defaults, adjusted by `configure`.
     pub async fn with(configure: impl FnOnce(&mut ConfigLayer)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let postgres = Backend::current().database();
         let mut layer = ConfigLayer {
             listen: Some("127.0.0.1:0".into()),
             data_dir: Some(dir.path().to_owned()),
             admin_token: Some(ADMIN_TOKEN.into()),
+            database_url: postgres.as_ref().map(|pg| pg.url.clone()),
             ..ConfigLayer::default()
         };
         configure(&mut layer);
@@ -74,7 +80,7 @@ impl TestServer {
             let _ = rx.await;
         }));
         let admin = Client::new(&url).with_admin_token(ADMIN_TOKEN);
-        Self { url, _dir: dir, clock, admin, http: http_client(), shutdown: Some(tx) }
+        Self { url, _dir: dir, _postgres: postgres, clock, admin, http: http_client(), shutdown: Some(tx) }
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Value {
@@ -218,6 +224,8 @@ pub struct Spawned {
     /// Every line the process printed to stdout, up to the "listening" line.
     pub stdout: Vec<String>,
     pub stderr_path: PathBuf,
+    /// The PostgreSQL server this process uses, when it started one of its own.
+    pub postgres: Option<Postgres>,
 }
 
 impl Spawned {
@@ -229,12 +237,21 @@ impl Spawned {
 
     /// Like [`Spawned::serve`], on the given `listen` address.
     pub fn serve_on(data_dir: &Path, listen: &str, args: &[&str]) -> Spawned {
+        let postgres = Backend::current().database();
+        let mut spawned = Self::serve_with(data_dir, listen, postgres.as_ref().map(|pg| pg.url.as_str()), args);
+        spawned.postgres = postgres;
+        spawned
+    }
+
+    /// Like [`Spawned::serve_on`], on the given database (else the data directory's SQLite file).
+    pub fn serve_with(data_dir: &Path, listen: &str, database_url: Option<&str>, args: &[&str]) -> Spawned {
         let stderr_path = data_dir.join(format!("stderr-{}.log", uuid::Uuid::new_v4()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
             .arg("serve")
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(["--admin-token", ADMIN_TOKEN])
+            .args(database_url.map(|url| ["--database-url", url]).into_iter().flatten())
             .args(args)
             .env("RUST_LOG", "debug")
             .env_remove("HANDOFF_CONFIG")
@@ -254,7 +271,7 @@ impl Spawned {
         // Keep reading stdout in the background so the child never blocks on a full pipe.
         let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
         drop(rest);
-        Spawned { child, url, stdout, stderr_path }
+        Spawned { child, url, stdout, stderr_path, postgres: None }
     }
 
     /// SIGKILL: no shutdown, no flush.

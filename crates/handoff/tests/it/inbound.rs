@@ -72,511 +72,513 @@ async fn refused(response: reqwest::Response, status: u16) -> String {
     body["error"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn an_accepted_event_signs_the_right_user_in() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "landing_path": "/dashboard/from-vinst"})).await;
-    let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
-    let user = server.create_user(&org, "turid@jensen.com").await;
-    let body = serde_json::to_vec(&event("Turid@Jensen.com", "123456789")).unwrap();
-    let response = portal.send(&server, &body, &now(&server).to_string()).await;
-    assert_eq!(response.status(), 200);
-    let answer: Value = response.json().await.unwrap();
-    let redirect_url = answer["redirectUrl"].as_str().unwrap();
-    assert!(redirect_url.starts_with(&format!("{}/auth/sso?token=", server.url)));
-    let landing = server.open(redirect_url).await;
-    assert_eq!(header(&landing, "location"), Some("/dashboard/from-vinst"));
-    let cookie = crate::harness::set_cookie_pair(&landing);
-    let me: Value = server
-        .http
-        .get(format!("{}/auth/session", server.url))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["user_id"], user.id.as_str());
-    let audit = server.audit("kind=inbound.sso&outcome=accepted").await;
-    assert_eq!(audit[0]["reason"], "signed-in");
-    assert_eq!(audit[0]["user_id"], user.id.as_str());
-}
-
-#[tokio::test]
-async fn header_spellings_and_timestamp_formats() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let unix = now(&server);
-    let rfc3339 = time::OffsetDateTime::from_unix_timestamp(unix)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    for (ts_header, sig_header) in [("Vinst-Timestamp", "Vinst-Signature"), ("X-Vinst-Timestamp", "X-Vinst-Signature")]
-    {
-        for timestamp in [unix.to_string(), rfc3339.clone()] {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-            let signature = portal.profile.sign(&portal.secret, &timestamp, &body);
-            for signature in [signature.clone(), format!("sha256={signature}")] {
-                let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-                let signature = if signature.starts_with("sha256=") {
-                    format!("sha256={}", portal.profile.sign(&portal.secret, &timestamp, &body))
-                } else {
-                    portal.profile.sign(&portal.secret, &timestamp, &body)
-                };
-                let response =
-                    portal.send_with(&server, &body, &[(ts_header, &timestamp), (sig_header, &signature)]).await;
-                assert_eq!(response.status(), 200, "{ts_header} {timestamp} {signature}");
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn timestamps_outside_the_tolerance_are_refused() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let t = now(&server);
-    for (offset, status) in [(-16, 401), (16, 401), (-5, 200), (5, 200), (-15, 200), (15, 200)] {
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-        let response = portal.send(&server, &body, &(t + offset).to_string()).await;
-        assert_eq!(response.status().as_u16(), status, "offset {offset}");
-    }
-    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    assert_eq!(refused(portal.send(&server, &body, &(t - 16).to_string()).await, 401).await, "Timestamp is too old.");
-    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    assert_eq!(
-        refused(portal.send(&server, &body, &(t + 16).to_string()).await, 401).await,
-        "Timestamp is in the future."
-    );
-}
-
-#[tokio::test]
-async fn forged_signatures_and_replays_are_refused() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let ts = now(&server).to_string();
-    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    let signature = portal.profile.sign(&portal.secret, &ts, &body);
-    // A signature over another body.
-    let other = serde_json::to_vec(&event("mallory@evil.com", "123456789")).unwrap();
-    let response =
-        portal.send_with(&server, &other, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
-    assert_eq!(refused(response, 401).await, "Invalid signature.");
-    // One byte changed.
-    for position in [0, body.len() / 2, body.len() - 1] {
-        let mut tampered = body.clone();
-        tampered[position] ^= 0x01;
-        let response =
-            portal.send_with(&server, &tampered, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
-        assert_eq!(response.status(), 401, "byte {position}");
-    }
-    // Re-serialised JSON (same meaning, other bytes) is a different body.
-    let reformatted = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
-    let response =
-        portal.send_with(&server, &reformatted, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
-    assert_eq!(response.status(), 401);
-    // A wrong secret, and the timestamp moved under a valid signature.
-    let forged = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
-    assert_eq!(
-        portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &forged)]).await.status(),
-        401
-    );
-    let moved = (now(&server) - 1).to_string();
-    assert_eq!(
-        portal
-            .send_with(&server, &body, &[("Vinst-Timestamp", &moved), ("Vinst-Signature", &signature)])
-            .await
-            .status(),
-        401
-    );
-
-    // The genuine request passes once; its replay is 409.
-    assert_eq!(portal.send(&server, &body, &ts).await.status(), 200);
-    assert_eq!(refused(portal.send(&server, &body, &ts).await, 409).await, "This eventId was already used.");
-    let refusals = server.audit("kind=inbound.sso&outcome=refused&limit=100").await;
-    assert!(refusals.iter().any(|r| r["reason"] == "conflict"));
-    assert!(refusals.iter().any(|r| r["reason"] == "authentication-required"));
-}
-
-#[tokio::test]
-async fn fields_organizations_and_limits() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let ts = now(&server).to_string();
-    let send = |body: Value| {
-        let body = serde_json::to_vec(&body).unwrap();
-        let (portal, server, ts) = (&portal, &server, ts.clone());
-        async move { portal.send(server, &body, &ts).await }
-    };
-    assert_eq!(refused(send(event("a@b.no", "999999999")).await, 403).await, "Unknown organization.");
-    let mut wrong_type = event("a@b.no", "123456789");
-    wrong_type["eventType"] = json!("Other_SSO");
-    assert_eq!(send(wrong_type).await.status(), 400);
-    for field in ["email", "firstName", "lastName", "orgNo"] {
-        let mut missing = event("a@b.no", "123456789");
-        missing["data"].as_object_mut().unwrap().remove(field);
-        assert_eq!(send(missing).await.status(), 400, "missing {field}");
-    }
-    let mut bad_email = event("a@b.no", "123456789");
-    bad_email["data"]["email"] = json!("not-an-email");
-    assert!(refused(send(bad_email).await, 400).await.contains("email"));
-    let mut no_id = event("a@b.no", "123456789");
-    no_id.as_object_mut().unwrap().remove("eventId");
-    assert_eq!(send(no_id).await.status(), 400);
-
-    let big = format!("{{\"pad\": \"{}\"}}", "a".repeat(70 * 1024));
-    assert_eq!(portal.send(&server, big.as_bytes(), &ts).await.status(), 413);
-    let response = server
-        .http
-        .post(format!("{}/v1/inbound/vinst/sso", server.url))
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused(response, 415).await, "Content-Type must be application/json.");
-    let unknown = server.http.post(format!("{}/v1/inbound/nope/sso", server.url)).send().await.unwrap();
-    assert_eq!(refused(unknown, 404).await, "Unknown integration.");
-}
-
-#[tokio::test]
-async fn unknown_user_policies() {
-    let server = TestServer::start().await;
-    let reject = setup(&server, json!({"slug": "reject"})).await;
-    let provision = integration_only(&server, json!({"slug": "provision", "unknown_user": "provision"})).await;
-    let register = integration_only(
-        &server,
-        json!({"slug": "register", "unknown_user": "register", "register_url": "https://register.example.com/signup?src=vinst"}),
-    )
-    .await;
-    let ts = now(&server).to_string();
-
-    let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
-    assert_eq!(refused(reject.send(&server, &body, &ts).await, 403).await, "Unknown user.");
-
-    let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
-    let answer: Value = register.send(&server, &body, &ts).await.json().await.unwrap();
-    let url = answer["redirectUrl"].as_str().unwrap();
-    let token = url.strip_prefix("https://register.example.com/signup?src=vinst&prefill=").unwrap();
-    let jwks: jsonwebtoken::jwk::JwkSet =
-        server.http.get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
-    let jwk = jwks.find(&jsonwebtoken::decode_header(token).unwrap().kid.unwrap()).unwrap();
-    let mut validation = Validation::new(Algorithm::EdDSA);
-    validation.set_audience(&["https://register.example.com/signup?src=vinst"]);
-    validation.set_issuer(&[&server.url]);
-    let claims =
-        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
-    assert_eq!(claims["email"], "new@b.no");
-    assert_eq!(claims["org_no"], "123456789");
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
-
-    let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
-    let answer: Value = provision.send(&server, &body, &ts).await.json().await.unwrap();
-    let landing = server.open(answer["redirectUrl"].as_str().unwrap()).await;
-    assert_eq!(landing.status(), 303);
-    let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
-    let users = server.admin_get(&format!("/organizations/{org}/users?email=new@b.no")).await;
-    assert_eq!(users["items"][0]["given_name"], "Turid");
-    // Now known: even the rejecting integration signs them in; disabled users are refused.
-    let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
-    assert_eq!(reject.send(&server, &body, &ts).await.status(), 200);
-    let id = users["items"][0]["id"].as_str().unwrap();
-    server
-        .admin
-        .admin::<Value, Value>(reqwest::Method::PATCH, &format!("/users/{id}"), Some(&json!({"status": "disabled"})))
-        .await
-        .unwrap();
-    let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
-    assert_eq!(refused(provision.send(&server, &body, &ts).await, 403).await, "The user is disabled.");
-}
-
-#[tokio::test]
-async fn secret_rotation_overlaps_then_only_the_new_secret_works() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let id = server.admin_get("/inbound-integrations").await["items"][0]["id"].as_str().unwrap().to_owned();
-    let rotated = server.admin_post(&format!("/inbound-integrations/{id}/secrets"), json!({})).await;
-    let new = Portal {
-        secret: rotated["secret"].as_str().unwrap().to_owned(),
-        slug: portal.slug.clone(),
-        profile: portal.profile,
-    };
-    for sender in [&portal, &new] {
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-        assert_eq!(sender.send(&server, &body, &now(&server).to_string()).await.status(), 200);
-    }
-    server.clock.advance(24 * 3600);
-    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 401);
-    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    assert_eq!(new.send(&server, &body, &now(&server).to_string()).await.status(), 200);
-}
-
-#[tokio::test]
-async fn alternative_profiles_verify() {
-    let server = TestServer::start().await;
-    server.admin_post("/organizations", json!({"name": "Org", "org_numbers": ["123456789"]})).await;
-    for profile in ["timestamp-body-base64", "body-hex", "body-base64"] {
-        let portal = integration_only(
-            &server,
-            json!({"slug": profile, "signature_profile": profile, "unknown_user": "provision"}),
-        )
-        .await;
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-        assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 200, "{profile}");
-        let hex_instead = SignatureProfile::TimestampBodyHex.sign(&portal.secret, &now(&server).to_string(), &body);
-        let ts = now(&server).to_string();
-        let response =
-            portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &hex_instead)]).await;
-        assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
-    }
-}
-
 /// Header name and value pairs.
 type Headers = Vec<(String, String)>;
-
-#[tokio::test]
-async fn hostile_webhook_inputs_get_4xx_never_5xx() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
-    let ts = now(&server).to_string();
-    let good = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-    let sig = portal.profile.sign(&portal.secret, &ts, &good);
-    let mut cases: Vec<(Vec<u8>, Headers)> = Vec::new();
-    let headers = |t: &str, s: &str| {
-        vec![("Vinst-Timestamp".to_owned(), t.to_owned()), ("Vinst-Signature".to_owned(), s.to_owned())]
-    };
-    // Hostile headers around a good body.
-    for (t, s) in [
-        ("", sig.as_str()),
-        ("abc", sig.as_str()),
-        ("-1", sig.as_str()),
-        ("99999999999999999999", sig.as_str()),
-        ("1e10", sig.as_str()),
-        ("2025-13-45T99:00:00Z", sig.as_str()),
-        (&ts, ""),
-        (&ts, "sha256="),
-        (&ts, "sha256=sha256=00"),
-        (&ts, "zz"),
-        (&ts, &"0".repeat(64)),
-        (&ts, &"f".repeat(4096)),
-        (&ts, "c2lnbmF0dXJl"),
-        (&ts, "sha512=abcd"),
-        (&ts, &format!("{sig},{sig}")),
-        (&ts, &format!(" {sig} x")),
-        ("0", sig.as_str()),
-        ("1747144200", sig.as_str()),
-        ("\u{0}", sig.as_str()),
-    ] {
-        cases.push((good.clone(), headers(t, s)));
-    }
-    // Hostile bodies, correctly signed: the signature is not a licence to crash.
-    let signed = |body: &[u8]| headers(&ts, &portal.profile.sign(&portal.secret, &ts, body));
-    let bodies: Vec<Vec<u8>> = vec![
-        b"".to_vec(), b"{".to_vec(), b"null".to_vec(), b"[]".to_vec(), b"\"text\"".to_vec(), b"{}".to_vec(),
-        vec![0xff, 0xfe, 0x00], b"{\"eventId\": 1}".to_vec(),
-        br#"{"eventId":"x","eventType":"Vinst_SSO","eventTimestamp":"now","data":{}}"#.to_vec(),
-        br#"{"eventId":"x","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":null}"#.to_vec(),
-        br#"{"eventId":"","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
-        format!(r#"{{"eventId":"{}","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}}}"#, "x".repeat(500)).into_bytes(),
-        br#"{"eventId":"y","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
-        br#"{"eventId":"z","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A\u0000","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
-        br#"{"eventId":"w","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"' OR 1=1 --"}}"#.to_vec(),
-        br#"{"eventId":"v","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"<script>@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
-        "[".repeat(10_000).into_bytes(),
-        format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200)).into_bytes(),
-        br#"{"eventId":"u","eventType":"Vinst_SSO","eventType":"Other","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
-        br#"{"eventId":"t","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"\u202e123"}}"#.to_vec(),
-        vec![b' '; 65 * 1024],
-    ];
-    for body in bodies {
-        let headers = signed(&body);
-        cases.push((body, headers));
-    }
-    assert!(cases.len() >= 40, "{} cases", cases.len());
-    for (body, headers) in &cases {
-        let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let mut request = server
-            .http
-            .post(format!("{}/v1/inbound/vinst/sso", server.url))
-            .header("content-type", "application/json")
-            .body(body.clone());
-        for (name, value) in &borrowed {
-            if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
-                request = request.header(*name, value);
-            }
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        assert!(
-            (400..500).contains(&status),
-            "{status} for {:?} / {headers:?}",
-            String::from_utf8_lossy(&body[..body.len().min(80)])
-        );
-        let answer: Value = response.json().await.unwrap();
-        assert!(answer["error"].is_string());
-    }
-}
-
-#[tokio::test]
-async fn the_sandbox_explains_which_check_failed() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "sandbox": true})).await;
-    let closed = integration_only(&server, json!({"slug": "closed"})).await;
-    let ts = now(&server).to_string();
-    let body = serde_json::to_vec(&event("unknown@b.no", "123456789")).unwrap();
-    let wrong = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
-    let report: Value = server
-        .http
-        .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-        .header("content-type", "application/json")
-        .header("Vinst-Timestamp", &ts)
-        .header("Vinst-Signature", &wrong)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["ok"], false);
-    let names = |report: &Value| -> Vec<(String, bool)> {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["name"].as_str().unwrap().to_owned(), c["ok"].as_bool().unwrap()))
-            .collect()
-    };
-    // Without the secret, nothing is said about organizations or users.
-    assert_eq!(
-        names(&report),
-        [("content-type", true), ("timestamp", true), ("signature", false), ("event", true)]
-            .map(|(n, ok)| (n.to_owned(), ok))
-    );
-    let signature = portal.profile.sign(&portal.secret, &ts, &body);
-    let report: Value = server
-        .http
-        .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-        .header("content-type", "application/json")
-        .header("Vinst-Timestamp", &ts)
-        .header("Vinst-Signature", &signature)
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        names(&report),
-        [
-            ("content-type", true),
-            ("timestamp", true),
-            ("signature", true),
-            ("event", true),
-            ("organization", true),
-            ("user", false)
-        ]
-        .map(|(n, ok)| (n.to_owned(), ok))
-    );
-    assert_eq!(report["checks"][5]["detail"], "Unknown user.");
-    let text = report.to_string();
-    assert!(!text.contains(&portal.secret) && !text.contains(&portal.profile.sign(&portal.secret, &ts, &body)));
-    // Nothing was remembered or signed in: the real endpoint still takes the event.
-    assert!(server.audit("kind=inbound.sso").await.is_empty());
-    let closed_test = server.http.post(format!("{}/v1/inbound/closed/sso/test", server.url)).send().await.unwrap();
-    assert_eq!(closed_test.status(), 404);
-    let _ = closed;
-}
 
 fn cli(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_handoff")).args(args).output().unwrap()
 }
 
-// The CLI runs as a blocking child process: the server needs a worker thread of its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_cli_signs_sends_and_verifies() {
-    let server = TestServer::start().await;
-    let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+backend_tests! {
+    #[tokio::test]
+    async fn an_accepted_event_signs_the_right_user_in() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "landing_path": "/dashboard/from-vinst"})).await;
+        let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
+        let user = server.create_user(&org, "turid@jensen.com").await;
+        let body = serde_json::to_vec(&event("Turid@Jensen.com", "123456789")).unwrap();
+        let response = portal.send(&server, &body, &now(&server).to_string()).await;
+        assert_eq!(response.status(), 200);
+        let answer: Value = response.json().await.unwrap();
+        let redirect_url = answer["redirectUrl"].as_str().unwrap();
+        assert!(redirect_url.starts_with(&format!("{}/auth/sso?token=", server.url)));
+        let landing = server.open(redirect_url).await;
+        assert_eq!(header(&landing, "location"), Some("/dashboard/from-vinst"));
+        let cookie = crate::harness::set_cookie_pair(&landing);
+        let me: Value = server
+            .http
+            .get(format!("{}/auth/session", server.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user_id"], user.id.as_str());
+        let audit = server.audit("kind=inbound.sso&outcome=accepted").await;
+        assert_eq!(audit[0]["reason"], "signed-in");
+        assert_eq!(audit[0]["user_id"], user.id.as_str());
+    }
 
-    // send: a portal's request, end to end.
-    let url = format!("{}/v1/inbound/vinst/sso", server.url);
-    let sent = cli(&[
-        "webhook",
-        "send",
-        "--url",
-        &url,
-        "--secret",
-        &portal.secret,
-        "--email",
-        "cli@b.no",
-        "--org-no",
-        "123456789",
-    ]);
-    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
-    let stdout = String::from_utf8(sent.stdout).unwrap();
-    assert!(stdout.starts_with("200\n") && stdout.contains("redirectUrl"), "{stdout}");
-    let wrong = cli(&["webhook", "send", "--url", &url, "--secret", "whsec_guess"]);
-    assert!(!wrong.status.success());
-    assert!(String::from_utf8_lossy(&wrong.stdout).contains("Invalid signature."));
+    #[tokio::test]
+    async fn header_spellings_and_timestamp_formats() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let unix = now(&server);
+        let rfc3339 = time::OffsetDateTime::from_unix_timestamp(unix)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        for (ts_header, sig_header) in [("Vinst-Timestamp", "Vinst-Signature"), ("X-Vinst-Timestamp", "X-Vinst-Signature")]
+        {
+            for timestamp in [unix.to_string(), rfc3339.clone()] {
+                let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                let signature = portal.profile.sign(&portal.secret, &timestamp, &body);
+                for signature in [signature.clone(), format!("sha256={signature}")] {
+                    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                    let signature = if signature.starts_with("sha256=") {
+                        format!("sha256={}", portal.profile.sign(&portal.secret, &timestamp, &body))
+                    } else {
+                        portal.profile.sign(&portal.secret, &timestamp, &body)
+                    };
+                    let response =
+                        portal.send_with(&server, &body, &[(ts_header, &timestamp), (sig_header, &signature)]).await;
+                    assert_eq!(response.status(), 200, "{ts_header} {timestamp} {signature}");
+                }
+            }
+        }
+    }
 
-    // sign and verify: the seed's body, byte for byte, against the known answer.
-    let dir = tempfile::tempdir().unwrap();
-    let body_file = dir.path().join("body.json");
-    let seed_body = r#"{"eventId":"123e4567-e89b-12d3-a456-426614174000","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"turid@jensen.com","firstName":"Turid","lastName":"Jensen","orgNo":"123456789"}}"#;
-    std::fs::write(&body_file, seed_body).unwrap();
-    let body_path = body_file.to_str().unwrap();
-    let signed = cli(&[
-        "webhook",
-        "sign",
-        "--secret",
-        "whsec_test_secret",
-        "--timestamp",
-        "1747144200",
-        "--body-file",
-        body_path,
-    ]);
-    let printed = String::from_utf8(signed.stdout).unwrap();
-    let expected = "0a24a7963047508d0dab94e6ca885871a16ecc4e7e49e4b9cefb8da5dd0a698f";
-    assert!(printed.contains(&format!("Vinst-Signature: {expected}")), "{printed}");
-    assert!(printed.contains("curl -s -X POST"));
-    let verify = |secret: &str| {
-        cli(&[
+    #[tokio::test]
+    async fn timestamps_outside_the_tolerance_are_refused() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let t = now(&server);
+        for (offset, status) in [(-16, 401), (16, 401), (-5, 200), (5, 200), (-15, 200), (15, 200)] {
+            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let response = portal.send(&server, &body, &(t + offset).to_string()).await;
+            assert_eq!(response.status().as_u16(), status, "offset {offset}");
+        }
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        assert_eq!(refused(portal.send(&server, &body, &(t - 16).to_string()).await, 401).await, "Timestamp is too old.");
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        assert_eq!(
+            refused(portal.send(&server, &body, &(t + 16).to_string()).await, 401).await,
+            "Timestamp is in the future."
+        );
+    }
+
+    #[tokio::test]
+    async fn forged_signatures_and_replays_are_refused() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let ts = now(&server).to_string();
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        // A signature over another body.
+        let other = serde_json::to_vec(&event("mallory@evil.com", "123456789")).unwrap();
+        let response =
+            portal.send_with(&server, &other, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        assert_eq!(refused(response, 401).await, "Invalid signature.");
+        // One byte changed.
+        for position in [0, body.len() / 2, body.len() - 1] {
+            let mut tampered = body.clone();
+            tampered[position] ^= 0x01;
+            let response =
+                portal.send_with(&server, &tampered, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+            assert_eq!(response.status(), 401, "byte {position}");
+        }
+        // Re-serialised JSON (same meaning, other bytes) is a different body.
+        let reformatted = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+        let response =
+            portal.send_with(&server, &reformatted, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        assert_eq!(response.status(), 401);
+        // A wrong secret, and the timestamp moved under a valid signature.
+        let forged = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
+        assert_eq!(
+            portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &forged)]).await.status(),
+            401
+        );
+        let moved = (now(&server) - 1).to_string();
+        assert_eq!(
+            portal
+                .send_with(&server, &body, &[("Vinst-Timestamp", &moved), ("Vinst-Signature", &signature)])
+                .await
+                .status(),
+            401
+        );
+
+        // The genuine request passes once; its replay is 409.
+        assert_eq!(portal.send(&server, &body, &ts).await.status(), 200);
+        assert_eq!(refused(portal.send(&server, &body, &ts).await, 409).await, "This eventId was already used.");
+        let refusals = server.audit("kind=inbound.sso&outcome=refused&limit=100").await;
+        assert!(refusals.iter().any(|r| r["reason"] == "conflict"));
+        assert!(refusals.iter().any(|r| r["reason"] == "authentication-required"));
+    }
+
+    #[tokio::test]
+    async fn fields_organizations_and_limits() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let ts = now(&server).to_string();
+        let send = |body: Value| {
+            let body = serde_json::to_vec(&body).unwrap();
+            let (portal, server, ts) = (&portal, &server, ts.clone());
+            async move { portal.send(server, &body, &ts).await }
+        };
+        assert_eq!(refused(send(event("a@b.no", "999999999")).await, 403).await, "Unknown organization.");
+        let mut wrong_type = event("a@b.no", "123456789");
+        wrong_type["eventType"] = json!("Other_SSO");
+        assert_eq!(send(wrong_type).await.status(), 400);
+        for field in ["email", "firstName", "lastName", "orgNo"] {
+            let mut missing = event("a@b.no", "123456789");
+            missing["data"].as_object_mut().unwrap().remove(field);
+            assert_eq!(send(missing).await.status(), 400, "missing {field}");
+        }
+        let mut bad_email = event("a@b.no", "123456789");
+        bad_email["data"]["email"] = json!("not-an-email");
+        assert!(refused(send(bad_email).await, 400).await.contains("email"));
+        let mut no_id = event("a@b.no", "123456789");
+        no_id.as_object_mut().unwrap().remove("eventId");
+        assert_eq!(send(no_id).await.status(), 400);
+
+        let big = format!("{{\"pad\": \"{}\"}}", "a".repeat(70 * 1024));
+        assert_eq!(portal.send(&server, big.as_bytes(), &ts).await.status(), 413);
+        let response = server
+            .http
+            .post(format!("{}/v1/inbound/vinst/sso", server.url))
+            .header("content-type", "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused(response, 415).await, "Content-Type must be application/json.");
+        let unknown = server.http.post(format!("{}/v1/inbound/nope/sso", server.url)).send().await.unwrap();
+        assert_eq!(refused(unknown, 404).await, "Unknown integration.");
+    }
+
+    #[tokio::test]
+    async fn unknown_user_policies() {
+        let server = TestServer::start().await;
+        let reject = setup(&server, json!({"slug": "reject"})).await;
+        let provision = integration_only(&server, json!({"slug": "provision", "unknown_user": "provision"})).await;
+        let register = integration_only(
+            &server,
+            json!({"slug": "register", "unknown_user": "register", "register_url": "https://register.example.com/signup?src=vinst"}),
+        )
+        .await;
+        let ts = now(&server).to_string();
+
+        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        assert_eq!(refused(reject.send(&server, &body, &ts).await, 403).await, "Unknown user.");
+
+        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let answer: Value = register.send(&server, &body, &ts).await.json().await.unwrap();
+        let url = answer["redirectUrl"].as_str().unwrap();
+        let token = url.strip_prefix("https://register.example.com/signup?src=vinst&prefill=").unwrap();
+        let jwks: jsonwebtoken::jwk::JwkSet =
+            server.http.get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
+        let jwk = jwks.find(&jsonwebtoken::decode_header(token).unwrap().kid.unwrap()).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["https://register.example.com/signup?src=vinst"]);
+        validation.set_issuer(&[&server.url]);
+        let claims =
+            jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
+        assert_eq!(claims["email"], "new@b.no");
+        assert_eq!(claims["org_no"], "123456789");
+        assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
+
+        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let answer: Value = provision.send(&server, &body, &ts).await.json().await.unwrap();
+        let landing = server.open(answer["redirectUrl"].as_str().unwrap()).await;
+        assert_eq!(landing.status(), 303);
+        let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
+        let users = server.admin_get(&format!("/organizations/{org}/users?email=new@b.no")).await;
+        assert_eq!(users["items"][0]["given_name"], "Turid");
+        // Now known: even the rejecting integration signs them in; disabled users are refused.
+        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        assert_eq!(reject.send(&server, &body, &ts).await.status(), 200);
+        let id = users["items"][0]["id"].as_str().unwrap();
+        server
+            .admin
+            .admin::<Value, Value>(reqwest::Method::PATCH, &format!("/users/{id}"), Some(&json!({"status": "disabled"})))
+            .await
+            .unwrap();
+        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        assert_eq!(refused(provision.send(&server, &body, &ts).await, 403).await, "The user is disabled.");
+    }
+
+    #[tokio::test]
+    async fn secret_rotation_overlaps_then_only_the_new_secret_works() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let id = server.admin_get("/inbound-integrations").await["items"][0]["id"].as_str().unwrap().to_owned();
+        let rotated = server.admin_post(&format!("/inbound-integrations/{id}/secrets"), json!({})).await;
+        let new = Portal {
+            secret: rotated["secret"].as_str().unwrap().to_owned(),
+            slug: portal.slug.clone(),
+            profile: portal.profile,
+        };
+        for sender in [&portal, &new] {
+            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            assert_eq!(sender.send(&server, &body, &now(&server).to_string()).await.status(), 200);
+        }
+        server.clock.advance(24 * 3600);
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 401);
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        assert_eq!(new.send(&server, &body, &now(&server).to_string()).await.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn alternative_profiles_verify() {
+        let server = TestServer::start().await;
+        server.admin_post("/organizations", json!({"name": "Org", "org_numbers": ["123456789"]})).await;
+        for profile in ["timestamp-body-base64", "body-hex", "body-base64"] {
+            let portal = integration_only(
+                &server,
+                json!({"slug": profile, "signature_profile": profile, "unknown_user": "provision"}),
+            )
+            .await;
+            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 200, "{profile}");
+            let hex_instead = SignatureProfile::TimestampBodyHex.sign(&portal.secret, &now(&server).to_string(), &body);
+            let ts = now(&server).to_string();
+            let response =
+                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &hex_instead)]).await;
+            assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
+        }
+    }
+
+    #[tokio::test]
+    async fn hostile_webhook_inputs_get_4xx_never_5xx() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let ts = now(&server).to_string();
+        let good = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let sig = portal.profile.sign(&portal.secret, &ts, &good);
+        let mut cases: Vec<(Vec<u8>, Headers)> = Vec::new();
+        let headers = |t: &str, s: &str| {
+            vec![("Vinst-Timestamp".to_owned(), t.to_owned()), ("Vinst-Signature".to_owned(), s.to_owned())]
+        };
+        // Hostile headers around a good body.
+        for (t, s) in [
+            ("", sig.as_str()),
+            ("abc", sig.as_str()),
+            ("-1", sig.as_str()),
+            ("99999999999999999999", sig.as_str()),
+            ("1e10", sig.as_str()),
+            ("2025-13-45T99:00:00Z", sig.as_str()),
+            (&ts, ""),
+            (&ts, "sha256="),
+            (&ts, "sha256=sha256=00"),
+            (&ts, "zz"),
+            (&ts, &"0".repeat(64)),
+            (&ts, &"f".repeat(4096)),
+            (&ts, "c2lnbmF0dXJl"),
+            (&ts, "sha512=abcd"),
+            (&ts, &format!("{sig},{sig}")),
+            (&ts, &format!(" {sig} x")),
+            ("0", sig.as_str()),
+            ("1747144200", sig.as_str()),
+            ("\u{0}", sig.as_str()),
+        ] {
+            cases.push((good.clone(), headers(t, s)));
+        }
+        // Hostile bodies, correctly signed: the signature is not a licence to crash.
+        let signed = |body: &[u8]| headers(&ts, &portal.profile.sign(&portal.secret, &ts, body));
+        let bodies: Vec<Vec<u8>> = vec![
+            b"".to_vec(), b"{".to_vec(), b"null".to_vec(), b"[]".to_vec(), b"\"text\"".to_vec(), b"{}".to_vec(),
+            vec![0xff, 0xfe, 0x00], b"{\"eventId\": 1}".to_vec(),
+            br#"{"eventId":"x","eventType":"Vinst_SSO","eventTimestamp":"now","data":{}}"#.to_vec(),
+            br#"{"eventId":"x","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":null}"#.to_vec(),
+            br#"{"eventId":"","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
+            format!(r#"{{"eventId":"{}","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}}}"#, "x".repeat(500)).into_bytes(),
+            br#"{"eventId":"y","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
+            br#"{"eventId":"z","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A\u0000","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
+            br#"{"eventId":"w","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"' OR 1=1 --"}}"#.to_vec(),
+            br#"{"eventId":"v","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"<script>@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
+            "[".repeat(10_000).into_bytes(),
+            format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+            br#"{"eventId":"u","eventType":"Vinst_SSO","eventType":"Other","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"123456789"}}"#.to_vec(),
+            br#"{"eventId":"t","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"a@b.no","firstName":"A","lastName":"B","orgNo":"\u202e123"}}"#.to_vec(),
+            vec![b' '; 65 * 1024],
+        ];
+        for body in bodies {
+            let headers = signed(&body);
+            cases.push((body, headers));
+        }
+        assert!(cases.len() >= 40, "{} cases", cases.len());
+        for (body, headers) in &cases {
+            let borrowed: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let mut request = server
+                .http
+                .post(format!("{}/v1/inbound/vinst/sso", server.url))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            for (name, value) in &borrowed {
+                if let Ok(value) = reqwest::header::HeaderValue::from_str(value) {
+                    request = request.header(*name, value);
+                }
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            assert!(
+                (400..500).contains(&status),
+                "{status} for {:?} / {headers:?}",
+                String::from_utf8_lossy(&body[..body.len().min(80)])
+            );
+            let answer: Value = response.json().await.unwrap();
+            assert!(answer["error"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_explains_which_check_failed() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "sandbox": true})).await;
+        let closed = integration_only(&server, json!({"slug": "closed"})).await;
+        let ts = now(&server).to_string();
+        let body = serde_json::to_vec(&event("unknown@b.no", "123456789")).unwrap();
+        let wrong = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
+        let report: Value = server
+            .http
+            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
+            .header("content-type", "application/json")
+            .header("Vinst-Timestamp", &ts)
+            .header("Vinst-Signature", &wrong)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["ok"], false);
+        let names = |report: &Value| -> Vec<(String, bool)> {
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| (c["name"].as_str().unwrap().to_owned(), c["ok"].as_bool().unwrap()))
+                .collect()
+        };
+        // Without the secret, nothing is said about organizations or users.
+        assert_eq!(
+            names(&report),
+            [("content-type", true), ("timestamp", true), ("signature", false), ("event", true)]
+                .map(|(n, ok)| (n.to_owned(), ok))
+        );
+        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let report: Value = server
+            .http
+            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
+            .header("content-type", "application/json")
+            .header("Vinst-Timestamp", &ts)
+            .header("Vinst-Signature", &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&report),
+            [
+                ("content-type", true),
+                ("timestamp", true),
+                ("signature", true),
+                ("event", true),
+                ("organization", true),
+                ("user", false)
+            ]
+            .map(|(n, ok)| (n.to_owned(), ok))
+        );
+        assert_eq!(report["checks"][5]["detail"], "Unknown user.");
+        let text = report.to_string();
+        assert!(!text.contains(&portal.secret) && !text.contains(&portal.profile.sign(&portal.secret, &ts, &body)));
+        // Nothing was remembered or signed in: the real endpoint still takes the event.
+        assert!(server.audit("kind=inbound.sso").await.is_empty());
+        let closed_test = server.http.post(format!("{}/v1/inbound/closed/sso/test", server.url)).send().await.unwrap();
+        assert_eq!(closed_test.status(), 404);
+        let _ = closed;
+    }
+
+    // The CLI runs as a blocking child process: the server needs a worker thread of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_webhook_cli_signs_sends_and_verifies() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+
+        // send: a portal's request, end to end.
+        let url = format!("{}/v1/inbound/vinst/sso", server.url);
+        let sent = cli(&[
+            "webhook",
+            "send",
+            "--url",
+            &url,
+            "--secret",
+            &portal.secret,
+            "--email",
+            "cli@b.no",
+            "--org-no",
+            "123456789",
+        ]);
+        assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+        let stdout = String::from_utf8(sent.stdout).unwrap();
+        assert!(stdout.starts_with("200\n") && stdout.contains("redirectUrl"), "{stdout}");
+        let wrong = cli(&["webhook", "send", "--url", &url, "--secret", "whsec_guess"]);
+        assert!(!wrong.status.success());
+        assert!(String::from_utf8_lossy(&wrong.stdout).contains("Invalid signature."));
+
+        // sign and verify: the seed's body, byte for byte, against the known answer.
+        let dir = tempfile::tempdir().unwrap();
+        let body_file = dir.path().join("body.json");
+        let seed_body = r#"{"eventId":"123e4567-e89b-12d3-a456-426614174000","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"turid@jensen.com","firstName":"Turid","lastName":"Jensen","orgNo":"123456789"}}"#;
+        std::fs::write(&body_file, seed_body).unwrap();
+        let body_path = body_file.to_str().unwrap();
+        let signed = cli(&[
+            "webhook",
+            "sign",
+            "--secret",
+            "whsec_test_secret",
+            "--timestamp",
+            "1747144200",
+            "--body-file",
+            body_path,
+        ]);
+        let printed = String::from_utf8(signed.stdout).unwrap();
+        let expected = "0a24a7963047508d0dab94e6ca885871a16ecc4e7e49e4b9cefb8da5dd0a698f";
+        assert!(printed.contains(&format!("Vinst-Signature: {expected}")), "{printed}");
+        assert!(printed.contains("curl -s -X POST"));
+        let verify = |secret: &str| {
+            cli(&[
+                "webhook",
+                "verify",
+                "--secret",
+                secret,
+                "--timestamp",
+                "1747144200",
+                "--signature",
+                expected,
+                "--body-file",
+                body_path,
+                "--tolerance",
+                "0",
+            ])
+        };
+        let ok = verify("whsec_test_secret");
+        assert!(ok.status.success());
+        assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "valid");
+        assert!(!verify("whsec_other").status.success());
+        // With freshness on, a 2025 timestamp is refused.
+        let stale = cli(&[
             "webhook",
             "verify",
             "--secret",
-            secret,
+            "whsec_test_secret",
             "--timestamp",
             "1747144200",
             "--signature",
             expected,
             "--body-file",
             body_path,
-            "--tolerance",
-            "0",
-        ])
-    };
-    let ok = verify("whsec_test_secret");
-    assert!(ok.status.success());
-    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "valid");
-    assert!(!verify("whsec_other").status.success());
-    // With freshness on, a 2025 timestamp is refused.
-    let stale = cli(&[
-        "webhook",
-        "verify",
-        "--secret",
-        "whsec_test_secret",
-        "--timestamp",
-        "1747144200",
-        "--signature",
-        expected,
-        "--body-file",
-        body_path,
-    ]);
-    assert!(
-        String::from_utf8_lossy(&stale.stderr).contains("too old")
-            || String::from_utf8_lossy(&stale.stderr).contains("past")
-    );
+        ]);
+        assert!(
+            String::from_utf8_lossy(&stale.stderr).contains("too old")
+                || String::from_utf8_lossy(&stale.stderr).contains("past")
+        );
+    }
 }

@@ -105,89 +105,91 @@ async fn signed_in(server: &TestServer) -> (Fixture, String) {
     (Fixture { user, credentials, ..fx }, cookie)
 }
 
-#[tokio::test]
-async fn a_launch_signs_the_event_and_follows_the_allowed_redirect() {
-    let supplier = start_supplier().await;
-    let server = TestServer::start().await;
-    let created = create_supplier(&server, &supplier, "ok", 5).await;
-    assert_eq!(created["launch_url"], format!("{}/launch/ok", server.url));
-    let (fx, cookie) = signed_in(&server).await;
-    let response = server.http.get(format!("{}/launch/ok", server.url)).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(
-        header(&response, "location"),
-        Some(format!("http://localhost:{}/welcome?user=kari@nordmann.no", supplier.port).as_str())
-    );
-    let events = supplier.events.lock().unwrap().clone();
-    assert_eq!(events.len(), 1);
-    let event = &events[0];
-    assert_eq!(event.event_type, "Vinst_SSO");
-    assert_eq!(event.data.email, "kari@nordmann.no");
-    assert_eq!(event.data.first_name, "Turid");
-    assert_eq!(event.data.org_no, "987654321");
-    assert!(uuid::Uuid::parse_str(&event.event_id).is_ok());
-    let audit = server.audit("kind=launch&outcome=accepted").await;
-    assert_eq!(audit[0]["user_id"], fx.user.id.as_str());
-}
-
-#[tokio::test]
-async fn launch_failures_are_clear_pages_and_audited() {
-    let supplier = start_supplier().await;
-    let server = TestServer::start().await;
-    for path in ["evil", "scheme", "fail", "garbage", "huge", "moved"] {
-        create_supplier(&server, &supplier, path, 5).await;
+backend_tests! {
+    #[tokio::test]
+    async fn a_launch_signs_the_event_and_follows_the_allowed_redirect() {
+        let supplier = start_supplier().await;
+        let server = TestServer::start().await;
+        let created = create_supplier(&server, &supplier, "ok", 5).await;
+        assert_eq!(created["launch_url"], format!("{}/launch/ok", server.url));
+        let (fx, cookie) = signed_in(&server).await;
+        let response = server.http.get(format!("{}/launch/ok", server.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            header(&response, "location"),
+            Some(format!("http://localhost:{}/welcome?user=kari@nordmann.no", supplier.port).as_str())
+        );
+        let events = supplier.events.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        let event = &events[0];
+        assert_eq!(event.event_type, "Vinst_SSO");
+        assert_eq!(event.data.email, "kari@nordmann.no");
+        assert_eq!(event.data.first_name, "Turid");
+        assert_eq!(event.data.org_no, "987654321");
+        assert!(uuid::Uuid::parse_str(&event.event_id).is_ok());
+        let audit = server.audit("kind=launch&outcome=accepted").await;
+        assert_eq!(audit[0]["user_id"], fx.user.id.as_str());
     }
-    create_supplier(&server, &supplier, "hang", 1).await;
-    let (_, cookie) = signed_in(&server).await;
-    let cases = [
-        ("evil", 502, "bad-gateway", "not allowed"),
-        ("scheme", 502, "bad-gateway", "not allowed"),
-        ("fail", 502, "bad-gateway", "answered 500"),
-        ("garbage", 502, "bad-gateway", "redirectUrl"),
-        ("huge", 502, "bad-gateway", "over 64 KiB"),
-        ("moved", 502, "bad-gateway", "answered 302"),
-        ("hang", 504, "gateway-timeout", "within 1 seconds"),
-    ];
-    for (path, status, slug, words) in cases {
-        let url = format!("{}/launch/{path}", server.url);
-        let json =
-            server.http.get(&url).header("cookie", &cookie).header("accept", "application/json").send().await.unwrap();
-        let body = assert_problem(json, status, slug).await;
-        assert!(body["error"]["detail"].as_str().unwrap().contains(words), "{path}: {body}");
-        let page = server.http.get(&url).header("cookie", &cookie).send().await.unwrap();
-        assert_eq!(page.status().as_u16(), status);
-        assert!(page.text().await.unwrap().contains("<h1>"), "{path}: a page for the browser");
-    }
-    let refused = server.audit("kind=launch&outcome=refused&limit=100").await;
-    assert_eq!(refused.len(), cases.len() * 2);
-    // Without a session nothing is sent.
-    let anonymous = server.http.get(format!("{}/launch/evil", server.url)).send().await.unwrap();
-    assert_eq!(anonymous.status(), 401);
-    let unknown =
-        server.http.get(format!("{}/launch/nope", server.url)).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(unknown.status(), 404);
-}
 
-#[tokio::test]
-async fn suppliers_need_https_endpoints_and_real_hosts() {
-    let server = TestServer::start().await;
-    let post = |body: Value| {
-        let http = server.http.clone();
-        let url = format!("{}/admin/v1/suppliers", server.url);
-        async move { http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&body).send().await.unwrap() }
-    };
-    for endpoint in ["http://supplier.example.com/sso", "ftp://x", "not a url"] {
-        let response =
-            post(json!({"slug": "s", "name": "S", "endpoint": endpoint, "allowed_redirect_hosts": ["a.example"]}))
+    #[tokio::test]
+    async fn launch_failures_are_clear_pages_and_audited() {
+        let supplier = start_supplier().await;
+        let server = TestServer::start().await;
+        for path in ["evil", "scheme", "fail", "garbage", "huge", "moved"] {
+            create_supplier(&server, &supplier, path, 5).await;
+        }
+        create_supplier(&server, &supplier, "hang", 1).await;
+        let (_, cookie) = signed_in(&server).await;
+        let cases = [
+            ("evil", 502, "bad-gateway", "not allowed"),
+            ("scheme", 502, "bad-gateway", "not allowed"),
+            ("fail", 502, "bad-gateway", "answered 500"),
+            ("garbage", 502, "bad-gateway", "redirectUrl"),
+            ("huge", 502, "bad-gateway", "over 64 KiB"),
+            ("moved", 502, "bad-gateway", "answered 302"),
+            ("hang", 504, "gateway-timeout", "within 1 seconds"),
+        ];
+        for (path, status, slug, words) in cases {
+            let url = format!("{}/launch/{path}", server.url);
+            let json =
+                server.http.get(&url).header("cookie", &cookie).header("accept", "application/json").send().await.unwrap();
+            let body = assert_problem(json, status, slug).await;
+            assert!(body["error"]["detail"].as_str().unwrap().contains(words), "{path}: {body}");
+            let page = server.http.get(&url).header("cookie", &cookie).send().await.unwrap();
+            assert_eq!(page.status().as_u16(), status);
+            assert!(page.text().await.unwrap().contains("<h1>"), "{path}: a page for the browser");
+        }
+        let refused = server.audit("kind=launch&outcome=refused&limit=100").await;
+        assert_eq!(refused.len(), cases.len() * 2);
+        // Without a session nothing is sent.
+        let anonymous = server.http.get(format!("{}/launch/evil", server.url)).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        let unknown =
+            server.http.get(format!("{}/launch/nope", server.url)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(unknown.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn suppliers_need_https_endpoints_and_real_hosts() {
+        let server = TestServer::start().await;
+        let post = |body: Value| {
+            let http = server.http.clone();
+            let url = format!("{}/admin/v1/suppliers", server.url);
+            async move { http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&body).send().await.unwrap() }
+        };
+        for endpoint in ["http://supplier.example.com/sso", "ftp://x", "not a url"] {
+            let response =
+                post(json!({"slug": "s", "name": "S", "endpoint": endpoint, "allowed_redirect_hosts": ["a.example"]}))
+                    .await;
+            assert_problem(response, 400, "invalid-request").await;
+        }
+        let no_hosts =
+            post(json!({"slug": "s", "name": "S", "endpoint": "https://s.example/sso", "allowed_redirect_hosts": []}))
                 .await;
-        assert_problem(response, 400, "invalid-request").await;
+        assert_problem(no_hosts, 400, "invalid-request").await;
+        let ok = post(json!({"slug": "s", "name": "S", "endpoint": "https://s.example/sso", "allowed_redirect_hosts": ["App.S.Example"]})).await;
+        assert_eq!(ok.status(), 201);
+        let body: Value = ok.json().await.unwrap();
+        assert_eq!(body["allowed_redirect_hosts"], json!(["app.s.example"]));
     }
-    let no_hosts =
-        post(json!({"slug": "s", "name": "S", "endpoint": "https://s.example/sso", "allowed_redirect_hosts": []}))
-            .await;
-    assert_problem(no_hosts, 400, "invalid-request").await;
-    let ok = post(json!({"slug": "s", "name": "S", "endpoint": "https://s.example/sso", "allowed_redirect_hosts": ["App.S.Example"]})).await;
-    assert_eq!(ok.status(), 201);
-    let body: Value = ok.json().await.unwrap();
-    assert_eq!(body["allowed_redirect_hosts"], json!(["app.s.example"]));
 }

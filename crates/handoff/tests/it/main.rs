@@ -2,6 +2,8 @@
 //! driven over HTTP (through the SDK where it fits). One test binary for link time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+mod backend;
 mod harness;
 
 mod admin;

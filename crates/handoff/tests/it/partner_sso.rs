@@ -7,64 +7,6 @@ use serde_json::{json, Value};
 
 use crate::harness::{assert_problem, header, TestServer};
 
-#[tokio::test]
-async fn seed_examples_answer_the_documented_shape() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    for path in [
-        "/dashboard/patients/1234-5678-3456-2345",
-        "/dashboard/patients/1234-5678-3456-2345/prescriptions",
-        "/embed/patients/1234-5678-3456-2345/prescriptions",
-    ] {
-        let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
-        assert_eq!(response.status(), 200);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["success"], true);
-        let data = &body["data"];
-        let token = data["sso_token"].as_str().unwrap();
-        assert!(token.starts_with("eyJ"));
-        assert_eq!(data["expires_in"], 300);
-        let encoded = path.replace('/', "%2F");
-        assert_eq!(data["redirect_url"], format!("{}/auth/sso?token={token}&redirect={encoded}", server.url));
-        let landing = server.open(data["redirect_url"].as_str().unwrap()).await;
-        assert_eq!(landing.status(), 303);
-        assert_eq!(header(&landing, "location"), Some(path));
-    }
-}
-
-#[tokio::test]
-async fn empty_body_lands_on_the_default_path_and_ttl_follows_config() {
-    let server = TestServer::with(|c| {
-        c.sso_token_ttl = Some(120);
-        c.default_redirect_path = Some("/home".into());
-    })
-    .await;
-    let fx = server.fixture().await;
-    let response = server.mint_raw(&fx, &fx.user.id, None).await;
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["expires_in"], 120);
-    let landing = server.open(body["data"]["redirect_url"].as_str().unwrap()).await;
-    assert_eq!(header(&landing, "location"), Some("/home"));
-}
-
-#[tokio::test]
-async fn missing_headers_are_all_named() {
-    let server = TestServer::start().await;
-    let response = server.http.post(format!("{}/v1/sso", server.url)).send().await.unwrap();
-    let body = assert_problem(response, 400, "invalid-request").await;
-    assert_eq!(
-        body["error"]["detail"],
-        "Missing required headers: x-partner-id, x-partner-secret, x-organization-id, x-organization-secret, x-user-id"
-    );
-    let fx = server.fixture().await;
-    let mut request = server.http.post(format!("{}/v1/sso", server.url));
-    for (name, value) in fx.headers("unused").into_iter().filter(|(n, _)| *n != "x-user-id") {
-        request = request.header(name, value);
-    }
-    let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
-    assert_eq!(body["error"]["detail"], "Missing required headers: x-user-id");
-}
-
 /// Sends `/v1/sso` with the fixture's headers, `overrides` replacing some of them.
 async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides: &[(&str, &str)]) -> reqwest::Response {
     let mut request = server.http.post(format!("{}/v1/sso", server.url));
@@ -75,299 +17,359 @@ async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides:
     request.json(&json!({"redirect_path": "/dashboard"})).send().await.unwrap()
 }
 
-#[tokio::test]
-async fn every_row_of_the_error_table() {
-    let server = TestServer::with(|c| c.failed_auth_limit = Some(1000)).await;
-    let fx = server.fixture_with(json!({"name": "Narrow", "allowed_path_prefixes": ["/dashboard"]})).await;
-    let url = format!("{}/v1/sso", server.url);
-
-    // 400: malformed JSON, unknown field, bad redirect_path.
-    let mut request = server.http.post(&url).header("content-type", "application/json").body("{\"redirect_path\":");
-    for (name, value) in fx.headers(&fx.user.id) {
-        request = request.header(name, value);
-    }
-    let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
-    assert!(body["error"]["detail"].as_str().unwrap().starts_with("Malformed JSON body"));
-    assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect": "/x"}))).await, 400, "invalid-request")
-        .await;
-    assert_problem(
-        server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "//evil.com"}))).await,
-        400,
-        "invalid-request",
-    )
-    .await;
-
-    // 401: unknown partner, wrong partner secret, unknown organization, wrong organization secret.
-    let unknown = uuid::Uuid::new_v4().to_string();
-    for (overrides, detail) in [
-        (vec![("x-partner-id", unknown.as_str())], "Invalid partner credentials"),
-        (vec![("x-partner-id", "not-a-uuid")], "Invalid partner credentials"),
-        (vec![("x-partner-secret", "hps_wrong")], "Invalid partner credentials"),
-        (vec![("x-organization-id", unknown.as_str())], "Invalid organization credentials"),
-        (vec![("x-organization-secret", "hos_wrong")], "Invalid organization credentials"),
-    ] {
-        let body = assert_problem(mint_with(&server, &fx, &overrides).await, 401, "authentication-required").await;
-        assert_eq!(body["error"]["detail"], detail);
-    }
-
-    // 403: not linked, path outside the allowed prefixes, user disabled.
-    let other = server.fixture().await;
-    let cross = mint_with(
-        &server,
-        &fx,
-        &[("x-organization-id", &other.org.id), ("x-organization-secret", &other.credentials.organization_secret)],
-    )
-    .await;
-    assert_problem(cross, 403, "forbidden").await;
-    assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "/admin"}))).await, 403, "forbidden")
-        .await;
-    let disabled = server.create_user(&fx.org.id, "disabled@jensen.com").await;
-    server
-        .admin
-        .admin::<Value, Value>(
-            reqwest::Method::PATCH,
-            &format!("/users/{}", disabled.id),
-            Some(&json!({"status": "disabled"})),
-        )
-        .await
-        .unwrap();
-    assert_problem(server.mint_raw(&fx, &disabled.id, None).await, 403, "forbidden").await;
-
-    // 404: unknown user, a user of another organization, a malformed user id.
-    for user in [uuid::Uuid::new_v4().to_string(), other.user.id.clone(), "nope".to_owned()] {
-        assert_problem(server.mint_raw(&fx, &user, None).await, 404, "not-found").await;
-    }
-
-    // 413 and 415.
-    let big = json!({"redirect_path": format!("/dashboard?q={}", "a".repeat(70 * 1024))});
-    assert_problem(server.mint_raw(&fx, &fx.user.id, Some(big)).await, 413, "payload-too-large").await;
-    let mut request = server.http.post(&url).header("content-type", "text/plain").body("redirect_path=/dashboard");
-    for (name, value) in fx.headers(&fx.user.id) {
-        request = request.header(name, value);
-    }
-    assert_problem(request.send().await.unwrap(), 415, "unsupported-media-type").await;
-
-    // Every refusal above left an audit record with its reason.
-    let refused = server.audit("kind=sso.mint&outcome=refused&limit=100").await;
-    let reasons: Vec<&str> = refused.iter().map(|r| r["reason"].as_str().unwrap()).collect();
-    for slug in [
-        "invalid-request",
-        "authentication-required",
-        "forbidden",
-        "not-found",
-        "payload-too-large",
-        "unsupported-media-type",
-    ] {
-        assert!(reasons.contains(&slug), "no audit record for {slug}: {reasons:?}");
-    }
-    assert_eq!(refused.len(), 3 + 5 + 3 + 3 + 1 + 1);
-}
-
-#[tokio::test]
-async fn failed_authentication_is_rate_limited_with_retry_after() {
-    let server = TestServer::with(|c| c.failed_auth_limit = Some(3)).await;
-    let fx = server.fixture().await;
-    for _ in 0..3 {
-        assert_problem(
-            mint_with(&server, &fx, &[("x-partner-secret", "hps_wrong")]).await,
-            401,
-            "authentication-required",
-        )
-        .await;
-    }
-    // Now even the right credentials wait.
-    let response = mint_with(&server, &fx, &[]).await;
-    let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry_after));
-    assert_problem(response, 429, "rate-limited").await;
-    server.clock.advance(61);
-    assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200);
-    assert!(server.audit("kind=sso.mint&outcome=refused").await.iter().any(|r| r["reason"] == "rate-limited"));
-}
-
-#[tokio::test]
-async fn fifty_concurrent_redemptions_of_one_token_succeed_exactly_once() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard").await;
-    let attempts = (0..50).map(|_| {
-        let http = server.http.clone();
-        let url = url.clone();
-        tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
-    });
-    let mut statuses = Vec::new();
-    for attempt in attempts {
-        statuses.push(attempt.await.unwrap());
-    }
-    assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
-    assert_eq!(server.audit("kind=sso.redeem&outcome=accepted").await.len(), 1);
-    assert_eq!(server.audit("kind=sso.redeem&outcome=refused&limit=100").await.len(), 49);
-}
-
-#[tokio::test]
-async fn links_expire_after_the_configured_ttl() {
-    let server = TestServer::with(|c| c.sso_token_ttl = Some(2)).await;
-    let fx = server.fixture().await;
-    let early = server.mint(&fx, "/dashboard").await;
-    let late = server.mint(&fx, "/dashboard").await;
-    // Within ttl plus the 5 s leeway for clock skew: accepted.
-    server.clock.advance(6);
-    assert_eq!(server.open(&early).await.status(), 303);
-    // One second later the other link is past it.
-    server.clock.advance(1);
-    let response = server.http.get(&late).header("accept", "application/json").send().await.unwrap();
-    assert_problem(response, 410, "expired-token").await;
-    // A browser gets a page that says what happened and what to do.
-    let page = server.open(&late).await;
-    assert_eq!(page.status(), 410);
-    assert!(header(&page, "content-type").unwrap().starts_with("text/html"));
-    let text = page.text().await.unwrap();
-    assert!(text.contains("Sign-in link expired") && text.contains("open the portal again"), "{text}");
-}
-
-#[tokio::test]
-async fn a_tampered_redirect_parameter_is_refused_and_does_not_burn_the_link() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard/patients/1").await;
-    for tampered in ["%2Fdashboard%2Fpatients%2F2", "https%3A%2F%2Fevil.com", "%2F%2Fevil.com"] {
-        let bad = url.replace("redirect=%2Fdashboard%2Fpatients%2F1", &format!("redirect={tampered}"));
-        let response = server.http.get(&bad).header("accept", "application/json").send().await.unwrap();
-        let body = assert_problem(response, 400, "invalid-token").await;
-        assert_eq!(body["error"]["detail"], "The redirect does not match the signed path.");
-    }
-    let response = server.open(&url).await;
-    assert_eq!(header(&response, "location"), Some("/dashboard/patients/1"));
-    // Without the parameter, the signed path is used.
-    let url = server.mint(&fx, "/dashboard/x").await;
-    let bare = url.split("&redirect=").next().unwrap();
-    assert_eq!(header(&server.open(bare).await, "location"), Some("/dashboard/x"));
-}
-
 fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
 
-#[tokio::test]
-async fn forged_tokens_are_refused() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let link = server.admin_sdk_mint(&fx, "/dashboard").await;
-    let token = link.sso_token.as_str();
-    let mut parts = token.split('.');
-    let (header_b64, payload_b64, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
-    let header_json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).unwrap()).unwrap();
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload_b64).unwrap()).unwrap();
-    assert_eq!(header_json["alg"], "HS256");
-    assert!(header_json["kid"].is_string());
-
-    let none_header = json!({"alg": "none", "typ": "JWT", "kid": header_json["kid"]});
-    claims["jti"] = json!("forged-1");
-    let resigned = jsonwebtoken::encode(
-        &{
-            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-            h.kid = header_json["kid"].as_str().map(str::to_owned);
-            h
-        },
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(b"attacker key"),
-    )
-    .unwrap();
-    let mut elevated = claims.clone();
-    elevated["sub"] = json!(uuid::Uuid::new_v4().to_string());
-    let forged = [
-        format!("{}.{}.", b64(&none_header), b64(&claims)),
-        format!("{}.{}", b64(&none_header), b64(&claims)),
-        resigned,
-        format!("{header_b64}.{}.{signature}", b64(&elevated)),
-        token[..token.len() - 5].to_owned(),
-        format!("{header_b64}.{payload_b64}"),
-        "not-a-token".to_owned(),
-        String::new(),
-    ];
-    for candidate in forged {
-        let url = format!("{}/auth/sso?token={candidate}&redirect=%2Fdashboard", server.url);
-        let response = server.http.get(url).header("accept", "application/json").send().await.unwrap();
-        assert_problem(response, 400, "invalid-token").await;
+backend_tests! {
+    #[tokio::test]
+    async fn seed_examples_answer_the_documented_shape() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        for path in [
+            "/dashboard/patients/1234-5678-3456-2345",
+            "/dashboard/patients/1234-5678-3456-2345/prescriptions",
+            "/embed/patients/1234-5678-3456-2345/prescriptions",
+        ] {
+            let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["success"], true);
+            let data = &body["data"];
+            let token = data["sso_token"].as_str().unwrap();
+            assert!(token.starts_with("eyJ"));
+            assert_eq!(data["expires_in"], 300);
+            let encoded = path.replace('/', "%2F");
+            assert_eq!(data["redirect_url"], format!("{}/auth/sso?token={token}&redirect={encoded}", server.url));
+            let landing = server.open(data["redirect_url"].as_str().unwrap()).await;
+            assert_eq!(landing.status(), 303);
+            assert_eq!(header(&landing, "location"), Some(path));
+        }
     }
-    // The genuine token still works once.
-    assert_eq!(server.open(&link.redirect_url).await.status(), 303);
-}
 
-#[tokio::test]
-async fn redemption_rechecks_user_and_partner() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard").await;
-    server
-        .admin
-        .admin::<Value, Value>(
-            reqwest::Method::PATCH,
-            &format!("/users/{}", fx.user.id),
-            Some(&json!({"status": "disabled"})),
+    #[tokio::test]
+    async fn empty_body_lands_on_the_default_path_and_ttl_follows_config() {
+        let server = TestServer::with(|c| {
+            c.sso_token_ttl = Some(120);
+            c.default_redirect_path = Some("/home".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let response = server.mint_raw(&fx, &fx.user.id, None).await;
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["expires_in"], 120);
+        let landing = server.open(body["data"]["redirect_url"].as_str().unwrap()).await;
+        assert_eq!(header(&landing, "location"), Some("/home"));
+    }
+
+    #[tokio::test]
+    async fn missing_headers_are_all_named() {
+        let server = TestServer::start().await;
+        let response = server.http.post(format!("{}/v1/sso", server.url)).send().await.unwrap();
+        let body = assert_problem(response, 400, "invalid-request").await;
+        assert_eq!(
+            body["error"]["detail"],
+            "Missing required headers: x-partner-id, x-partner-secret, x-organization-id, x-organization-secret, x-user-id"
+        );
+        let fx = server.fixture().await;
+        let mut request = server.http.post(format!("{}/v1/sso", server.url));
+        for (name, value) in fx.headers("unused").into_iter().filter(|(n, _)| *n != "x-user-id") {
+            request = request.header(name, value);
+        }
+        let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
+        assert_eq!(body["error"]["detail"], "Missing required headers: x-user-id");
+    }
+
+    #[tokio::test]
+    async fn every_row_of_the_error_table() {
+        let server = TestServer::with(|c| c.failed_auth_limit = Some(1000)).await;
+        let fx = server.fixture_with(json!({"name": "Narrow", "allowed_path_prefixes": ["/dashboard"]})).await;
+        let url = format!("{}/v1/sso", server.url);
+
+        // 400: malformed JSON, unknown field, bad redirect_path.
+        let mut request = server.http.post(&url).header("content-type", "application/json").body("{\"redirect_path\":");
+        for (name, value) in fx.headers(&fx.user.id) {
+            request = request.header(name, value);
+        }
+        let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
+        assert!(body["error"]["detail"].as_str().unwrap().starts_with("Malformed JSON body"));
+        assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect": "/x"}))).await, 400, "invalid-request")
+            .await;
+        assert_problem(
+            server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "//evil.com"}))).await,
+            400,
+            "invalid-request",
         )
-        .await
-        .unwrap();
-    let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
-    assert_problem(response, 403, "forbidden").await;
+        .await;
 
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard").await;
-    server
-        .admin
-        .admin::<Value, Value>(
-            reqwest::Method::DELETE,
-            &format!("/partners/{}/organizations/{}", fx.partner.id, fx.org.id),
-            None,
+        // 401: unknown partner, wrong partner secret, unknown organization, wrong organization secret.
+        let unknown = uuid::Uuid::new_v4().to_string();
+        for (overrides, detail) in [
+            (vec![("x-partner-id", unknown.as_str())], "Invalid partner credentials"),
+            (vec![("x-partner-id", "not-a-uuid")], "Invalid partner credentials"),
+            (vec![("x-partner-secret", "hps_wrong")], "Invalid partner credentials"),
+            (vec![("x-organization-id", unknown.as_str())], "Invalid organization credentials"),
+            (vec![("x-organization-secret", "hos_wrong")], "Invalid organization credentials"),
+        ] {
+            let body = assert_problem(mint_with(&server, &fx, &overrides).await, 401, "authentication-required").await;
+            assert_eq!(body["error"]["detail"], detail);
+        }
+
+        // 403: not linked, path outside the allowed prefixes, user disabled.
+        let other = server.fixture().await;
+        let cross = mint_with(
+            &server,
+            &fx,
+            &[("x-organization-id", &other.org.id), ("x-organization-secret", &other.credentials.organization_secret)],
         )
-        .await
+        .await;
+        assert_problem(cross, 403, "forbidden").await;
+        assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "/admin"}))).await, 403, "forbidden")
+            .await;
+        let disabled = server.create_user(&fx.org.id, "disabled@jensen.com").await;
+        server
+            .admin
+            .admin::<Value, Value>(
+                reqwest::Method::PATCH,
+                &format!("/users/{}", disabled.id),
+                Some(&json!({"status": "disabled"})),
+            )
+            .await
+            .unwrap();
+        assert_problem(server.mint_raw(&fx, &disabled.id, None).await, 403, "forbidden").await;
+
+        // 404: unknown user, a user of another organization, a malformed user id.
+        for user in [uuid::Uuid::new_v4().to_string(), other.user.id.clone(), "nope".to_owned()] {
+            assert_problem(server.mint_raw(&fx, &user, None).await, 404, "not-found").await;
+        }
+
+        // 413 and 415.
+        let big = json!({"redirect_path": format!("/dashboard?q={}", "a".repeat(70 * 1024))});
+        assert_problem(server.mint_raw(&fx, &fx.user.id, Some(big)).await, 413, "payload-too-large").await;
+        let mut request = server.http.post(&url).header("content-type", "text/plain").body("redirect_path=/dashboard");
+        for (name, value) in fx.headers(&fx.user.id) {
+            request = request.header(name, value);
+        }
+        assert_problem(request.send().await.unwrap(), 415, "unsupported-media-type").await;
+
+        // Every refusal above left an audit record with its reason.
+        let refused = server.audit("kind=sso.mint&outcome=refused&limit=100").await;
+        let reasons: Vec<&str> = refused.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+        for slug in [
+            "invalid-request",
+            "authentication-required",
+            "forbidden",
+            "not-found",
+            "payload-too-large",
+            "unsupported-media-type",
+        ] {
+            assert!(reasons.contains(&slug), "no audit record for {slug}: {reasons:?}");
+        }
+        assert_eq!(refused.len(), 3 + 5 + 3 + 3 + 1 + 1);
+    }
+
+    #[tokio::test]
+    async fn failed_authentication_is_rate_limited_with_retry_after() {
+        let server = TestServer::with(|c| c.failed_auth_limit = Some(3)).await;
+        let fx = server.fixture().await;
+        for _ in 0..3 {
+            assert_problem(
+                mint_with(&server, &fx, &[("x-partner-secret", "hps_wrong")]).await,
+                401,
+                "authentication-required",
+            )
+            .await;
+        }
+        // Now even the right credentials wait.
+        let response = mint_with(&server, &fx, &[]).await;
+        let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after));
+        assert_problem(response, 429, "rate-limited").await;
+        server.clock.advance(61);
+        assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200);
+        assert!(server.audit("kind=sso.mint&outcome=refused").await.iter().any(|r| r["reason"] == "rate-limited"));
+    }
+
+    #[tokio::test]
+    async fn fifty_concurrent_redemptions_of_one_token_succeed_exactly_once() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard").await;
+        let attempts = (0..50).map(|_| {
+            let http = server.http.clone();
+            let url = url.clone();
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+        });
+        let mut statuses = Vec::new();
+        for attempt in attempts {
+            statuses.push(attempt.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 49, "{statuses:?}");
+        assert_eq!(server.audit("kind=sso.redeem&outcome=accepted").await.len(), 1);
+        assert_eq!(server.audit("kind=sso.redeem&outcome=refused&limit=100").await.len(), 49);
+    }
+
+    #[tokio::test]
+    async fn links_expire_after_the_configured_ttl() {
+        let server = TestServer::with(|c| c.sso_token_ttl = Some(2)).await;
+        let fx = server.fixture().await;
+        let early = server.mint(&fx, "/dashboard").await;
+        let late = server.mint(&fx, "/dashboard").await;
+        // Within ttl plus the 5 s leeway for clock skew: accepted.
+        server.clock.advance(6);
+        assert_eq!(server.open(&early).await.status(), 303);
+        // One second later the other link is past it.
+        server.clock.advance(1);
+        let response = server.http.get(&late).header("accept", "application/json").send().await.unwrap();
+        assert_problem(response, 410, "expired-token").await;
+        // A browser gets a page that says what happened and what to do.
+        let page = server.open(&late).await;
+        assert_eq!(page.status(), 410);
+        assert!(header(&page, "content-type").unwrap().starts_with("text/html"));
+        let text = page.text().await.unwrap();
+        assert!(text.contains("Sign-in link expired") && text.contains("open the portal again"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_redirect_parameter_is_refused_and_does_not_burn_the_link() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard/patients/1").await;
+        for tampered in ["%2Fdashboard%2Fpatients%2F2", "https%3A%2F%2Fevil.com", "%2F%2Fevil.com"] {
+            let bad = url.replace("redirect=%2Fdashboard%2Fpatients%2F1", &format!("redirect={tampered}"));
+            let response = server.http.get(&bad).header("accept", "application/json").send().await.unwrap();
+            let body = assert_problem(response, 400, "invalid-token").await;
+            assert_eq!(body["error"]["detail"], "The redirect does not match the signed path.");
+        }
+        let response = server.open(&url).await;
+        assert_eq!(header(&response, "location"), Some("/dashboard/patients/1"));
+        // Without the parameter, the signed path is used.
+        let url = server.mint(&fx, "/dashboard/x").await;
+        let bare = url.split("&redirect=").next().unwrap();
+        assert_eq!(header(&server.open(bare).await, "location"), Some("/dashboard/x"));
+    }
+
+    #[tokio::test]
+    async fn forged_tokens_are_refused() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let link = server.admin_sdk_mint(&fx, "/dashboard").await;
+        let token = link.sso_token.as_str();
+        let mut parts = token.split('.');
+        let (header_b64, payload_b64, signature) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let header_json: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header_b64).unwrap()).unwrap();
+        let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload_b64).unwrap()).unwrap();
+        assert_eq!(header_json["alg"], "HS256");
+        assert!(header_json["kid"].is_string());
+
+        let none_header = json!({"alg": "none", "typ": "JWT", "kid": header_json["kid"]});
+        claims["jti"] = json!("forged-1");
+        let resigned = jsonwebtoken::encode(
+            &{
+                let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+                h.kid = header_json["kid"].as_str().map(str::to_owned);
+                h
+            },
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"attacker key"),
+        )
         .unwrap();
-    let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
-    assert_problem(response, 403, "forbidden").await;
-}
+        let mut elevated = claims.clone();
+        elevated["sub"] = json!(uuid::Uuid::new_v4().to_string());
+        let forged = [
+            format!("{}.{}.", b64(&none_header), b64(&claims)),
+            format!("{}.{}", b64(&none_header), b64(&claims)),
+            resigned,
+            format!("{header_b64}.{}.{signature}", b64(&elevated)),
+            token[..token.len() - 5].to_owned(),
+            format!("{header_b64}.{payload_b64}"),
+            "not-a-token".to_owned(),
+            String::new(),
+        ];
+        for candidate in forged {
+            let url = format!("{}/auth/sso?token={candidate}&redirect=%2Fdashboard", server.url);
+            let response = server.http.get(url).header("accept", "application/json").send().await.unwrap();
+            assert_problem(response, 400, "invalid-token").await;
+        }
+        // The genuine token still works once.
+        assert_eq!(server.open(&link.redirect_url).await.status(), 303);
+    }
 
-#[tokio::test]
-async fn accepted_and_refused_attempts_are_audited_with_context() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let link = server.admin_sdk_mint(&fx, "/dashboard/a").await;
-    server.open(&link.redirect_url).await;
-    server.open(&link.redirect_url).await;
+    #[tokio::test]
+    async fn redemption_rechecks_user_and_partner() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard").await;
+        server
+            .admin
+            .admin::<Value, Value>(
+                reqwest::Method::PATCH,
+                &format!("/users/{}", fx.user.id),
+                Some(&json!({"status": "disabled"})),
+            )
+            .await
+            .unwrap();
+        let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
+        assert_problem(response, 403, "forbidden").await;
 
-    let minted = server.audit("kind=sso.mint&outcome=accepted").await;
-    assert_eq!(minted.len(), 1);
-    let m = &minted[0];
-    assert_eq!(m["partner_id"], fx.partner.id.as_str());
-    assert_eq!(m["organization_id"], fx.org.id.as_str());
-    assert_eq!(m["user_id"], fx.user.id.as_str());
-    assert_eq!(m["client_addr"], "127.0.0.1");
-    assert!(m["request_id"].as_str().is_some_and(|id| id.len() == 36));
-    let detail = m["detail"].as_str().unwrap();
-    assert!(detail.starts_with("jti=") && !detail.contains(&link.sso_token));
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard").await;
+        server
+            .admin
+            .admin::<Value, Value>(
+                reqwest::Method::DELETE,
+                &format!("/partners/{}/organizations/{}", fx.partner.id, fx.org.id),
+                None,
+            )
+            .await
+            .unwrap();
+        let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
+        assert_problem(response, 403, "forbidden").await;
+    }
 
-    let redeemed = server.audit("kind=sso.redeem").await;
-    assert_eq!(redeemed.len(), 2);
-    assert_eq!(redeemed[0]["outcome"], "refused");
-    assert_eq!(redeemed[0]["reason"], "token-already-used");
-    assert_eq!(redeemed[1]["outcome"], "accepted");
-    assert_eq!(redeemed[1]["user_id"], fx.user.id.as_str());
-    // Filters narrow; the cursor pages.
-    let by_user = server.audit(&format!("user_id={}&limit=1", fx.user.id)).await;
-    assert_eq!(by_user.len(), 1);
-    let page = server.admin_get(&format!("/audit?user_id={}&limit=1", fx.user.id)).await;
-    let cursor = page["next_cursor"].as_str().unwrap();
-    let next = server.audit(&format!("user_id={}&limit=1&cursor={cursor}", fx.user.id)).await;
-    assert_ne!(next[0]["id"], page["items"][0]["id"]);
-}
+    #[tokio::test]
+    async fn accepted_and_refused_attempts_are_audited_with_context() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let link = server.admin_sdk_mint(&fx, "/dashboard/a").await;
+        server.open(&link.redirect_url).await;
+        server.open(&link.redirect_url).await;
 
-#[tokio::test]
-async fn a_head_probe_does_not_use_the_link() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard").await;
-    let probe = server.http.head(&url).send().await.unwrap();
-    assert_eq!(probe.status(), 200);
-    assert!(probe.headers().get("set-cookie").is_none());
-    assert_eq!(server.open(&url).await.status(), 303);
+        let minted = server.audit("kind=sso.mint&outcome=accepted").await;
+        assert_eq!(minted.len(), 1);
+        let m = &minted[0];
+        assert_eq!(m["partner_id"], fx.partner.id.as_str());
+        assert_eq!(m["organization_id"], fx.org.id.as_str());
+        assert_eq!(m["user_id"], fx.user.id.as_str());
+        assert_eq!(m["client_addr"], "127.0.0.1");
+        assert!(m["request_id"].as_str().is_some_and(|id| id.len() == 36));
+        let detail = m["detail"].as_str().unwrap();
+        assert!(detail.starts_with("jti=") && !detail.contains(&link.sso_token));
+
+        let redeemed = server.audit("kind=sso.redeem").await;
+        assert_eq!(redeemed.len(), 2);
+        assert_eq!(redeemed[0]["outcome"], "refused");
+        assert_eq!(redeemed[0]["reason"], "token-already-used");
+        assert_eq!(redeemed[1]["outcome"], "accepted");
+        assert_eq!(redeemed[1]["user_id"], fx.user.id.as_str());
+        // Filters narrow; the cursor pages.
+        let by_user = server.audit(&format!("user_id={}&limit=1", fx.user.id)).await;
+        assert_eq!(by_user.len(), 1);
+        let page = server.admin_get(&format!("/audit?user_id={}&limit=1", fx.user.id)).await;
+        let cursor = page["next_cursor"].as_str().unwrap();
+        let next = server.audit(&format!("user_id={}&limit=1&cursor={cursor}", fx.user.id)).await;
+        assert_ne!(next[0]["id"], page["items"][0]["id"]);
+    }
+
+    #[tokio::test]
+    async fn a_head_probe_does_not_use_the_link() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard").await;
+        let probe = server.http.head(&url).send().await.unwrap();
+        assert_eq!(probe.status(), 200);
+        assert!(probe.headers().get("set-cookie").is_none());
+        assert_eq!(server.open(&url).await.status(), 303);
+    }
 }

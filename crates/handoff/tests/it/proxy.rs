@@ -20,154 +20,6 @@ pub fn node_tools_available() -> bool {
     ready
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_application_sees_the_true_identity_and_never_forged_headers() {
-    let app = upstream::start().await;
-    let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
-    let fx = server.fixture().await;
-    let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
-    let response = server
-        .http
-        .post(format!("{}/dashboard/patients/1?tab=rx", server.url))
-        .header("cookie", format!("{cookie}; app_pref=dark"))
-        .header("x-handoff-user-id", "evil")
-        .header("X-Handoff-Email", "evil@evil.com")
-        .header("x-handoff-token", "forged")
-        .header("x-forwarded-for", "6.6.6.6")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(header(&response, "x-app"), Some("yes"));
-    assert_eq!(header(&response, "x-frame-options"), Some("DENY"));
-    assert_eq!(header(&response, "content-security-policy"), Some("frame-ancestors 'none'"));
-    let seen: Value = response.json().await.unwrap();
-    let headers = &seen["headers"];
-    assert_eq!(seen["method"], "POST");
-    assert_eq!(seen["path"], "/dashboard/patients/1?tab=rx");
-    assert_eq!(seen["bytes"], 5);
-    assert_eq!(headers["x-handoff-user-id"], fx.user.id.as_str());
-    assert_eq!(headers["x-handoff-organization-id"], fx.org.id.as_str());
-    assert_eq!(headers["x-handoff-partner-id"], fx.partner.id.as_str());
-    assert_eq!(headers["x-handoff-email"], "turid@jensen.com");
-    assert_eq!(headers["x-handoff-embed"], "false");
-    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
-    assert_eq!(headers["x-forwarded-proto"], "http");
-    assert_eq!(headers["cookie"], "app_pref=dark", "handoff's session cookie is not forwarded");
-    assert!(!seen.to_string().contains("evil") && !seen.to_string().contains("forged"));
-
-    // The identity token verifies with an independent JWT library (jose, in Node).
-    if node_tools_available() {
-        let token = headers["x-handoff-token"].as_str().unwrap();
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/verify-jwt.mjs");
-        let jwks = format!("{}/.well-known/jwks.json", server.url);
-        let output = Command::new("node").arg(script).args([&jwks, token, &server.url, &server.url]).output().unwrap();
-        assert!(output.status.success(), "jose refused the token: {}", String::from_utf8_lossy(&output.stderr));
-        let verified: Value = serde_json::from_slice(&output.stdout).unwrap();
-        assert_eq!(verified["claims"]["sub"], fx.user.id.as_str());
-        assert_eq!(verified["header"]["alg"], "EdDSA");
-        // Change the first signature character (the last one carries padding bits only).
-        let cut = token.rfind('.').unwrap() + 1;
-        let flipped = if &token[cut..=cut] == "A" { "B" } else { "A" };
-        let tampered = format!("{}{flipped}{}", &token[..cut], &token[cut + 1..]);
-        let refused = Command::new("node")
-            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/verify-jwt.mjs"))
-            .args([&jwks, &tampered, &server.url, &server.url])
-            .output()
-            .unwrap();
-        assert!(!refused.status.success());
-    }
-
-    // Embed pages: the embed session, framed by the partner's origins only.
-    let embed_cookie = server.sign_in(&server.mint(&fx, "/embed/patients/1").await).await;
-    let embed = server
-        .http
-        .get(format!("{}/embed/patients/1", server.url))
-        .header("cookie", &embed_cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(header(&embed, "content-security-policy"), Some("frame-ancestors https://ehr.example.com"));
-    assert_eq!(header(&embed, "x-frame-options"), None);
-    let seen: Value = embed.json().await.unwrap();
-    assert_eq!(seen["headers"]["x-handoff-embed"], "true");
-}
-
-#[tokio::test]
-async fn without_a_session_the_application_is_never_called() {
-    let app = upstream::start().await;
-    let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
-    let fx = server.fixture().await;
-    for cookie in [None, Some("handoff=forged"), Some("__Host-handoff-embed=forged")] {
-        let mut request =
-            server.http.get(format!("{}/dashboard", server.url)).header("x-handoff-user-id", fx.user.id.as_str());
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 401);
-        assert!(header(&response, "content-type").unwrap().starts_with("text/html"));
-    }
-    let json = server
-        .http
-        .post(format!("{}/api/things", server.url))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    crate::harness::assert_problem(json, 401, "authentication-required").await;
-    // handoff's own paths stay handoff's.
-    assert_eq!(server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
-    assert_eq!(app.calls(), 0);
-}
-
-#[tokio::test]
-async fn upgrades_pass_through() {
-    let app = upstream::start().await;
-    let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
-    let fx = server.fixture().await;
-    let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
-    let mut stream = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://")).await.unwrap();
-    let request = format!(
-        "GET /socket HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: echo\r\nCookie: {cookie}\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    for message in ["ping", "handoff"] {
-        stream.write_all(message.as_bytes()).await.unwrap();
-        let mut echoed = vec![0u8; message.len()];
-        stream.read_exact(&mut echoed).await.unwrap();
-        assert_eq!(echoed, message.as_bytes());
-    }
-}
-
-#[tokio::test]
-async fn an_unreachable_application_is_a_502_page() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
-    let server = TestServer::with(|c| c.upstream = Some(url)).await;
-    let fx = server.fixture().await;
-    let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
-    let response = server
-        .http
-        .get(format!("{}/dashboard", server.url))
-        .header("cookie", &cookie)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    crate::harness::assert_problem(response, 502, "bad-gateway").await;
-}
-
 /// Peak resident memory of a process, in KiB (`VmHWM`).
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -175,40 +27,190 @@ fn peak_rss_kib(pid: u32) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ten_megabyte_upload_streams_with_flat_memory() {
-    let app = upstream::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let server = Spawned::serve(dir.path(), &["--upstream", &app.url]);
-    let fx = remote_fixture(&server.url).await;
-    let http = http_client();
-    let link = handoff_client::Client::new(&server.url)
-        .mint_sso_link(&fx.credentials, &fx.user_id, Some("/upload"))
-        .await
-        .unwrap();
-    let cookie = set_cookie_pair(&http.get(&link.redirect_url).send().await.unwrap());
-    // Warm up the proxy path, then take the baseline.
-    for _ in 0..3 {
-        http.post(format!("{}/upload", server.url))
-            .header("cookie", &cookie)
-            .body(vec![7u8; 64 * 1024])
+backend_tests! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_application_sees_the_true_identity_and_never_forged_headers() {
+        let app = upstream::start().await;
+        let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let response = server
+            .http
+            .post(format!("{}/dashboard/patients/1?tab=rx", server.url))
+            .header("cookie", format!("{cookie}; app_pref=dark"))
+            .header("x-handoff-user-id", "evil")
+            .header("X-Handoff-Email", "evil@evil.com")
+            .header("x-handoff-token", "forged")
+            .header("x-forwarded-for", "6.6.6.6")
+            .body("hello")
             .send()
             .await
             .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-app"), Some("yes"));
+        assert_eq!(header(&response, "x-frame-options"), Some("DENY"));
+        assert_eq!(header(&response, "content-security-policy"), Some("frame-ancestors 'none'"));
+        let seen: Value = response.json().await.unwrap();
+        let headers = &seen["headers"];
+        assert_eq!(seen["method"], "POST");
+        assert_eq!(seen["path"], "/dashboard/patients/1?tab=rx");
+        assert_eq!(seen["bytes"], 5);
+        assert_eq!(headers["x-handoff-user-id"], fx.user.id.as_str());
+        assert_eq!(headers["x-handoff-organization-id"], fx.org.id.as_str());
+        assert_eq!(headers["x-handoff-partner-id"], fx.partner.id.as_str());
+        assert_eq!(headers["x-handoff-email"], "turid@jensen.com");
+        assert_eq!(headers["x-handoff-embed"], "false");
+        assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["cookie"], "app_pref=dark", "handoff's session cookie is not forwarded");
+        assert!(!seen.to_string().contains("evil") && !seen.to_string().contains("forged"));
+
+        // The identity token verifies with an independent JWT library (jose, in Node).
+        if node_tools_available() {
+            let token = headers["x-handoff-token"].as_str().unwrap();
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/verify-jwt.mjs");
+            let jwks = format!("{}/.well-known/jwks.json", server.url);
+            let output = Command::new("node").arg(script).args([&jwks, token, &server.url, &server.url]).output().unwrap();
+            assert!(output.status.success(), "jose refused the token: {}", String::from_utf8_lossy(&output.stderr));
+            let verified: Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(verified["claims"]["sub"], fx.user.id.as_str());
+            assert_eq!(verified["header"]["alg"], "EdDSA");
+            // Change the first signature character (the last one carries padding bits only).
+            let cut = token.rfind('.').unwrap() + 1;
+            let flipped = if &token[cut..=cut] == "A" { "B" } else { "A" };
+            let tampered = format!("{}{flipped}{}", &token[..cut], &token[cut + 1..]);
+            let refused = Command::new("node")
+                .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser/verify-jwt.mjs"))
+                .args([&jwks, &tampered, &server.url, &server.url])
+                .output()
+                .unwrap();
+            assert!(!refused.status.success());
+        }
+
+        // Embed pages: the embed session, framed by the partner's origins only.
+        let embed_cookie = server.sign_in(&server.mint(&fx, "/embed/patients/1").await).await;
+        let embed = server
+            .http
+            .get(format!("{}/embed/patients/1", server.url))
+            .header("cookie", &embed_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(header(&embed, "content-security-policy"), Some("frame-ancestors https://ehr.example.com"));
+        assert_eq!(header(&embed, "x-frame-options"), None);
+        let seen: Value = embed.json().await.unwrap();
+        assert_eq!(seen["headers"]["x-handoff-embed"], "true");
     }
-    let before = peak_rss_kib(server.child.id());
-    let size = 10 * 1024 * 1024;
-    let response = http
-        .post(format!("{}/upload", server.url))
-        .header("cookie", &cookie)
-        .body(vec![42u8; size])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let seen: Value = response.json().await.unwrap();
-    assert_eq!(seen["bytes"], size);
-    let after = peak_rss_kib(server.child.id());
-    eprintln!("proxy peak RSS: {before} KiB before, {after} KiB after a 10 MiB upload");
-    assert!(after - before < 4 * 1024, "peak RSS grew by {} KiB: the body was buffered", after - before);
+
+    #[tokio::test]
+    async fn without_a_session_the_application_is_never_called() {
+        let app = upstream::start().await;
+        let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
+        let fx = server.fixture().await;
+        for cookie in [None, Some("handoff=forged"), Some("__Host-handoff-embed=forged")] {
+            let mut request =
+                server.http.get(format!("{}/dashboard", server.url)).header("x-handoff-user-id", fx.user.id.as_str());
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401);
+            assert!(header(&response, "content-type").unwrap().starts_with("text/html"));
+        }
+        let json = server
+            .http
+            .post(format!("{}/api/things", server.url))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        crate::harness::assert_problem(json, 401, "authentication-required").await;
+        // handoff's own paths stay handoff's.
+        assert_eq!(server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
+        assert_eq!(app.calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn upgrades_pass_through() {
+        let app = upstream::start().await;
+        let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let mut stream = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://")).await.unwrap();
+        let request = format!(
+            "GET /socket HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: echo\r\nCookie: {cookie}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        for message in ["ping", "handoff"] {
+            stream.write_all(message.as_bytes()).await.unwrap();
+            let mut echoed = vec![0u8; message.len()];
+            stream.read_exact(&mut echoed).await.unwrap();
+            assert_eq!(echoed, message.as_bytes());
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_application_is_a_502_page() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let server = TestServer::with(|c| c.upstream = Some(url)).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let response = server
+            .http
+            .get(format!("{}/dashboard", server.url))
+            .header("cookie", &cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        crate::harness::assert_problem(response, 502, "bad-gateway").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ten_megabyte_upload_streams_with_flat_memory() {
+        let app = upstream::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = Spawned::serve(dir.path(), &["--upstream", &app.url]);
+        let fx = remote_fixture(&server.url).await;
+        let http = http_client();
+        let link = handoff_client::Client::new(&server.url)
+            .mint_sso_link(&fx.credentials, &fx.user_id, Some("/upload"))
+            .await
+            .unwrap();
+        let cookie = set_cookie_pair(&http.get(&link.redirect_url).send().await.unwrap());
+        // Warm up the proxy path, then take the baseline.
+        for _ in 0..3 {
+            http.post(format!("{}/upload", server.url))
+                .header("cookie", &cookie)
+                .body(vec![7u8; 64 * 1024])
+                .send()
+                .await
+                .unwrap();
+        }
+        let before = peak_rss_kib(server.child.id());
+        let size = 10 * 1024 * 1024;
+        let response = http
+            .post(format!("{}/upload", server.url))
+            .header("cookie", &cookie)
+            .body(vec![42u8; size])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let seen: Value = response.json().await.unwrap();
+        assert_eq!(seen["bytes"], size);
+        let after = peak_rss_kib(server.child.id());
+        eprintln!("proxy peak RSS: {before} KiB before, {after} KiB after a 10 MiB upload");
+        assert!(after - before < 4 * 1024, "peak RSS grew by {} KiB: the body was buffered", after - before);
+    }
 }

@@ -100,39 +100,41 @@ const LEGITIMATE: &[&str] = &[
     "/dashboard?flag",
 ];
 
-#[tokio::test]
-async fn hostile_redirect_paths_are_refused() {
-    assert!(HOSTILE.len() >= 60, "{} hostile paths", HOSTILE.len());
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    for path in HOSTILE {
-        let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
-        let body = assert_problem(response, 400, "invalid-request").await;
-        assert!(body["error"]["detail"].as_str().unwrap().contains("redirect_path"), "{path:?}: {body}");
+backend_tests! {
+    #[tokio::test]
+    async fn hostile_redirect_paths_are_refused() {
+        assert!(HOSTILE.len() >= 60, "{} hostile paths", HOSTILE.len());
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        for path in HOSTILE {
+            let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
+            let body = assert_problem(response, 400, "invalid-request").await;
+            assert!(body["error"]["detail"].as_str().unwrap().contains("redirect_path"), "{path:?}: {body}");
+        }
+        assert_eq!(server.audit("kind=sso.mint&outcome=accepted").await.len(), 0);
+        assert_eq!(server.audit("kind=sso.mint&outcome=refused&limit=1000").await.len(), HOSTILE.len());
     }
-    assert_eq!(server.audit("kind=sso.mint&outcome=accepted").await.len(), 0);
-    assert_eq!(server.audit("kind=sso.mint&outcome=refused&limit=1000").await.len(), HOSTILE.len());
-}
 
-#[tokio::test]
-async fn legitimate_deep_links_land_exactly() {
-    assert!(LEGITIMATE.len() >= 15);
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    for path in LEGITIMATE {
-        let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
-        assert_eq!(response.status(), 200, "{path}");
-        let body: Value = response.json().await.unwrap();
-        let landing = server.open(body["data"]["redirect_url"].as_str().unwrap()).await;
-        assert_eq!(landing.status(), 303, "{path}");
-        assert_eq!(header(&landing, "location"), Some(*path));
+    #[tokio::test]
+    async fn legitimate_deep_links_land_exactly() {
+        assert!(LEGITIMATE.len() >= 15);
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        for path in LEGITIMATE {
+            let response = server.mint_raw(&fx, &fx.user.id, Some(json!({ "redirect_path": path }))).await;
+            assert_eq!(response.status(), 200, "{path}");
+            let body: Value = response.json().await.unwrap();
+            let landing = server.open(body["data"]["redirect_url"].as_str().unwrap()).await;
+            assert_eq!(landing.status(), 303, "{path}");
+            assert_eq!(header(&landing, "location"), Some(*path));
+        }
     }
-}
 
-#[tokio::test]
-async fn fragments_are_dropped() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let url = server.mint(&fx, "/dashboard/patients/1?tab=rx#history").await;
-    assert_eq!(header(&server.open(&url).await, "location"), Some("/dashboard/patients/1?tab=rx"));
+    #[tokio::test]
+    async fn fragments_are_dropped() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let url = server.mint(&fx, "/dashboard/patients/1?tab=rx#history").await;
+        assert_eq!(header(&server.open(&url).await, "location"), Some("/dashboard/patients/1?tab=rx"));
+    }
 }

@@ -5,65 +5,75 @@ use serde_json::Value;
 
 use crate::harness::{http_client, remote_fixture, Spawned, ADMIN_TOKEN};
 
-#[tokio::test]
-async fn secrets_and_tokens_never_reach_the_database_or_the_logs() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Spawned::serve(dir.path(), &["--log-format", "json"]);
-    let fx = remote_fixture(&server.url).await;
-    let (org, partner, user_id) = (&fx.organization, &fx.partner, fx.user_id.as_str());
-    let org_id = org["id"].as_str().unwrap();
-    let admin = Client::new(&server.url).with_admin_token(ADMIN_TOKEN);
-    let rotated: Value = admin
-        .admin::<Value, Value>(reqwest::Method::POST, &format!("/organizations/{org_id}/secrets"), None)
-        .await
-        .unwrap();
-    let credentials = PartnerCredentials {
-        organization_secret: rotated["secret"].as_str().unwrap().to_owned(),
-        ..fx.credentials.clone()
-    };
-    let client = Client::new(&server.url);
-    let link = client.mint_sso_link(&credentials, user_id, Some("/dashboard")).await.unwrap();
-    let http = http_client();
-    let redeemed = http.get(&link.redirect_url).send().await.unwrap();
-    let cookie_value = redeemed.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .split_once('=')
-        .unwrap()
-        .1
-        .to_owned();
-    // Refusals log too: a wrong secret, a replayed link.
-    let wrong = PartnerCredentials { partner_secret: "hps_guess".into(), ..credentials.clone() };
-    assert!(client.mint_sso_link(&wrong, user_id, None).await.is_err());
-    assert_eq!(http.get(&link.redirect_url).send().await.unwrap().status(), 409);
-    server.kill9();
+backend_tests! {
+    #[tokio::test]
+    async fn secrets_and_tokens_never_reach_the_database_or_the_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Spawned::serve(dir.path(), &["--log-format", "json"]);
+        let fx = remote_fixture(&server.url).await;
+        let (org, partner, user_id) = (&fx.organization, &fx.partner, fx.user_id.as_str());
+        let org_id = org["id"].as_str().unwrap();
+        let admin = Client::new(&server.url).with_admin_token(ADMIN_TOKEN);
+        let rotated: Value = admin
+            .admin::<Value, Value>(reqwest::Method::POST, &format!("/organizations/{org_id}/secrets"), None)
+            .await
+            .unwrap();
+        let credentials = PartnerCredentials {
+            organization_secret: rotated["secret"].as_str().unwrap().to_owned(),
+            ..fx.credentials.clone()
+        };
+        let client = Client::new(&server.url);
+        let link = client.mint_sso_link(&credentials, user_id, Some("/dashboard")).await.unwrap();
+        let http = http_client();
+        let redeemed = http.get(&link.redirect_url).send().await.unwrap();
+        let cookie_value = redeemed.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .split_once('=')
+            .unwrap()
+            .1
+            .to_owned();
+        // Refusals log too: a wrong secret, a replayed link.
+        let wrong = PartnerCredentials { partner_secret: "hps_guess".into(), ..credentials.clone() };
+        assert!(client.mint_sso_link(&wrong, user_id, None).await.is_err());
+        assert_eq!(http.get(&link.redirect_url).send().await.unwrap().status(), 409);
+        server.kill9();
 
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with("handoff.db") {
-            stored.extend(std::fs::read(&path).unwrap());
+        // Every file the database keeps: the SQLite file and its WAL, or the whole PostgreSQL
+        // cluster (tables and write-ahead log).
+        let mut stored = Vec::new();
+        let roots = match &server.postgres {
+            Some(pg) => vec![pg.data_dir().to_owned()],
+            None => vec![dir.path().to_owned()],
+        };
+        let mut pending = roots;
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if server.postgres.is_some() || path.file_name().unwrap().to_string_lossy().starts_with("handoff.db") {
+                stored.extend(std::fs::read(&path).unwrap_or_default());
+            }
         }
-    }
-    let stored = String::from_utf8_lossy(&stored).into_owned();
-    let logs = server.stderr();
-    assert!(logs.contains("/auth/sso"), "the logs do record requests");
-    let secrets = [
-        ("organization secret", org["secret"].as_str().unwrap()),
-        ("rotated organization secret", rotated["secret"].as_str().unwrap()),
-        ("partner secret", partner["secret"].as_str().unwrap()),
-        ("guessed secret", "hps_guess"),
-        ("SSO token", link.sso_token.as_str()),
-        ("SSO token signature", link.sso_token.rsplit('.').next().unwrap()),
-        ("session cookie", cookie_value.as_str()),
-        ("admin token", ADMIN_TOKEN),
-    ];
-    for (what, secret) in secrets {
-        assert!(!stored.contains(secret), "{what} found in the database");
-        assert!(!logs.contains(secret), "{what} found in the logs");
+        assert!(!stored.is_empty());
+        let stored = String::from_utf8_lossy(&stored).into_owned();
+        let logs = server.stderr();
+        assert!(logs.contains("/auth/sso"), "the logs do record requests");
+        let secrets = [
+            ("organization secret", org["secret"].as_str().unwrap()),
+            ("rotated organization secret", rotated["secret"].as_str().unwrap()),
+            ("partner secret", partner["secret"].as_str().unwrap()),
+            ("guessed secret", "hps_guess"),
+            ("SSO token", link.sso_token.as_str()),
+            ("SSO token signature", link.sso_token.rsplit('.').next().unwrap()),
+            ("session cookie", cookie_value.as_str()),
+            ("admin token", ADMIN_TOKEN),
+        ];
+        for (what, secret) in secrets {
+            assert!(!stored.contains(secret), "{what} found in the database");
+            assert!(!logs.contains(secret), "{what} found in the logs");
+        }
     }
 }

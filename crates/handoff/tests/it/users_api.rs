@@ -12,128 +12,130 @@ fn request(server: &TestServer, fx: &Fixture, method: reqwest::Method, path: &st
     request
 }
 
-#[tokio::test]
-async fn create_list_read_disable_enable() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let created = request(&server, &fx, reqwest::Method::POST, "/users")
-        .json(&json!({"email": "Kari.Nordmann@Example.no", "given_name": "Kari", "family_name": "Nordmann"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let created: Value = created.json().await.unwrap();
-    assert_eq!(created["success"], true);
-    let user = &created["data"];
-    assert_eq!(user["email"], "kari.nordmann@example.no");
-    assert_eq!(user["status"], "active");
-    let id = user["id"].as_str().unwrap().to_owned();
+backend_tests! {
+    #[tokio::test]
+    async fn create_list_read_disable_enable() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let created = request(&server, &fx, reqwest::Method::POST, "/users")
+            .json(&json!({"email": "Kari.Nordmann@Example.no", "given_name": "Kari", "family_name": "Nordmann"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["success"], true);
+        let user = &created["data"];
+        assert_eq!(user["email"], "kari.nordmann@example.no");
+        assert_eq!(user["status"], "active");
+        let id = user["id"].as_str().unwrap().to_owned();
 
-    let duplicate = request(&server, &fx, reqwest::Method::POST, "/users")
-        .json(&json!({"email": "kari.nordmann@example.no", "given_name": "K", "family_name": "N"}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(duplicate, 409, "conflict").await;
-    let invalid = request(&server, &fx, reqwest::Method::POST, "/users")
-        .json(&json!({"email": "not an email", "given_name": "K", "family_name": "N"}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(invalid, 400, "invalid-request").await;
+        let duplicate = request(&server, &fx, reqwest::Method::POST, "/users")
+            .json(&json!({"email": "kari.nordmann@example.no", "given_name": "K", "family_name": "N"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(duplicate, 409, "conflict").await;
+        let invalid = request(&server, &fx, reqwest::Method::POST, "/users")
+            .json(&json!({"email": "not an email", "given_name": "K", "family_name": "N"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(invalid, 400, "invalid-request").await;
 
-    let found: Value = request(&server, &fx, reqwest::Method::GET, "/users?email=KARI.nordmann@example.no")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(found["data"]["items"].as_array().unwrap().len(), 1);
-    assert_eq!(found["data"]["items"][0]["id"], id.as_str());
-
-    // Pagination: two users in all, one per page.
-    let first: Value =
-        request(&server, &fx, reqwest::Method::GET, "/users?limit=1").send().await.unwrap().json().await.unwrap();
-    let cursor = first["data"]["next_cursor"].as_str().unwrap();
-    let second: Value = request(&server, &fx, reqwest::Method::GET, &format!("/users?limit=1&cursor={cursor}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(first["data"]["items"][0]["id"], second["data"]["items"][0]["id"]);
-    assert!(second["data"]["next_cursor"].is_null());
-
-    let read: Value = request(&server, &fx, reqwest::Method::GET, &format!("/users/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(read["data"]["given_name"], "Kari");
-
-    for status in ["disabled", "active"] {
-        let patched: Value = request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{id}"))
-            .json(&json!({ "status": status }))
+        let found: Value = request(&server, &fx, reqwest::Method::GET, "/users?email=KARI.nordmann@example.no")
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(patched["data"]["status"], status);
-    }
-    let bad = request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{id}"))
-        .json(&json!({"status": "gone"}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(bad, 400, "invalid-request").await;
-    assert!(!server.audit("kind=partner.users.create&outcome=accepted").await.is_empty());
-    assert!(!server.audit("kind=partner.users.update&outcome=refused").await.is_empty());
-}
+        assert_eq!(found["data"]["items"].as_array().unwrap().len(), 1);
+        assert_eq!(found["data"]["items"][0]["id"], id.as_str());
 
-#[tokio::test]
-async fn users_are_scoped_to_the_authenticated_organization() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let other = server.fixture().await;
-    // Another organization's user is not found through this organization.
-    let response =
-        request(&server, &fx, reqwest::Method::GET, &format!("/users/{}", other.user.id)).send().await.unwrap();
-    assert_problem(response, 404, "not-found").await;
-    // The path must name the organization of the credentials.
-    let mut cross = server.http.get(format!("{}/v1/organizations/{}/users", server.url, other.org.id));
-    for (name, value) in fx.headers("").into_iter().filter(|(n, _)| *n != "x-user-id") {
-        cross = cross.header(name, value);
-    }
-    assert_problem(cross.send().await.unwrap(), 403, "forbidden").await;
-    // Without credentials nothing is listed.
-    let anonymous =
-        server.http.get(format!("{}/v1/organizations/{}/users", server.url, fx.org.id)).send().await.unwrap();
-    let body = assert_problem(anonymous, 400, "invalid-request").await;
-    assert!(body["error"]["detail"].as_str().unwrap().starts_with("Missing required headers: x-partner-id"));
-}
+        // Pagination: two users in all, one per page.
+        let first: Value =
+            request(&server, &fx, reqwest::Method::GET, "/users?limit=1").send().await.unwrap().json().await.unwrap();
+        let cursor = first["data"]["next_cursor"].as_str().unwrap();
+        let second: Value = request(&server, &fx, reqwest::Method::GET, &format!("/users?limit=1&cursor={cursor}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_ne!(first["data"]["items"][0]["id"], second["data"]["items"][0]["id"]);
+        assert!(second["data"]["next_cursor"].is_null());
 
-#[tokio::test]
-async fn the_sdk_manages_users() {
-    let server = TestServer::start().await;
-    let fx = server.fixture().await;
-    let client = handoff_client::Client::new(&server.url);
-    let new_user = handoff_client::wire::CreateUser {
-        email: "ola@nordmann.no".into(),
-        given_name: "Ola".into(),
-        family_name: "Nordmann".into(),
-    };
-    let created = client.create_user(&fx.credentials, &new_user).await.unwrap();
-    let page = client.users(&fx.credentials, Some("ola@nordmann.no"), None).await.unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(client.user(&fx.credentials, &created.id).await.unwrap().email, "ola@nordmann.no");
-    let disabled = client.set_user_status(&fx.credentials, &created.id, "disabled").await.unwrap();
-    assert_eq!(disabled.status, "disabled");
-    let refused = client.mint_sso_link(&fx.credentials, &created.id, None).await.unwrap_err();
-    assert_eq!(refused.slug(), Some("forbidden"));
+        let read: Value = request(&server, &fx, reqwest::Method::GET, &format!("/users/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(read["data"]["given_name"], "Kari");
+
+        for status in ["disabled", "active"] {
+            let patched: Value = request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{id}"))
+                .json(&json!({ "status": status }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(patched["data"]["status"], status);
+        }
+        let bad = request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{id}"))
+            .json(&json!({"status": "gone"}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(bad, 400, "invalid-request").await;
+        assert!(!server.audit("kind=partner.users.create&outcome=accepted").await.is_empty());
+        assert!(!server.audit("kind=partner.users.update&outcome=refused").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn users_are_scoped_to_the_authenticated_organization() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let other = server.fixture().await;
+        // Another organization's user is not found through this organization.
+        let response =
+            request(&server, &fx, reqwest::Method::GET, &format!("/users/{}", other.user.id)).send().await.unwrap();
+        assert_problem(response, 404, "not-found").await;
+        // The path must name the organization of the credentials.
+        let mut cross = server.http.get(format!("{}/v1/organizations/{}/users", server.url, other.org.id));
+        for (name, value) in fx.headers("").into_iter().filter(|(n, _)| *n != "x-user-id") {
+            cross = cross.header(name, value);
+        }
+        assert_problem(cross.send().await.unwrap(), 403, "forbidden").await;
+        // Without credentials nothing is listed.
+        let anonymous =
+            server.http.get(format!("{}/v1/organizations/{}/users", server.url, fx.org.id)).send().await.unwrap();
+        let body = assert_problem(anonymous, 400, "invalid-request").await;
+        assert!(body["error"]["detail"].as_str().unwrap().starts_with("Missing required headers: x-partner-id"));
+    }
+
+    #[tokio::test]
+    async fn the_sdk_manages_users() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let client = handoff_client::Client::new(&server.url);
+        let new_user = handoff_client::wire::CreateUser {
+            email: "ola@nordmann.no".into(),
+            given_name: "Ola".into(),
+            family_name: "Nordmann".into(),
+        };
+        let created = client.create_user(&fx.credentials, &new_user).await.unwrap();
+        let page = client.users(&fx.credentials, Some("ola@nordmann.no"), None).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(client.user(&fx.credentials, &created.id).await.unwrap().email, "ola@nordmann.no");
+        let disabled = client.set_user_status(&fx.credentials, &created.id, "disabled").await.unwrap();
+        assert_eq!(disabled.status, "disabled");
+        let refused = client.mint_sso_link(&fx.credentials, &created.id, None).await.unwrap_err();
+        assert_eq!(refused.slug(), Some("forbidden"));
+    }
 }
