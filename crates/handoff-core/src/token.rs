@@ -172,8 +172,16 @@ impl KeySet {
         self.keys.is_empty()
     }
 
-    pub fn contains(&self, kid: &str) -> bool {
-        self.keys.contains_key(kid)
+    /// The kid that signs.
+    pub fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
+    /// Every kid that verifies, sorted.
+    pub fn kids(&self) -> Vec<&str> {
+        let mut kids: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        kids.sort_unstable();
+        kids
     }
 
     /// Signs `claims` with the newest key, naming it in the `kid` header.

@@ -12,6 +12,7 @@ use handoff_core::model::{
 };
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
+use handoff_core::token::KeyKind;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
     AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
@@ -50,6 +51,8 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/suppliers", post(suppliers_create).get(suppliers_list))
         .route("/admin/v1/suppliers/{id}", get(suppliers_read).delete(suppliers_delete))
         .route("/admin/v1/suppliers/{id}/secrets", post(suppliers_rotate))
+        .route("/admin/v1/keys", get(keys_list))
+        .route("/admin/v1/keys/rotate", post(keys_rotate))
         .route("/admin/v1/audit", get(audit_list))
 }
 
@@ -741,4 +744,25 @@ async fn suppliers_rotate(
         .await?;
     let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(now) };
     Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// The signing keys by kind: which one signs on this node, and every one that verifies.
+async fn keys_list(_: AdminAuth, State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    state.keys.reload().await?;
+    Ok(Json(state.keys.describe()))
+}
+
+/// Creates a new SSO-token key and a new identity key. They sign on this node at once and on the
+/// others within the key refresh interval; every older key keeps verifying.
+async fn keys_rotate(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let now = state.now();
+    let sso = state.keys.create(KeyKind::SsoHmac, now).await?;
+    let identity = state.keys.create(KeyKind::Ed25519, now).await?;
+    state.keys.reload().await?;
+    audited(&state, &ctx, "admin.keys.rotate", |e| e.detail = Some(format!("sso={sso} identity={identity}"))).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"sso_kid": sso, "identity_kid": identity}))))
 }

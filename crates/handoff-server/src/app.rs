@@ -32,6 +32,8 @@ use crate::{admin, inbound, ops, outbound, partner_api, portal, web};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions and consumed-token records are swept.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often keys created on other nodes (rotations) are picked up.
+const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 const MASTER_KEY_FILE: &str = "handoff.master.key";
 const ADMIN_TOKEN_FILE: &str = "handoff.admin-token";
@@ -162,9 +164,21 @@ impl App {
                 }
             }
         });
+        let refresh_state = self.state.clone();
+        let refresher = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(KEY_REFRESH_INTERVAL);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(err) = refresh_state.keys.reload().await {
+                    tracing::warn!(%err, "refreshing the signing keys failed");
+                }
+            }
+        });
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         purger.abort();
+        refresher.abort();
         result
     }
 }

@@ -107,6 +107,12 @@ impl Keyring {
         Ok(())
     }
 
+    /// The kids of both key sets: `{"sso": {"current", "kids"}, "identity": {…}}`.
+    pub fn describe(&self) -> serde_json::Value {
+        let describe = |set: &KeySet| serde_json::json!({"current": set.current(), "kids": set.kids()});
+        serde_json::json!({"sso": describe(&self.sso()), "identity": describe(&self.identity())})
+    }
+
     /// Verifies an SSO token, reloading the keys once if it names an unknown `kid`.
     pub async fn verify_sso<T: serde::de::DeserializeOwned>(
         &self,

@@ -42,8 +42,17 @@ enum AdminCommand {
     /// Suppliers: third-party apps users launch into.
     #[command(subcommand)]
     Suppliers(Suppliers),
+    /// Signing keys: list them, or rotate (new keys sign, old ones keep verifying).
+    #[command(subcommand)]
+    Keys(Keys),
     /// Read the audit log, newest first.
     Audit(AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    List,
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -376,6 +385,8 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Suppliers::Delete { id } => (Method::DELETE, format!("/suppliers/{id}"), None),
             Suppliers::RotateSecret { id } => (Method::POST, format!("/suppliers/{id}/secrets"), None),
         },
+        AdminCommand::Keys(Keys::List) => (Method::GET, "/keys".into(), None),
+        AdminCommand::Keys(Keys::Rotate) => (Method::POST, "/keys/rotate".into(), None),
         AdminCommand::Audit(audit) => (Method::GET, format!("/audit{}", audit.query()), None),
     };
     let answer: Value = match body {

@@ -114,7 +114,7 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
     }
     let shutdown = shutdown_signal();
     tracing::info!(%addr, %public_url, "handoff listening");
-    println!("handoff listening on {public_url}");
+    println!("handoff listening on http://{addr}");
     app.run(shutdown).await.map_err(|e| e.to_string())
 }
 

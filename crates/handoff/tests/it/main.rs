@@ -13,6 +13,7 @@ mod demo;
 mod inbound;
 mod launch;
 mod lifecycle;
+mod multinode;
 mod nginx;
 mod partner_sso;
 mod portal;

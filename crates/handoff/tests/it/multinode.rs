@@ -1,0 +1,191 @@
+//! Three `handoff serve` processes on one PostgreSQL database: single use, replay refusal, key
+//! rotation and failed-authentication limits hold across nodes.
+
+use std::sync::Arc;
+
+use handoff_client::Client;
+use handoff_core::webhook::SignatureProfile;
+use serde_json::{json, Value};
+
+use crate::backend::{postgres_available, Postgres};
+use crate::harness::{http_client, remote_fixture, Spawned, ADMIN_TOKEN};
+
+/// The master key every node shares (as an operator would configure it).
+const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+struct Cluster {
+    nodes: Vec<Spawned>,
+    _dirs: Vec<tempfile::TempDir>,
+    _postgres: Postgres,
+}
+
+fn cluster(size: usize, extra: &[&str]) -> Cluster {
+    let postgres = Postgres::start();
+    let mut nodes = Vec::new();
+    let mut dirs = Vec::new();
+    for _ in 0..size {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["--master-key", MASTER_KEY];
+        args.extend_from_slice(extra);
+        nodes.push(Spawned::serve_with(dir.path(), "127.0.0.1:0", Some(&postgres.url), &args));
+        dirs.push(dir);
+    }
+    Cluster { nodes, _dirs: dirs, _postgres: postgres }
+}
+
+impl Cluster {
+    fn url(&self, i: usize) -> &str {
+        &self.nodes[i].url
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
+    if !postgres_available() {
+        return;
+    }
+    // The nodes are one portal: one public URL (a load balancer's, in production). Here each node
+    // has its own loopback address, and the test sends each request to the node it chooses.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = format!("http://{}", probe.local_addr().unwrap());
+    drop(probe);
+    let cluster = cluster(3, &["--public-url", &public]);
+    let fx = remote_fixture(cluster.url(0)).await;
+    let http = http_client();
+    for round in 0..10 {
+        let minting = Client::new(cluster.url(round % 3));
+        let link = minting.mint_sso_link(&fx.credentials, &fx.user_id, Some("/dashboard")).await.unwrap();
+        let path = link.redirect_url.strip_prefix(&public).unwrap().to_owned();
+        let attempts: Vec<_> = (0..45)
+            .map(|i| {
+                let url = format!("{}{path}", cluster.url(i % 3));
+                let http = http.clone();
+                tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for attempt in attempts {
+            statuses.push(attempt.await.unwrap());
+        }
+        assert_eq!(statuses.iter().filter(|s| **s == 303).count(), 1, "round {round}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 44, "round {round}: {statuses:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
+    if !postgres_available() {
+        return;
+    }
+    let cluster = cluster(3, &[]);
+    let admin = Client::new(cluster.url(0)).with_admin_token(ADMIN_TOKEN);
+    let _: Value = admin
+        .admin(reqwest::Method::POST, "/organizations", Some(&json!({"name": "O", "org_numbers": ["123456789"]})))
+        .await
+        .unwrap();
+    let created: Value = admin
+        .admin(
+            reqwest::Method::POST,
+            "/inbound-integrations",
+            Some(&json!({"slug": "vinst", "unknown_user": "provision"})),
+        )
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let body = Arc::new(
+        serde_json::to_vec(&json!({
+            "eventId": uuid::Uuid::new_v4().to_string(), "eventType": "Vinst_SSO",
+            "eventTimestamp": now.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "data": {"email": "a@b.no", "firstName": "A", "lastName": "B", "orgNo": "123456789"}
+        }))
+        .unwrap(),
+    );
+    let ts = now.unix_timestamp().to_string();
+    let signature = SignatureProfile::TimestampBodyHex.sign(&secret, &ts, &body);
+    let http = http_client();
+    let sends: Vec<_> = [1, 2]
+        .into_iter()
+        .map(|i| {
+            let request = http
+                .post(format!("{}/v1/inbound/vinst/sso", cluster.url(i)))
+                .header("content-type", "application/json")
+                .header("Vinst-Timestamp", &ts)
+                .header("Vinst-Signature", &signature)
+                .body(body.as_ref().clone());
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for send in sends {
+        statuses.push(send.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_node_verifies_on_another() {
+    if !postgres_available() {
+        return;
+    }
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = format!("http://{}", probe.local_addr().unwrap());
+    drop(probe);
+    let cluster = cluster(3, &["--public-url", &public]);
+    let fx = remote_fixture(cluster.url(0)).await;
+    let http = http_client();
+    // A link minted on node B before the rotation.
+    let old =
+        Client::new(cluster.url(1)).mint_sso_link(&fx.credentials, &fx.user_id, Some("/dashboard")).await.unwrap();
+    let admin_a = Client::new(cluster.url(0)).with_admin_token(ADMIN_TOKEN);
+    let before: Value = admin_a.admin::<Value, Value>(reqwest::Method::GET, "/keys", None).await.unwrap();
+    let rotated: Value = admin_a.admin::<Value, Value>(reqwest::Method::POST, "/keys/rotate", None).await.unwrap();
+    let new_kid = rotated["sso_kid"].as_str().unwrap();
+    assert_ne!(before["sso"]["current"], new_kid);
+
+    // Node A signs with the new key at once; node C has not seen it and verifies anyway.
+    let link =
+        Client::new(cluster.url(0)).mint_sso_link(&fx.credentials, &fx.user_id, Some("/dashboard")).await.unwrap();
+    let header = jsonwebtoken::decode_header(&link.sso_token).unwrap();
+    assert_eq!(header.kid.as_deref(), Some(new_kid));
+    let path = link.redirect_url.strip_prefix(&public).unwrap();
+    let redeemed = http.get(format!("{}{path}", cluster.url(2))).send().await.unwrap();
+    assert_eq!(redeemed.status(), 303);
+    let cookie = redeemed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+
+    // An identity token signed on A with the new identity key verifies against C's JWKS.
+    let verified = http.get(format!("{}/auth/verify", cluster.url(0))).header("cookie", &cookie).send().await.unwrap();
+    let token = verified.headers()["x-handoff-token"].to_str().unwrap().to_owned();
+    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().kid.as_deref(), rotated["identity_kid"].as_str());
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        http.get(format!("{}/.well-known/jwks.json", cluster.url(2))).send().await.unwrap().json().await.unwrap();
+    let kid = rotated["identity_kid"].as_str().unwrap();
+    let jwk = jwks.find(kid).expect("node C serves the new identity key");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    validation.set_audience(&[&public]);
+    validation.set_issuer(&[&public]);
+    jsonwebtoken::decode::<Value>(&token, &jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap();
+    // The old key keeps verifying: B's pre-rotation link redeems on A.
+    let old_path = old.redirect_url.strip_prefix(&public).unwrap();
+    assert_eq!(http.get(format!("{}{old_path}", cluster.url(0))).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentication_limits_hold_across_nodes() {
+    if !postgres_available() {
+        return;
+    }
+    let cluster = cluster(3, &["--failed-auth-limit", "4"]);
+    let fx = remote_fixture(cluster.url(0)).await;
+    let wrong = handoff_client::PartnerCredentials { partner_secret: "hps_wrong".into(), ..fx.credentials.clone() };
+    for i in 0..4 {
+        let error = Client::new(cluster.url(i % 3)).mint_sso_link(&wrong, &fx.user_id, None).await.unwrap_err();
+        assert_eq!(error.slug(), Some("authentication-required"));
+    }
+    for i in 0..3 {
+        let error = Client::new(cluster.url(i)).mint_sso_link(&fx.credentials, &fx.user_id, None).await.unwrap_err();
+        assert_eq!(error.slug(), Some("rate-limited"), "node {i}");
+    }
+}
