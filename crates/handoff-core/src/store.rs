@@ -71,15 +71,6 @@ pub trait Users: Send + Sync {
 
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    /// Atomically: consumes the token `jti` (exactly once, ever), opens `session` and appends
-    /// `audit`. Returns `false`, changing nothing, when the `jti` was already consumed.
-    async fn redeem(
-        &self,
-        jti: &str,
-        token_expires_at: i64,
-        session: &Session,
-        audit: &AuditEvent,
-    ) -> StoreResult<bool>;
     async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>>;
     async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()>;
     async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool>;
@@ -91,7 +82,6 @@ pub trait Sessions: Send + Sync {
 
 #[async_trait]
 pub trait Audit: Send + Sync {
-    async fn append(&self, event: &AuditEvent) -> StoreResult<()>;
     /// Newest first.
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 }
@@ -121,9 +111,6 @@ pub trait Inbound: Send + Sync {
     async fn integrations(&self, page: &PageRequest) -> StoreResult<Vec<InboundIntegration>>;
     async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool>;
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool>;
-    /// Records `event_id` for the integration until `expires_at`. Returns `false`, changing
-    /// nothing, when it is already recorded (a replay) — atomically, across nodes.
-    async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -135,6 +122,26 @@ pub trait Suppliers: Send + Sync {
     async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>>;
     async fn set_supplier_secrets(&self, id: SupplierId, secrets: &SealedSecrets) -> StoreResult<bool>;
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;
+}
+
+/// A write that can share one transaction with others (group commit).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Appends an audit record. Always succeeds (`true`).
+    Audit(AuditEvent),
+    /// Consumes the SSO token `jti` — exactly once, ever, across nodes — and only then opens
+    /// `session` and appends `audit`. `false` (and nothing written) when `jti` was consumed.
+    Redeem { jti: String, token_expires_at: i64, session: Session, audit: AuditEvent },
+    /// Records an inbound event id until `expires_at`. `false` when it is recorded already.
+    RememberEvent { integration: IntegrationId, event_id: String, expires_at: i64 },
+}
+
+/// Durable writes, committed in batches: one transaction (one fsync) for many requests.
+#[async_trait]
+pub trait Journal: Send + Sync {
+    /// Applies `writes` in order in one transaction; one result per write. On an error nothing
+    /// is committed.
+    async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>>;
 }
 
 /// Failed-authentication counters in fixed windows, shared by every node.
@@ -151,7 +158,19 @@ pub trait Throttle: Send + Sync {
 /// Everything a backend provides.
 #[async_trait]
 pub trait Store:
-    Organizations + Partners + Users + Sessions + Audit + Keys + Inbound + Suppliers + Throttle + Send + Sync + 'static
+    Organizations
+    + Partners
+    + Users
+    + Sessions
+    + Audit
+    + Keys
+    + Inbound
+    + Suppliers
+    + Throttle
+    + Journal
+    + Send
+    + Sync
+    + 'static
 {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{PublicUrl, Settings};
 use crate::extract::BODY_LIMIT;
+use crate::journal::Journal;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
 use crate::state::{AppState, Inner};
@@ -126,11 +127,13 @@ impl App {
         }
         let failed_auth_limit = settings.failed_auth_limit;
         let upstream = settings.upstream.clone().map(Upstream::new);
+        let journal = Journal::start(store.clone());
         let state = AppState::new(Inner {
             settings,
             store,
             clock,
             keys,
+            journal,
             master,
             admin_token,
             failed_auth_limit,

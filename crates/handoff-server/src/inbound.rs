@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use handoff_core::model::{AuditEvent, InboundIntegration, Organization, Outcome, UnknownUserPolicy, User, UserStatus};
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
+use handoff_core::store::Write;
 use handoff_core::token::PrefillClaims;
 use handoff_core::webhook::{check_timestamp, SsoEvent, TimestampError, ValidEvent};
 use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookRedirect};
@@ -203,7 +204,12 @@ async fn sso_event(
     event.detail = Some(format!("integration={slug}"));
     let (integration, valid) = verify(&state, &ctx, &mut event, &slug, &headers, body).await?;
     let remember_until = state.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS;
-    if !state.store.remember_event(integration.id, &valid.event_id, remember_until).await? {
+    let remember = Write::RememberEvent {
+        integration: integration.id,
+        event_id: valid.event_id.clone(),
+        expires_at: remember_until,
+    };
+    if !state.write(remember).await? {
         let error = ApiError::new(ProblemKind::Conflict, "This eventId was already used.");
         return Err(state.refuse(event, error).await);
     }

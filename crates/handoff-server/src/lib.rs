@@ -11,6 +11,7 @@ pub mod demo;
 mod error;
 mod extract;
 mod inbound;
+mod journal;
 mod keyring;
 mod ops;
 mod outbound;

@@ -6,6 +6,7 @@ use handoff_core::model::{Outcome, Session, User, UserStatus};
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{opaque_token, SecretDigest};
+use handoff_core::store::Write;
 use handoff_core::token::{check_time, SsoClaims, TokenError};
 use handoff_core::wire::SsoLink;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -174,7 +175,13 @@ pub async fn redeem(
     accepted.at = now;
     accepted.outcome = Some(Outcome::Accepted);
     accepted.reason = "redeemed".into();
-    if !state.store.redeem(&claims.jti, claims.exp, &session, &accepted).await? {
+    let redeem = Write::Redeem {
+        jti: claims.jti.clone(),
+        token_expires_at: claims.exp,
+        session: session.clone(),
+        audit: accepted,
+    };
+    if !state.write(redeem).await? {
         let error = refuse(ProblemKind::TokenAlreadyUsed, "The sign-in link was already used.");
         return Err(state.refuse(event, error).await);
     }

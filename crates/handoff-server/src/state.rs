@@ -10,11 +10,12 @@ use handoff_core::crypto::MasterKey;
 use handoff_core::model::{AuditEvent, Outcome};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
-use handoff_core::store::Store;
+use handoff_core::store::{Store, Write};
 use handoff_core::Clock;
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::journal::Journal;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
 use crate::ratelimit;
@@ -27,6 +28,8 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub keys: Keyring,
+    /// The group-commit writer for audit records, redemptions and event ids.
+    pub journal: Journal,
     /// Seals webhook secrets at rest.
     pub master: MasterKey,
     pub admin_token: SecretDigest,
@@ -55,9 +58,14 @@ impl AppState {
         self.clock.unix()
     }
 
-    /// Appends an audit event; the caller answers only after this returns.
+    /// Appends an audit event; the caller answers only after this returns (it is committed).
     pub async fn audit(&self, event: AuditEvent) -> Result<(), ApiError> {
-        self.store.append(&event).await.map_err(ApiError::from)
+        self.write(Write::Audit(event)).await.map(|_| ())
+    }
+
+    /// Commits `write` with whatever else is queued (group commit).
+    pub async fn write(&self, write: Write) -> Result<bool, ApiError> {
+        self.journal.write(write).await.map_err(|()| ApiError::internal())
     }
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.

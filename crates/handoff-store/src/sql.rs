@@ -17,8 +17,8 @@ use handoff_core::model::{
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{
-    Audit, Inbound, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey, Suppliers,
-    Throttle, Users,
+    Audit, Inbound, Journal, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey,
+    Suppliers, Throttle, Users, Write,
 };
 use handoff_core::token::KeyKind;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -582,40 +582,6 @@ impl Users for SqlStore {
 
 #[async_trait]
 impl Sessions for SqlStore {
-    async fn redeem(&self, jti: &str, token_expires_at: i64, s: &Session, audit: &AuditEvent) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let consumed = sqlx::query(
-            "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(jti)
-        .bind(token_expires_at)
-        .bind(s.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        if consumed.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(s.id_digest.as_bytes().as_slice())
-        .bind(s.user_id.to_string())
-        .bind(s.organization_id.to_string())
-        .bind(s.partner_id.map(|p| p.to_string()))
-        .bind(s.embed)
-        .bind(s.created_at)
-        .bind(s.last_seen_at)
-        .bind(s.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(true)
-    }
-
     async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>> {
         sqlx::query(
             "SELECT id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, expires_at \
@@ -689,10 +655,6 @@ impl Sessions for SqlStore {
 
 #[async_trait]
 impl Audit for SqlStore {
-    async fn append(&self, event: &AuditEvent) -> StoreResult<()> {
-        insert_audit(&self.pool, event).await
-    }
-
     async fn audit(&self, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         let mut sql = String::from(
             "SELECT id, at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, \
@@ -856,19 +818,6 @@ impl Inbound for SqlStore {
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool> {
         self.delete_by_id("inbound_integrations", id.to_string()).await
     }
-
-    async fn remember_event(&self, integration: IntegrationId, event_id: &str, expires_at: i64) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(integration.to_string())
-        .bind(event_id)
-        .bind(expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
-    }
 }
 
 const SUPPLIER_COLUMNS: &str = "id, slug, name, endpoint, secret_sealed, previous_secret_sealed, \
@@ -935,6 +884,73 @@ impl Suppliers for SqlStore {
 
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool> {
         self.delete_by_id("suppliers", id.to_string()).await
+    }
+}
+
+/// Applies one write inside `tx`.
+async fn apply(tx: &mut sqlx::Transaction<'_, Any>, write: &Write) -> StoreResult<bool> {
+    match write {
+        Write::Audit(event) => {
+            insert_audit(&mut **tx, event).await?;
+            Ok(true)
+        }
+        Write::Redeem { jti, token_expires_at, session, audit } => {
+            let consumed = sqlx::query(
+                "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(jti)
+            .bind(token_expires_at)
+            .bind(session.created_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            if consumed.rows_affected() == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, \
+                 last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(session.id_digest.as_bytes().as_slice())
+            .bind(session.user_id.to_string())
+            .bind(session.organization_id.to_string())
+            .bind(session.partner_id.map(|p| p.to_string()))
+            .bind(session.embed)
+            .bind(session.created_at)
+            .bind(session.last_seen_at)
+            .bind(session.expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            insert_audit(&mut **tx, audit).await?;
+            Ok(true)
+        }
+        Write::RememberEvent { integration, event_id, expires_at } => {
+            let done = sqlx::query(
+                "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(integration.to_string())
+            .bind(event_id)
+            .bind(expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+            Ok(done.rows_affected() == 1)
+        }
+    }
+}
+
+#[async_trait]
+impl Journal for SqlStore {
+    async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut results = Vec::with_capacity(writes.len());
+        for write in writes {
+            results.push(apply(&mut tx, write).await?);
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(results)
     }
 }
 
