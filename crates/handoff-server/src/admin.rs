@@ -175,7 +175,11 @@ async fn organizations_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id: OrganizationId = parse_id(&id, "organization")?;
-    if !state.store.delete_organization(id).await? {
+    let deleted = state.store.delete_organization(id).await?;
+    state.caches.organizations.remove(&id);
+    state.caches.users.clear();
+    state.caches.forget_sessions();
+    if !deleted {
         return Err(ApiError::not_found("No organization with this id."));
     }
     audited(&state, &ctx, "admin.organization.delete", |e| e.organization_id = Some(id.to_string())).await?;
@@ -191,6 +195,7 @@ async fn organizations_rotate(
     let organization = organization(&state, &id).await?;
     let rotation = Rotation::of(&state, SecretKind::Organization, &organization.credential);
     state.store.set_organization_credential(organization.id, &rotation.credential).await?;
+    state.caches.organizations.remove(&organization.id);
     audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
         e.organization_id = Some(organization.id.to_string())
     })
@@ -274,7 +279,10 @@ async fn partners_delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let id: PartnerId = parse_id(&id, "partner")?;
-    if !state.store.delete_partner(id).await? {
+    let deleted = state.store.delete_partner(id).await?;
+    state.caches.partners.remove(&id);
+    state.caches.forget_sessions();
+    if !deleted {
         return Err(ApiError::not_found("No partner with this id."));
     }
     audited(&state, &ctx, "admin.partner.delete", |e| e.partner_id = Some(id.to_string())).await?;
@@ -290,6 +298,7 @@ async fn partners_rotate(
     let partner = partner(&state, &id).await?;
     let rotation = Rotation::of(&state, SecretKind::Partner, &partner.credential);
     state.store.set_partner_credential(partner.id, &rotation.credential).await?;
+    state.caches.partners.remove(&partner.id);
     audited(&state, &ctx, "admin.partner.rotate_secret", |e| e.partner_id = Some(partner.id.to_string())).await?;
     Ok(rotation.answer())
 }
@@ -313,6 +322,7 @@ async fn links_create(
     let partner = partner(&state, &partner_id).await?;
     let organization = organization(&state, &organization_id).await?;
     state.store.link(partner.id, organization.id, state.now()).await?;
+    state.caches.links.remove(&(partner.id, organization.id));
     audited(&state, &ctx, "admin.link.create", |e| {
         e.partner_id = Some(partner.id.to_string());
         e.organization_id = Some(organization.id.to_string());
@@ -329,7 +339,9 @@ async fn links_delete(
 ) -> ApiResult<StatusCode> {
     let partner: PartnerId = parse_id(&partner_id, "partner")?;
     let organization: OrganizationId = parse_id(&organization_id, "organization")?;
-    if !state.store.unlink(partner, organization).await? {
+    let unlinked = state.store.unlink(partner, organization).await?;
+    state.caches.links.remove(&(partner, organization));
+    if !unlinked {
         return Err(ApiError::not_found("No such link."));
     }
     audited(&state, &ctx, "admin.link.delete", |e| {
@@ -392,6 +404,7 @@ async fn users_update(
     let status = parse_status(&json::<UpdateUser>(&headers, body)?)?;
     let mut user = user(&state, &id).await?;
     state.store.set_user_status(user.id, status).await?;
+    state.forget_user(user.id);
     user.status = status;
     audited(&state, &ctx, "admin.user.update", |e| {
         e.organization_id = Some(user.organization_id.to_string());
@@ -410,6 +423,7 @@ async fn users_delete(
 ) -> ApiResult<StatusCode> {
     let user = user(&state, &id).await?;
     state.store.delete_user(user.id).await?;
+    state.forget_user(user.id);
     audited(&state, &ctx, "admin.user.delete", |e| {
         e.organization_id = Some(user.organization_id.to_string());
         e.user_id = Some(user.id.to_string());
@@ -427,6 +441,7 @@ async fn users_sessions_delete(
 ) -> ApiResult<Json<serde_json::Value>> {
     let user = user(&state, &id).await?;
     let ended = state.store.delete_user_sessions(user.id).await?;
+    state.forget_user(user.id);
     audited(&state, &ctx, "admin.user.end_sessions", |e| {
         e.organization_id = Some(user.organization_id.to_string());
         e.user_id = Some(user.id.to_string());

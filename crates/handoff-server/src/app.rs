@@ -21,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::cache::Caches;
 use crate::config::{PublicUrl, Settings};
 use crate::extract::BODY_LIMIT;
 use crate::journal::Journal;
@@ -137,6 +138,7 @@ impl App {
             master,
             admin_token,
             failed_auth_limit,
+            caches: Caches::default(),
             upstream,
             http: outbound::client(),
         });

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod app;
+mod cache;
 pub mod config;
 pub mod demo;
 mod error;

@@ -2,6 +2,8 @@
 //! `/v1/organizations/{organizationId}/users`, authenticated by the partner and organization
 //! headers. Every attempt, accepted or refused, leaves an audit record.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -29,8 +31,8 @@ pub fn routes() -> Router<AppState> {
 
 /// A partner and organization whose credentials checked out and which are linked.
 pub struct PartnerCaller {
-    pub partner: Partner,
-    pub organization: Organization,
+    pub partner: Arc<Partner>,
+    pub organization: Arc<Organization>,
     /// The audit event template, carrying the caller's ids.
     pub event: AuditEvent,
 }
@@ -63,7 +65,7 @@ async fn authenticate(
     event.organization_id = Some(organization_id.clone());
 
     let partner = match partner_id.parse() {
-        Ok(id) => state.store.partner(id).await?,
+        Ok(id) => state.partner(id).await?,
         Err(_) => None,
     };
     let partner_ok = verify_or_dummy(partner.as_ref().map(|p| &p.credential), partner_secret, now);
@@ -73,7 +75,7 @@ async fn authenticate(
         return Err(state.refuse(event, error).await);
     };
     let organization = match organization_id.parse() {
-        Ok(id) => state.store.organization(id).await?,
+        Ok(id) => state.organization(id).await?,
         Err(_) => None,
     };
     let organization_ok = verify_or_dummy(organization.as_ref().map(|o| &o.credential), organization_secret, now);
@@ -82,7 +84,7 @@ async fn authenticate(
         let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid organization credentials");
         return Err(state.refuse(event, error).await);
     };
-    if !state.store.is_linked(partner.id, organization.id).await? {
+    if !state.linked(partner.id, organization.id).await? {
         let error = ApiError::new(ProblemKind::Forbidden, "The partner is not linked to this organization.");
         return Err(state.refuse(event, error).await);
     }
@@ -213,7 +215,7 @@ async fn users_list(
 /// The user `user_id` if it belongs to the caller's organization.
 async fn scoped_user(state: &AppState, caller: &PartnerCaller, user_id: &str) -> ApiResult<User> {
     let user = match user_id.parse::<UserId>() {
-        Ok(id) => state.store.user(id).await?,
+        Ok(id) => state.user(id).await?.map(|u| (*u).clone()),
         Err(_) => None,
     };
     user.filter(|u| u.organization_id == caller.organization.id)
@@ -250,6 +252,7 @@ async fn users_update(
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
     state.store.set_user_status(user.id, status).await?;
+    state.forget_user(user.id);
     user.status = status;
     accepted(&state, caller.event, status.as_str(), Some(user.id)).await?;
     Ok(Json(Envelope { success: true, data: views::user(&user) }))

@@ -3,6 +3,8 @@
 //! ends the session; every other portal path shows the built-in placeholder page when no upstream
 //! is configured.
 
+use std::sync::Arc;
+
 use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
@@ -75,8 +77,8 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// A live session with its (active) user.
 pub struct Identity {
-    pub session: Session,
-    pub user: User,
+    pub session: Arc<Session>,
+    pub user: Arc<User>,
 }
 
 /// The session behind the request's cookie for the embed or top-level context, if it is alive.
@@ -85,19 +87,23 @@ pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> Api
         return Ok(None);
     };
     let digest = SecretDigest::of(value);
-    let Some(session) = state.store.session(&digest).await? else {
+    let Some(session) = state.session(digest).await? else {
         return Ok(None);
     };
     let now = state.now();
     if now >= session.expires_at || now >= session.last_seen_at + state.settings.session_idle_timeout {
         state.store.delete_session(&digest).await?;
+        state.caches.sessions.remove(&digest);
         return Ok(None);
     }
-    let Some(user) = state.store.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+    let Some(user) = state.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
         return Ok(None);
     };
     if now - session.last_seen_at >= TOUCH_INTERVAL {
         state.store.touch_session(&digest, now).await?;
+        let touched = Arc::new(Session { last_seen_at: now, ..(*session).clone() });
+        state.caches.sessions.put(digest, Some(touched.clone()));
+        return Ok(Some(Identity { session: touched, user }));
     }
     Ok(Some(Identity { session, user }))
 }
@@ -214,9 +220,25 @@ pub fn identity_headers(state: &AppState, identity: &Identity) -> Vec<(HeaderNam
     if let Some(partner) = session.partner_id {
         headers.push((HeaderName::from_static("x-handoff-partner-id"), partner.to_string()));
     }
-    match state.keys.identity().sign(&claims) {
-        Ok(token) => headers.push((HeaderName::from_static("x-handoff-token"), token)),
-        Err(err) => tracing::error!(%err, "signing an identity token failed"),
+    // One signature serves a session for a while: Ed25519 signing is the costliest step here.
+    let cached =
+        state.caches.identity_tokens.get(&session.id_digest).filter(|(_, exp)| exp - now > IDENTITY_TOKEN_TTL / 2);
+    let token = match cached {
+        Some((token, _)) => Some(token),
+        None => match state.keys.identity().sign(&claims) {
+            Ok(token) => {
+                let token: Arc<str> = token.into();
+                state.caches.identity_tokens.put(session.id_digest, (token.clone(), claims.exp));
+                Some(token)
+            }
+            Err(err) => {
+                tracing::error!(%err, "signing an identity token failed");
+                None
+            }
+        },
+    };
+    if let Some(token) = token {
+        headers.push((HeaderName::from_static("x-handoff-token"), token.to_string()));
     }
     headers
 }
@@ -244,7 +266,10 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     };
     for embed in [false, true] {
         if let Some(value) = cookie_value(&headers, cookie_name(&state, embed)) {
-            state.store.delete_session(&SecretDigest::of(value)).await?;
+            let digest = SecretDigest::of(value);
+            state.store.delete_session(&digest).await?;
+            state.caches.sessions.remove(&digest);
+            state.caches.identity_tokens.remove(&digest);
             if let Ok(clear) = HeaderValue::from_str(&set_cookie(&state, embed, "", 0)) {
                 response.headers_mut().append(header::SET_COOKIE, clear);
             }
@@ -278,7 +303,7 @@ pub async fn application(State(state): State<AppState>, ctx: Ctx, request: Reque
 async fn placeholder(state: &AppState, identity: &Identity, uri: &str, embed: bool) -> ApiResult<Response> {
     let Identity { session, user } = identity;
     let partner = match session.partner_id {
-        Some(id) => state.store.partner(id).await?,
+        Some(id) => state.partner(id).await?,
         None => None,
     };
     let via = partner.as_ref().map(|p| format!(" via <strong>{}</strong>", escape(&p.name))).unwrap_or_default();
@@ -296,7 +321,7 @@ async fn placeholder(state: &AppState, identity: &Identity, uri: &str, embed: bo
     );
     let mut response = Html(page("Signed in", &body)).into_response();
     if embed {
-        response.extensions_mut().insert(FrameAncestors(partner.map(|p| p.embed_origins).unwrap_or_default()));
+        response.extensions_mut().insert(FrameAncestors(partner.map(|p| p.embed_origins.clone()).unwrap_or_default()));
     }
     Ok(response)
 }

@@ -118,7 +118,7 @@ impl Upstream {
         response.extensions_mut().insert(Proxied);
         if identity.session.embed {
             let origins = match identity.session.partner_id {
-                Some(id) => state.store.partner(id).await.ok().flatten().map(|p| p.embed_origins).unwrap_or_default(),
+                Some(id) => state.partner(id).await.ok().flatten().map(|p| p.embed_origins.clone()).unwrap_or_default(),
                 None => Vec::new(),
             };
             response.extensions_mut().insert(FrameAncestors(origins));

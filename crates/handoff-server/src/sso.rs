@@ -46,7 +46,7 @@ pub async fn mint(
         return Err(state.refuse(event, error).await);
     }
     let user = match user_id.parse::<UserId>() {
-        Ok(id) => state.store.user(id).await?.filter(|u| u.organization_id == organization.id),
+        Ok(id) => state.user(id).await?.filter(|u| u.organization_id == organization.id),
         Err(_) => None,
     };
     let Some(user) = user else {
@@ -131,7 +131,7 @@ pub async fn redeem(
     event.partner_id = claims.ptn.map(|p| p.to_string());
     event.detail = Some(format!("jti={}", claims.jti));
     let partner = match claims.ptn {
-        Some(id) => state.store.partner(id).await?,
+        Some(id) => state.partner(id).await?,
         None => None,
     };
     let path = RedirectPath::parse(&claims.rp).ok();
@@ -185,12 +185,17 @@ pub async fn redeem(
         let error = refuse(ProblemKind::TokenAlreadyUsed, "The sign-in link was already used.");
         return Err(state.refuse(event, error).await);
     }
-    Ok(Redeemed { cookie_value, session, path, embed_origins: partner.map(|p| p.embed_origins).unwrap_or_default() })
+    Ok(Redeemed {
+        cookie_value,
+        session,
+        path,
+        embed_origins: partner.map(|p| p.embed_origins.clone()).unwrap_or_default(),
+    })
 }
 
 /// The user must still be active in the organization, and the partner still linked to it.
 async fn recheck(state: &AppState, claims: &SsoClaims, partner_exists: bool) -> ApiResult<()> {
-    let user = state.store.user(claims.sub).await?.filter(|u| u.organization_id == claims.org);
+    let user = state.user(claims.sub).await?.filter(|u| u.organization_id == claims.org);
     match user {
         None => return Err(ApiError::new(ProblemKind::Forbidden, "The user no longer exists.")),
         Some(u) if u.status != UserStatus::Active => {
@@ -199,7 +204,7 @@ async fn recheck(state: &AppState, claims: &SsoClaims, partner_exists: bool) -> 
         Some(_) => {}
     }
     if let Some(partner) = claims.ptn {
-        if !partner_exists || !state.store.is_linked(partner, claims.org).await? {
+        if !partner_exists || !state.linked(partner, claims.org).await? {
             return Err(ApiError::new(ProblemKind::Forbidden, "The partner is no longer linked to the organization."));
         }
     }

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use handoff_core::crypto::MasterKey;
-use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::model::{AuditEvent, Organization, Outcome, Partner, Session, User};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
 use handoff_core::store::{Store, Write};
 use handoff_core::Clock;
 
+use crate::cache::Caches;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::journal::Journal;
@@ -35,6 +37,8 @@ pub struct Inner {
     pub admin_token: SecretDigest,
     /// Failed authentications per client address per window before 429.
     pub failed_auth_limit: u32,
+    /// Hot-path read caches.
+    pub caches: Caches,
     /// The protected application, when reverse-proxying.
     pub upstream: Option<Upstream>,
     /// Outbound HTTP (suppliers): follows no redirects.
@@ -70,13 +74,27 @@ impl AppState {
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.
     pub async fn throttled(&self, ctx: &Ctx) -> Result<Option<u64>, ApiError> {
-        let window = self.store.failures(ctx.limiter_key()).await?;
-        Ok(window.and_then(|(start, count)| ratelimit::retry_after(start, count, self.failed_auth_limit, self.now())))
+        // Only a block is cached: failures counted on other nodes must be seen at once.
+        let key = ctx.limiter_key();
+        let now = self.now();
+        let limit = self.failed_auth_limit;
+        let blocked = |window: Option<(i64, i64)>| {
+            window.and_then(|(start, count)| ratelimit::retry_after(start, count, limit, now))
+        };
+        if let Some(wait) = blocked(self.caches.failures.get(&key.to_owned()).flatten()) {
+            return Ok(Some(wait));
+        }
+        let window = self.store.failures(key).await?;
+        if blocked(window).is_some() {
+            self.caches.failures.put(key.to_owned(), window);
+        }
+        Ok(blocked(window))
     }
 
     /// Counts one failed authentication of the client behind `ctx`.
     pub async fn failed_authentication(&self, ctx: &Ctx) {
-        if let Err(err) = self.store.record_failure(ctx.limiter_key(), self.now(), ratelimit::WINDOW_SECONDS).await {
+        let key = ctx.limiter_key();
+        if let Err(err) = self.store.record_failure(key, self.now(), ratelimit::WINDOW_SECONDS).await {
             tracing::error!(%err, "counting a failed authentication failed");
         }
     }
@@ -87,6 +105,42 @@ impl AppState {
             retry_after: Some(seconds),
             ..ApiError::new(ProblemKind::RateLimited, "Too many failed authentication attempts; retry later.")
         }
+    }
+
+    /// The partner `id`, through the cache.
+    pub async fn partner(&self, id: PartnerId) -> Result<Option<Arc<Partner>>, ApiError> {
+        let load = async { Ok(self.store.partner(id).await?.map(Arc::new)) };
+        Ok(self.caches.partners.get_or_load(id, load).await?)
+    }
+
+    /// The organization `id`, through the cache.
+    pub async fn organization(&self, id: OrganizationId) -> Result<Option<Arc<Organization>>, ApiError> {
+        let load = async { Ok(self.store.organization(id).await?.map(Arc::new)) };
+        Ok(self.caches.organizations.get_or_load(id, load).await?)
+    }
+
+    /// Whether `partner` may act for `organization`, through the cache.
+    pub async fn linked(&self, partner: PartnerId, organization: OrganizationId) -> Result<bool, ApiError> {
+        let load = self.store.is_linked(partner, organization);
+        Ok(self.caches.links.get_or_load((partner, organization), load).await?)
+    }
+
+    /// The user `id`, through the cache.
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<User>>, ApiError> {
+        let load = async { Ok(self.store.user(id).await?.map(Arc::new)) };
+        Ok(self.caches.users.get_or_load(id, load).await?)
+    }
+
+    /// The session with this cookie digest, through the cache.
+    pub async fn session(&self, digest: SecretDigest) -> Result<Option<Arc<Session>>, ApiError> {
+        let load = async { Ok(self.store.session(&digest).await?.map(Arc::new)) };
+        Ok(self.caches.sessions.get_or_load(digest, load).await?)
+    }
+
+    /// After a change to `user` on this node: forget it, and every cached session.
+    pub fn forget_user(&self, user: UserId) {
+        self.caches.users.remove(&user);
+        self.caches.forget_sessions();
     }
 
     /// Seals a webhook secret for storage under `context` (which names its owner).
