@@ -75,7 +75,7 @@ pub struct Caches {
     pub links: TtlCache<(PartnerId, OrganizationId), bool>,
     pub users: TtlCache<UserId, Option<Arc<User>>>,
     pub sessions: TtlCache<SecretDigest, Option<Arc<Session>>>,
-    /// Failure windows known to block (never a non-blocking one: other nodes may count on).
+    /// Failure windows per client address; dropped at every local failure.
     pub failures: TtlCache<String, Option<(i64, i64)>>,
     /// Identity tokens per session: (token, expiry), reused while comfortably valid.
     pub identity_tokens: TtlCache<SecretDigest, (Arc<str>, i64)>,

@@ -74,26 +74,17 @@ impl AppState {
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.
     pub async fn throttled(&self, ctx: &Ctx) -> Result<Option<u64>, ApiError> {
-        // Only a block is cached: failures counted on other nodes must be seen at once.
+        // Cached for the cache's lifetime, and dropped at every local failure: a failure counted
+        // on another node shows here at the next local failure, or within the cache lifetime.
         let key = ctx.limiter_key();
-        let now = self.now();
-        let limit = self.failed_auth_limit;
-        let blocked = |window: Option<(i64, i64)>| {
-            window.and_then(|(start, count)| ratelimit::retry_after(start, count, limit, now))
-        };
-        if let Some(wait) = blocked(self.caches.failures.get(&key.to_owned()).flatten()) {
-            return Ok(Some(wait));
-        }
-        let window = self.store.failures(key).await?;
-        if blocked(window).is_some() {
-            self.caches.failures.put(key.to_owned(), window);
-        }
-        Ok(blocked(window))
+        let window = self.caches.failures.get_or_load(key.to_owned(), self.store.failures(key)).await?;
+        Ok(window.and_then(|(start, count)| ratelimit::retry_after(start, count, self.failed_auth_limit, self.now())))
     }
 
     /// Counts one failed authentication of the client behind `ctx`.
     pub async fn failed_authentication(&self, ctx: &Ctx) {
         let key = ctx.limiter_key();
+        self.caches.failures.remove(&key.to_owned());
         if let Err(err) = self.store.record_failure(key, self.now(), ratelimit::WINDOW_SECONDS).await {
             tracing::error!(%err, "counting a failed authentication failed");
         }

@@ -6,6 +6,7 @@
 //! survives a crash or power loss; PostgreSQL's defaults already are that durable.
 //! Single use and replay refusal rest on primary keys, which hold across any number of nodes.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -331,27 +332,6 @@ fn audit_record(row: &AnyRow) -> StoreResult<AuditRecord> {
 
 fn page_limit(page: &PageRequest) -> i64 {
     i64::from(page.limit.clamp(1, 1000))
-}
-
-async fn insert_audit<'e, E: sqlx::Executor<'e, Database = Any>>(executor: E, e: &AuditEvent) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
-         request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(e.at)
-    .bind(&e.kind)
-    .bind(e.outcome.map(Outcome::as_str))
-    .bind(&e.reason)
-    .bind(&e.partner_id)
-    .bind(&e.organization_id)
-    .bind(&e.user_id)
-    .bind(&e.client_addr)
-    .bind(&e.request_id)
-    .bind(&e.detail)
-    .execute(executor)
-    .await
-    .map_err(backend)?;
-    Ok(())
 }
 
 #[async_trait]
@@ -887,68 +867,159 @@ impl Suppliers for SqlStore {
     }
 }
 
-/// Applies one write inside `tx`.
-async fn apply(tx: &mut sqlx::Transaction<'_, Any>, write: &Write) -> StoreResult<bool> {
-    match write {
-        Write::Audit(event) => {
-            insert_audit(&mut **tx, event).await?;
-            Ok(true)
-        }
-        Write::Redeem { jti, token_expires_at, session, audit } => {
-            let consumed = sqlx::query(
-                "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(jti)
-            .bind(token_expires_at)
-            .bind(session.created_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-            if consumed.rows_affected() == 0 {
-                return Ok(false);
+/// `VALUES ($1, …), (…)` for `rows` rows of `columns` parameters.
+fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Appends `events` with one statement.
+async fn insert_audits(tx: &mut sqlx::Transaction<'_, Any>, events: &[&AuditEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
+         request_id, detail) VALUES {}",
+        values(events.len(), 10)
+    );
+    let mut query = sqlx::query(&sql);
+    for e in events {
+        query = query
+            .bind(e.at)
+            .bind(e.kind.as_str())
+            .bind(e.outcome.map(Outcome::as_str))
+            .bind(e.reason.as_str())
+            .bind(e.partner_id.as_deref())
+            .bind(e.organization_id.as_deref())
+            .bind(e.user_id.as_deref())
+            .bind(e.client_addr.as_deref())
+            .bind(e.request_id.as_deref())
+            .bind(e.detail.as_deref());
+    }
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
+}
+
+/// Records the batch's event ids; the first occurrence of a new id wins.
+async fn remember_events(
+    tx: &mut sqlx::Transaction<'_, Any>,
+    writes: &[Write],
+    results: &mut [bool],
+) -> StoreResult<()> {
+    let events: Vec<(usize, String, &str, i64)> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w {
+            Write::RememberEvent { integration, event_id, expires_at } => {
+                Some((i, integration.to_string(), event_id.as_str(), *expires_at))
             }
-            sqlx::query(
-                "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, \
-                 last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(session.id_digest.as_bytes().as_slice())
-            .bind(session.user_id.to_string())
-            .bind(session.organization_id.to_string())
-            .bind(session.partner_id.map(|p| p.to_string()))
-            .bind(session.embed)
-            .bind(session.created_at)
-            .bind(session.last_seen_at)
-            .bind(session.expires_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-            insert_audit(&mut **tx, audit).await?;
-            Ok(true)
-        }
-        Write::RememberEvent { integration, event_id, expires_at } => {
-            let done = sqlx::query(
-                "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(integration.to_string())
-            .bind(event_id)
-            .bind(expires_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
-            Ok(done.rows_affected() == 1)
+            _ => None,
+        })
+        .collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES {} ON CONFLICT DO NOTHING \
+         RETURNING integration_id, event_id",
+        values(events.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, integration, event_id, expires_at) in &events {
+        query = query.bind(integration.as_str()).bind(*event_id).bind(*expires_at);
+    }
+    let mut new = HashSet::new();
+    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+        new.insert((row.try_get::<String, _>(0).map_err(backend)?, row.try_get::<String, _>(1).map_err(backend)?));
+    }
+    for (i, integration, event_id, _) in events {
+        results[i] = new.remove(&(integration, event_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Consumes the batch's tokens and opens sessions for the winners: the first consumption of a
+/// `jti` ever, here or on any node, wins.
+async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: &mut [bool]) -> StoreResult<()> {
+    let redeems: Vec<(usize, &str, i64, &Session)> = writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w {
+            Write::Redeem { jti, token_expires_at, session, .. } => Some((i, jti.as_str(), *token_expires_at, session)),
+            _ => None,
+        })
+        .collect();
+    if redeems.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING jti",
+        values(redeems.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (_, jti, expires_at, session) in &redeems {
+        query = query.bind(*jti).bind(*expires_at).bind(session.created_at);
+    }
+    let mut new = HashSet::new();
+    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+        new.insert(row.try_get::<String, _>(0).map_err(backend)?);
+    }
+    let mut winners = Vec::new();
+    for (i, jti, _, session) in redeems {
+        results[i] = new.remove(jti);
+        if results[i] {
+            winners.push(session);
         }
     }
+    if winners.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
+         expires_at) VALUES {}",
+        values(winners.len(), 8)
+    );
+    let mut query = sqlx::query(&sql);
+    for s in winners {
+        query = query
+            .bind(s.id_digest.as_bytes().to_vec())
+            .bind(s.user_id.to_string())
+            .bind(s.organization_id.to_string())
+            .bind(s.partner_id.map(|p| p.to_string()))
+            .bind(s.embed)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.expires_at);
+    }
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
 }
 
 #[async_trait]
 impl Journal for SqlStore {
+    /// One statement per kind of write, whatever the batch size: remembered events and consumed
+    /// tokens first (their primary keys decide who wins), then sessions, then audit records.
     async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>> {
+        let mut results = vec![true; writes.len()];
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let mut results = Vec::with_capacity(writes.len());
-        for write in writes {
-            results.push(apply(&mut tx, write).await?);
-        }
+        remember_events(&mut tx, writes, &mut results).await?;
+        redeem(&mut tx, writes, &mut results).await?;
+        let audits: Vec<&AuditEvent> = writes
+            .iter()
+            .zip(&results)
+            .filter_map(|(write, ok)| match write {
+                Write::Audit(event) => Some(event),
+                Write::Redeem { audit, .. } if *ok => Some(audit),
+                _ => None,
+            })
+            .collect();
+        insert_audits(&mut tx, &audits).await?;
         tx.commit().await.map_err(backend)?;
         Ok(results)
     }
