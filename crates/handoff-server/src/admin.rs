@@ -124,6 +124,7 @@ async fn organizations_create(
         created_at: state.now(),
     };
     state.store.create_organization(&organization).await?;
+    state.forget_organization(organization.id);
     audited(&state, &ctx, "admin.organization.create", |e| e.organization_id = Some(organization.id.to_string()))
         .await?;
     let view = OrganizationView { secret: Some(secret.expose().to_owned()), ..views::organization(&organization) };
@@ -176,7 +177,7 @@ async fn organizations_delete(
 ) -> ApiResult<StatusCode> {
     let id: OrganizationId = parse_id(&id, "organization")?;
     let deleted = state.store.delete_organization(id).await?;
-    state.caches.organizations.remove(&id);
+    state.forget_organization(id);
     state.caches.users.clear();
     state.caches.forget_sessions();
     if !deleted {
@@ -195,7 +196,7 @@ async fn organizations_rotate(
     let organization = organization(&state, &id).await?;
     let rotation = Rotation::of(&state, SecretKind::Organization, &organization.credential);
     state.store.set_organization_credential(organization.id, &rotation.credential).await?;
-    state.caches.organizations.remove(&organization.id);
+    state.forget_organization(organization.id);
     audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
         e.organization_id = Some(organization.id.to_string())
     })
@@ -364,6 +365,7 @@ async fn users_create(
     let body: CreateUser = json(&headers, body)?;
     let user = new_user(organization.id, &body, state.now())?;
     state.store.create_user(&user).await?;
+    state.caches.users_by_email.clear();
     audited(&state, &ctx, "admin.user.create", |e| {
         e.organization_id = Some(organization.id.to_string());
         e.user_id = Some(user.id.to_string());
@@ -582,6 +584,7 @@ async fn integrations_create(
     let secret = Secret::generate(SecretKind::Webhook);
     let integration = new_integration(&state, body, &secret)?;
     state.store.create_integration(&integration).await?;
+    state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.create", |e| e.detail = Some(format!("integration={}", integration.slug)))
         .await?;
     let view = InboundIntegrationView {
@@ -622,6 +625,7 @@ async fn integrations_delete(
 ) -> ApiResult<StatusCode> {
     let integration = integration(&state, &id).await?;
     state.store.delete_integration(integration.id).await?;
+    state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.delete", |e| e.detail = Some(format!("integration={}", integration.slug)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -642,6 +646,7 @@ async fn integrations_rotate(
         previous: Some((integration.secrets.current.clone(), until)),
     };
     state.store.set_integration_secrets(integration.id, &secrets).await?;
+    state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.rotate_secret", |e| {
         e.detail = Some(format!("integration={}", integration.slug))
     })

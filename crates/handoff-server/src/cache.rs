@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use handoff_core::ids::{OrganizationId, PartnerId, UserId};
-use handoff_core::model::{Organization, Partner, Session, User};
+use handoff_core::model::{InboundIntegration, Organization, Partner, Session, User};
 use handoff_core::secret::SecretDigest;
 use handoff_core::store::StoreResult;
 
@@ -74,6 +74,9 @@ pub struct Caches {
     pub organizations: TtlCache<OrganizationId, Option<Arc<Organization>>>,
     pub links: TtlCache<(PartnerId, OrganizationId), bool>,
     pub users: TtlCache<UserId, Option<Arc<User>>>,
+    pub users_by_email: TtlCache<(OrganizationId, String), Option<Arc<User>>>,
+    pub organizations_by_number: TtlCache<String, Option<Arc<Organization>>>,
+    pub integrations: TtlCache<String, Option<Arc<InboundIntegration>>>,
     pub sessions: TtlCache<SecretDigest, Option<Arc<Session>>>,
     /// Failure windows per client address; dropped at every local failure.
     pub failures: TtlCache<String, Option<(i64, i64)>>,

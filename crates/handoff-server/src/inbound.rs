@@ -5,6 +5,8 @@
 //! The checks run in a fixed order — content type, timestamp, signature, event fields, replay,
 //! organization, user — and the sandbox endpoint runs the same checks to explain a failure.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -112,9 +114,8 @@ fn event_check(state: &AppState, integration: &InboundIntegration, body: &[u8]) 
     Ok(valid)
 }
 
-async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<Organization> {
+async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<Arc<Organization>> {
     state
-        .store
         .organization_by_number(&event.org_no)
         .await?
         .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "Unknown organization."))
@@ -122,7 +123,7 @@ async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<O
 
 /// What the event leads to for its user.
 enum Landing {
-    SignIn(User),
+    SignIn(Arc<User>),
     Provision,
     Register(String),
 }
@@ -133,7 +134,7 @@ async fn user_check(
     org: &Organization,
     event: &ValidEvent,
 ) -> ApiResult<Landing> {
-    match state.store.user_by_email(org.id, &event.email).await? {
+    match state.user_by_email(org.id, &event.email).await? {
         Some(user) if user.status == UserStatus::Active => Ok(Landing::SignIn(user)),
         Some(_) => Err(ApiError::new(ProblemKind::Forbidden, "The user is disabled.")),
         None => match (integration.unknown_user, &integration.register_url) {
@@ -144,8 +145,8 @@ async fn user_check(
     }
 }
 
-async fn integration_by_slug(state: &AppState, slug: &str) -> ApiResult<InboundIntegration> {
-    state.store.integration_by_slug(slug).await?.ok_or_else(|| ApiError::not_found("Unknown integration."))
+async fn integration_by_slug(state: &AppState, slug: &str) -> ApiResult<Arc<InboundIntegration>> {
+    state.integration(slug).await?.ok_or_else(|| ApiError::not_found("Unknown integration."))
 }
 
 fn body_bytes(body: RawBody) -> ApiResult<Bytes> {
@@ -166,7 +167,7 @@ async fn verify(
     slug: &str,
     headers: &HeaderMap,
     body: RawBody,
-) -> ApiResult<(InboundIntegration, ValidEvent)> {
+) -> ApiResult<(Arc<InboundIntegration>, ValidEvent)> {
     if let Some(wait) = state.throttled(ctx).await? {
         return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
     }
@@ -263,7 +264,9 @@ async fn provision(state: &AppState, organization: &Organization, event: &ValidE
         status: UserStatus::Active,
         created_at: state.now(),
     };
-    match state.store.create_user(&user).await {
+    let created = state.store.create_user(&user).await;
+    state.caches.users_by_email.clear();
+    match created {
         Ok(()) => Ok(user),
         Err(handoff_core::store::StoreError::Conflict(_)) => state
             .store

@@ -176,6 +176,7 @@ async fn users_create(
     if let Err(error) = state.store.create_user(&user).await {
         return Err(state.refuse(caller.event, error.into()).await);
     }
+    state.caches.users_by_email.clear();
     accepted(&state, caller.event, "created", Some(user.id)).await?;
     Ok((StatusCode::CREATED, Json(Envelope { success: true, data: views::user(&user) })))
 }

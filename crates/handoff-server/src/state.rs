@@ -8,7 +8,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use handoff_core::crypto::MasterKey;
 use handoff_core::ids::{OrganizationId, PartnerId, UserId};
-use handoff_core::model::{AuditEvent, Organization, Outcome, Partner, Session, User};
+use handoff_core::model::{AuditEvent, InboundIntegration, Organization, Outcome, Partner, Session, User};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
 use handoff_core::store::{Store, Write};
@@ -128,10 +128,39 @@ impl AppState {
         Ok(self.caches.sessions.get_or_load(digest, load).await?)
     }
 
+    /// The user with `email` in `organization`, through the cache.
+    pub async fn user_by_email(
+        &self,
+        organization: OrganizationId,
+        email: &str,
+    ) -> Result<Option<Arc<User>>, ApiError> {
+        let load = async { Ok(self.store.user_by_email(organization, email).await?.map(Arc::new)) };
+        Ok(self.caches.users_by_email.get_or_load((organization, email.to_owned()), load).await?)
+    }
+
+    /// The organization with `org_number`, through the cache.
+    pub async fn organization_by_number(&self, org_number: &str) -> Result<Option<Arc<Organization>>, ApiError> {
+        let load = async { Ok(self.store.organization_by_number(org_number).await?.map(Arc::new)) };
+        Ok(self.caches.organizations_by_number.get_or_load(org_number.to_owned(), load).await?)
+    }
+
+    /// The inbound integration `slug`, through the cache.
+    pub async fn integration(&self, slug: &str) -> Result<Option<Arc<InboundIntegration>>, ApiError> {
+        let load = async { Ok(self.store.integration_by_slug(slug).await?.map(Arc::new)) };
+        Ok(self.caches.integrations.get_or_load(slug.to_owned(), load).await?)
+    }
+
     /// After a change to `user` on this node: forget it, and every cached session.
     pub fn forget_user(&self, user: UserId) {
         self.caches.users.remove(&user);
+        self.caches.users_by_email.clear();
         self.caches.forget_sessions();
+    }
+
+    /// After an organization was created, changed or deleted on this node.
+    pub fn forget_organization(&self, organization: OrganizationId) {
+        self.caches.organizations.remove(&organization);
+        self.caches.organizations_by_number.clear();
     }
 
     /// Seals a webhook secret for storage under `context` (which names its owner).
