@@ -91,10 +91,29 @@ impl Rotation {
     }
 
     fn answer(self) -> (StatusCode, Json<RotatedSecret>) {
-        let body =
-            RotatedSecret { secret: self.secret.expose().to_owned(), previous_expires_at: views::rfc3339(self.until) };
-        (StatusCode::CREATED, Json(body))
+        rotated(&self.secret, self.until)
     }
+}
+
+/// The answer to a rotation: the new secret (shown once) and when the old one stops working.
+fn rotated(secret: &Secret, until: i64) -> (StatusCode, Json<RotatedSecret>) {
+    let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) };
+    (StatusCode::CREATED, Json(body))
+}
+
+/// A new webhook secret sealed under `context`; the current one stays valid until `until`.
+fn rotate_sealed(
+    state: &AppState,
+    current: &SealedSecrets,
+    context: &str,
+    until: i64,
+) -> ApiResult<(Secret, SealedSecrets)> {
+    let secret = Secret::generate(SecretKind::Webhook);
+    let sealed = SealedSecrets {
+        current: state.seal(secret.expose(), context)?,
+        previous: Some((current.current.clone(), until)),
+    };
+    Ok((secret, sealed))
 }
 
 fn clean_list(values: Vec<String>) -> Vec<String> {
@@ -639,20 +658,15 @@ async fn integrations_rotate(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let integration = integration(&state, &id).await?;
-    let secret = Secret::generate(SecretKind::Webhook);
     let until = state.now() + ROTATION_OVERLAP_SECONDS;
-    let secrets = SealedSecrets {
-        current: state.seal(secret.expose(), &inbound::seal_context(&integration))?,
-        previous: Some((integration.secrets.current.clone(), until)),
-    };
+    let (secret, secrets) = rotate_sealed(&state, &integration.secrets, &inbound::seal_context(&integration), until)?;
     state.store.set_integration_secrets(integration.id, &secrets).await?;
     state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.rotate_secret", |e| {
         e.detail = Some(format!("integration={}", integration.slug))
     })
     .await?;
-    let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(until) };
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(rotated(&secret, until))
 }
 
 fn parse_host(host: &str) -> ApiResult<String> {
@@ -755,15 +769,13 @@ async fn suppliers_rotate(
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let supplier = supplier(&state, &id).await?;
-    let secret = Secret::generate(SecretKind::Webhook);
+    // The sender signs with the current secret only: the old one ends now.
     let now = state.now();
-    let current = state.seal(secret.expose(), &outbound::seal_context(&supplier))?;
-    let secrets = SealedSecrets { current, previous: Some((supplier.secrets.current.clone(), now)) };
+    let (secret, secrets) = rotate_sealed(&state, &supplier.secrets, &outbound::seal_context(&supplier), now)?;
     state.store.set_supplier_secrets(supplier.id, &secrets).await?;
     audited(&state, &ctx, "admin.supplier.rotate_secret", |e| e.detail = Some(format!("supplier={}", supplier.slug)))
         .await?;
-    let body = RotatedSecret { secret: secret.expose().to_owned(), previous_expires_at: views::rfc3339(now) };
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok(rotated(&secret, now))
 }
 
 /// The signing keys by kind: which one signs on this node, and every one that verifies.
