@@ -19,6 +19,12 @@ macro_rules! id_type {
                 Self(Uuid::new_v4())
             }
 
+            /// A fresh id that sorts after the ids made before it (UUIDv7): rows keyed by it are
+            /// appended to their index instead of scattered through it.
+            pub fn new_ordered() -> Self {
+                Self(Uuid::now_v7())
+            }
+
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
@@ -71,4 +77,8 @@ id_type!(
 id_type!(
     /// A third-party application handoff's users launch into.
     SupplierId
+);
+id_type!(
+    /// A session's public half (the selector); the cookie's secret half is only stored as a digest.
+    SessionId
 );

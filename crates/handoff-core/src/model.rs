@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::secret::{Credential, SecretDigest};
 use crate::webhook::SignatureProfile;
 
@@ -136,10 +136,12 @@ pub struct Supplier {
     pub created_at: i64,
 }
 
-/// A signed-in browser. The cookie value itself is never stored, only its digest.
+/// A signed-in browser. The cookie is `{id}.{secret}`: `id` finds the row, and the secret is
+/// only stored as a digest, compared in constant time (selector and verifier).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub id_digest: SecretDigest,
+    pub id: SessionId,
+    pub secret_digest: SecretDigest,
     pub user_id: UserId,
     pub organization_id: OrganizationId,
     pub partner_id: Option<PartnerId>,

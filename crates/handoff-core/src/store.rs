@@ -5,12 +5,12 @@
 
 use async_trait::async_trait;
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
+use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
     Session, Supplier, User, UserStatus,
 };
-use crate::secret::{Credential, SecretDigest};
+use crate::secret::Credential;
 use crate::token::KeyKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,9 +71,9 @@ pub trait Users: Send + Sync {
 
 #[async_trait]
 pub trait Sessions: Send + Sync {
-    async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>>;
-    async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()>;
-    async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool>;
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>>;
+    async fn touch_session(&self, id: SessionId, now: i64) -> StoreResult<()>;
+    async fn delete_session(&self, id: SessionId) -> StoreResult<bool>;
     /// Ends every session of `user`; returns how many there were.
     async fn delete_user_sessions(&self, user: UserId) -> StoreResult<u64>;
     /// Removes expired sessions, and consumed-token and webhook-event records past their expiry.

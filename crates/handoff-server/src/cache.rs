@@ -8,9 +8,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::ids::{OrganizationId, PartnerId, SessionId, UserId};
 use handoff_core::model::{InboundIntegration, Organization, Partner, Session, User};
-use handoff_core::secret::SecretDigest;
 use handoff_core::store::StoreResult;
 
 /// How long a cached answer is trusted.
@@ -77,11 +76,11 @@ pub struct Caches {
     pub users_by_email: TtlCache<(OrganizationId, String), Option<Arc<User>>>,
     pub organizations_by_number: TtlCache<String, Option<Arc<Organization>>>,
     pub integrations: TtlCache<String, Option<Arc<InboundIntegration>>>,
-    pub sessions: TtlCache<SecretDigest, Option<Arc<Session>>>,
+    pub sessions: TtlCache<SessionId, Option<Arc<Session>>>,
     /// Failure windows per client address; dropped at every local failure.
     pub failures: TtlCache<String, Option<(i64, i64)>>,
     /// Identity tokens per session: (token, expiry), reused while comfortably valid.
-    pub identity_tokens: TtlCache<SecretDigest, (Arc<str>, i64)>,
+    pub identity_tokens: TtlCache<SessionId, (Arc<str>, i64)>,
 }
 
 impl Caches {

@@ -11,6 +11,7 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use handoff_core::ids::SessionId;
 use handoff_core::model::{Session, User, UserStatus};
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::is_embed_path;
@@ -81,28 +82,44 @@ pub struct Identity {
     pub user: Arc<User>,
 }
 
+/// The cookie value of a new session: its id and its secret.
+pub fn session_cookie_value(id: SessionId, secret: &str) -> String {
+    format!("{}.{secret}", id.as_uuid().simple())
+}
+
+/// The session a cookie value names, if its secret half matches (constant time).
+async fn session_of(state: &AppState, value: &str) -> ApiResult<Option<Arc<Session>>> {
+    let Some((id, secret)) = value.split_once('.') else {
+        return Ok(None);
+    };
+    let Ok(id) = id.parse::<SessionId>() else {
+        return Ok(None);
+    };
+    let session = state.session(id).await?;
+    Ok(session.filter(|s| s.secret_digest.matches(&SecretDigest::of(secret))))
+}
+
 /// The session behind the request's cookie for the embed or top-level context, if it is alive.
 pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> ApiResult<Option<Identity>> {
     let Some(value) = cookie_value(headers, cookie_name(state, embed)) else {
         return Ok(None);
     };
-    let digest = SecretDigest::of(value);
-    let Some(session) = state.session(digest).await? else {
+    let Some(session) = session_of(state, value).await? else {
         return Ok(None);
     };
     let now = state.now();
     if now >= session.expires_at || now >= session.last_seen_at + state.settings.session_idle_timeout {
-        state.store.delete_session(&digest).await?;
-        state.caches.sessions.remove(&digest);
+        state.store.delete_session(session.id).await?;
+        state.caches.sessions.remove(&session.id);
         return Ok(None);
     }
     let Some(user) = state.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
         return Ok(None);
     };
     if now - session.last_seen_at >= TOUCH_INTERVAL {
-        state.store.touch_session(&digest, now).await?;
+        state.store.touch_session(session.id, now).await?;
         let touched = Arc::new(Session { last_seen_at: now, ..(*session).clone() });
-        state.caches.sessions.put(digest, Some(touched.clone()));
+        state.caches.sessions.put(session.id, Some(touched.clone()));
         return Ok(Some(Identity { session: touched, user }));
     }
     Ok(Some(Identity { session, user }))
@@ -221,14 +238,13 @@ pub fn identity_headers(state: &AppState, identity: &Identity) -> Vec<(HeaderNam
         headers.push((HeaderName::from_static("x-handoff-partner-id"), partner.to_string()));
     }
     // One signature serves a session for a while: Ed25519 signing is the costliest step here.
-    let cached =
-        state.caches.identity_tokens.get(&session.id_digest).filter(|(_, exp)| exp - now > IDENTITY_TOKEN_TTL / 2);
+    let cached = state.caches.identity_tokens.get(&session.id).filter(|(_, exp)| exp - now > IDENTITY_TOKEN_TTL / 2);
     let token = match cached {
         Some((token, _)) => Some(token),
         None => match state.keys.identity().sign(&claims) {
             Ok(token) => {
                 let token: Arc<str> = token.into();
-                state.caches.identity_tokens.put(session.id_digest, (token.clone(), claims.exp));
+                state.caches.identity_tokens.put(session.id, (token.clone(), claims.exp));
                 Some(token)
             }
             Err(err) => {
@@ -266,10 +282,11 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
     };
     for embed in [false, true] {
         if let Some(value) = cookie_value(&headers, cookie_name(&state, embed)) {
-            let digest = SecretDigest::of(value);
-            state.store.delete_session(&digest).await?;
-            state.caches.sessions.remove(&digest);
-            state.caches.identity_tokens.remove(&digest);
+            if let Some(session) = session_of(&state, value).await? {
+                state.store.delete_session(session.id).await?;
+                state.caches.sessions.remove(&session.id);
+                state.caches.identity_tokens.remove(&session.id);
+            }
             if let Ok(clear) = HeaderValue::from_str(&set_cookie(&state, embed, "", 0)) {
                 response.headers_mut().append(header::SET_COOKIE, clear);
             }

@@ -1,7 +1,7 @@
 //! The SSO link's life: minting for an authenticated caller, and redeeming it into a session.
 //! Both write their audit record before the caller answers.
 
-use handoff_core::ids::{PartnerId, UserId};
+use handoff_core::ids::{PartnerId, SessionId, UserId};
 use handoff_core::model::{Outcome, Session, User, UserStatus};
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::partner_api::PartnerCaller;
+use crate::portal::session_cookie_value;
 use crate::state::{AppState, Ctx};
 
 /// Everything but RFC 3986's unreserved characters is encoded in a query value.
@@ -74,7 +75,8 @@ pub fn issue(
 ) -> ApiResult<(SsoLink, String)> {
     let now = state.now();
     let ttl = state.settings.sso_token_ttl;
-    let jti = Uuid::new_v4().simple().to_string();
+    // Time-ordered, so consumed-link rows append to their index.
+    let jti = Uuid::now_v7().simple().to_string();
     let claims = SsoClaims {
         iss: state.settings.public_url.base.clone(),
         aud: audience(state),
@@ -160,9 +162,10 @@ pub async fn redeem(
         return Err(state.refuse(event, error).await);
     }
 
-    let cookie_value = opaque_token();
+    let secret = opaque_token();
     let session = Session {
-        id_digest: SecretDigest::of(&cookie_value),
+        id: SessionId::new_ordered(),
+        secret_digest: SecretDigest::of(&secret),
         user_id: claims.sub,
         organization_id: claims.org,
         partner_id: claims.ptn,
@@ -186,7 +189,7 @@ pub async fn redeem(
         return Err(state.refuse(event, error).await);
     }
     Ok(Redeemed {
-        cookie_value,
+        cookie_value: session_cookie_value(session.id, &secret),
         session,
         path,
         embed_origins: partner.map(|p| p.embed_origins.clone()).unwrap_or_default(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use handoff_core::crypto::MasterKey;
-use handoff_core::ids::{OrganizationId, PartnerId, UserId};
+use handoff_core::ids::{OrganizationId, PartnerId, SessionId, UserId};
 use handoff_core::model::{AuditEvent, InboundIntegration, Organization, Outcome, Partner, Session, User};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
@@ -122,10 +122,10 @@ impl AppState {
         Ok(self.caches.users.get_or_load(id, load).await?)
     }
 
-    /// The session with this cookie digest, through the cache.
-    pub async fn session(&self, digest: SecretDigest) -> Result<Option<Arc<Session>>, ApiError> {
-        let load = async { Ok(self.store.session(&digest).await?.map(Arc::new)) };
-        Ok(self.caches.sessions.get_or_load(digest, load).await?)
+    /// The session `id`, through the cache.
+    pub async fn session(&self, id: SessionId) -> Result<Option<Arc<Session>>, ApiError> {
+        let load = async { Ok(self.store.session(id).await?.map(Arc::new)) };
+        Ok(self.caches.sessions.get_or_load(id, load).await?)
     }
 
     /// The user with `email` in `organization`, through the cache.

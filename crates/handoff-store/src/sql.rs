@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use handoff_core::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, Outcome, PageRequest, Partner,
     SealedSecrets, Session, Supplier, UnknownUserPolicy, User, UserStatus,
@@ -300,7 +300,8 @@ fn user(row: &AnyRow) -> StoreResult<User> {
 
 fn session(row: &AnyRow) -> StoreResult<Session> {
     Ok(Session {
-        id_digest: digest(&row.try_get::<Vec<u8>, _>("id_digest").map_err(backend)?)?,
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        secret_digest: digest(&row.try_get::<Vec<u8>, _>("secret_digest").map_err(backend)?)?,
         user_id: parse(row.try_get("user_id").map_err(backend)?)?,
         organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
         partner_id: opt_parse(row.try_get("partner_id").map_err(backend)?)?,
@@ -562,12 +563,12 @@ impl Users for SqlStore {
 
 #[async_trait]
 impl Sessions for SqlStore {
-    async fn session(&self, id_digest: &SecretDigest) -> StoreResult<Option<Session>> {
+    async fn session(&self, id: SessionId) -> StoreResult<Option<Session>> {
         sqlx::query(
-            "SELECT id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, expires_at \
-             FROM sessions WHERE id_digest = $1",
+            "SELECT id, secret_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
+             expires_at FROM sessions WHERE id = $1",
         )
-        .bind(id_digest.as_bytes().as_slice())
+        .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?
@@ -576,19 +577,19 @@ impl Sessions for SqlStore {
         .transpose()
     }
 
-    async fn touch_session(&self, id_digest: &SecretDigest, now: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_digest = $2")
+    async fn touch_session(&self, id: SessionId, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
             .bind(now)
-            .bind(id_digest.as_bytes().as_slice())
+            .bind(id.to_string())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
         Ok(())
     }
 
-    async fn delete_session(&self, id_digest: &SecretDigest) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE id_digest = $1")
-            .bind(id_digest.as_bytes().as_slice())
+    async fn delete_session(&self, id: SessionId) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id.to_string())
             .execute(&self.pool)
             .await
             .map_err(backend)?;
@@ -981,14 +982,15 @@ async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: 
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO sessions (id_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, \
-         expires_at) VALUES {}",
-        values(winners.len(), 8)
+        "INSERT INTO sessions (id, secret_digest, user_id, organization_id, partner_id, embed, created_at, \
+         last_seen_at, expires_at) VALUES {}",
+        values(winners.len(), 9)
     );
     let mut query = sqlx::query(&sql);
     for s in winners {
         query = query
-            .bind(s.id_digest.as_bytes().to_vec())
+            .bind(s.id.to_string())
+            .bind(s.secret_digest.as_bytes().to_vec())
             .bind(s.user_id.to_string())
             .bind(s.organization_id.to_string())
             .bind(s.partner_id.map(|p| p.to_string()))

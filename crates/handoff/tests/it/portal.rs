@@ -22,7 +22,9 @@ backend_tests! {
         assert!(cookie.contains("; HttpOnly") && cookie.contains("; SameSite=Lax") && cookie.contains("; Path=/"));
         assert!(!cookie.contains("Secure") && !cookie.contains("Partitioned"));
         let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
-        assert_eq!(value.len(), 43, "256-bit cookie value");
+        let (id, secret) = value.split_once('.').unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "the session id");
+        assert_eq!(secret.len(), 43, "a 256-bit secret");
 
         let page =
             server.http.get(format!("{}/dashboard/patients/1", server.url)).header("cookie", &cookie).send().await.unwrap();

@@ -69,6 +69,7 @@ backend_tests! {
             ("SSO token", link.sso_token.as_str()),
             ("SSO token signature", link.sso_token.rsplit('.').next().unwrap()),
             ("session cookie", cookie_value.as_str()),
+            ("session cookie secret", cookie_value.split_once('.').unwrap().1),
             ("admin token", ADMIN_TOKEN),
         ];
         for (what, secret) in secrets {
