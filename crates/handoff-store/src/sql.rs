@@ -879,28 +879,11 @@ fn values(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
-/// Splits `items` into runs of power-of-two lengths (45 → 32, 8, 4, 1): a batch of any size is
-/// written with at most a few statements of a few shapes, which stay in the statement cache.
-fn pow2_chunks<T>(mut items: &[T]) -> Vec<&[T]> {
-    let mut chunks = Vec::new();
-    while !items.is_empty() {
-        let size = 1 << (usize::BITS - 1 - items.len().leading_zeros());
-        let (chunk, rest) = items.split_at(size);
-        chunks.push(chunk);
-        items = rest;
-    }
-    chunks
-}
-
-/// Appends `events`.
+/// Appends `events` with one statement.
 async fn insert_audits(tx: &mut sqlx::Transaction<'_, Any>, events: &[&AuditEvent]) -> StoreResult<()> {
-    for chunk in pow2_chunks(events) {
-        insert_audit_rows(tx, chunk).await?;
+    if events.is_empty() {
+        return Ok(());
     }
-    Ok(())
-}
-
-async fn insert_audit_rows(tx: &mut sqlx::Transaction<'_, Any>, events: &[&AuditEvent]) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
          request_id, detail) VALUES {}",
@@ -988,20 +971,16 @@ async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: 
     for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
         new.insert(row.try_get::<String, _>(0).map_err(backend)?);
     }
-    let mut winners: Vec<&Session> = Vec::new();
+    let mut winners = Vec::new();
     for (i, jti, _, session) in redeems {
         results[i] = new.remove(jti);
         if results[i] {
             winners.push(session);
         }
     }
-    for chunk in pow2_chunks(&winners) {
-        insert_sessions(tx, chunk).await?;
+    if winners.is_empty() {
+        return Ok(());
     }
-    Ok(())
-}
-
-async fn insert_sessions(tx: &mut sqlx::Transaction<'_, Any>, winners: &[&Session]) -> StoreResult<()> {
     let sql = format!(
         "INSERT INTO sessions (id, secret_digest, user_id, organization_id, partner_id, embed, created_at, \
          last_seen_at, expires_at) VALUES {}",
@@ -1026,7 +1005,7 @@ async fn insert_sessions(tx: &mut sqlx::Transaction<'_, Any>, winners: &[&Sessio
 
 #[async_trait]
 impl Journal for SqlStore {
-    /// A few statements per kind of write, whatever the batch size: remembered events and consumed
+    /// One statement per kind of write, whatever the batch size: remembered events and consumed
     /// tokens first (their primary keys decide who wins), then sessions, then audit records.
     async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>> {
         let mut results = vec![true; writes.len()];
