@@ -77,6 +77,10 @@ pub struct ConfigLayer {
     /// that is not its own to it [default: none, the built-in placeholder page].
     #[arg(long, env = "HANDOFF_UPSTREAM")]
     pub upstream: Option<String>,
+    /// Comma-separated addresses of the proxies in front of handoff whose `X-Forwarded-For` is
+    /// believed [default: none, the TCP peer is the client].
+    #[arg(long, env = "HANDOFF_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
 }
 
 macro_rules! overlay {
@@ -105,7 +109,8 @@ impl ConfigLayer {
             session_absolute_timeout,
             failed_auth_limit,
             log_format,
-            upstream
+            upstream,
+            trusted_proxies
         )
     }
 
@@ -208,6 +213,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Scheme and authority of the protected application, when reverse-proxying.
     pub upstream: Option<Uri>,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -251,6 +258,19 @@ impl Settings {
             other => return Err(invalid("log_format", format!("{other:?} is neither text nor json"))),
         };
         let upstream = layer.upstream.as_deref().map(parse_upstream).transpose()?;
+        let trusted_proxies = layer
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpAddr>()
+                    .map_err(|_| invalid("trusted_proxies", format!("{entry:?} is not an IP address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
@@ -275,6 +295,7 @@ impl Settings {
             failed_auth_limit: layer.failed_auth_limit.unwrap_or(20).max(1),
             log_format,
             upstream,
+            trusted_proxies,
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The application state every handler shares, and the request context extractor.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -205,9 +205,26 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn from_parts(parts: &Parts) -> Self {
+    /// The context of a request. The client address is the TCP peer's, unless the peer is one of
+    /// `trusted_proxies`: then it is the right-most `X-Forwarded-For` entry that is not itself
+    /// a trusted proxy (entries further left are whatever the client claimed).
+    pub fn from_parts(parts: &Parts, trusted_proxies: &[IpAddr]) -> Self {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let client = match peer {
+            Some(peer) if trusted_proxies.contains(&peer) => parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
+                .rev()
+                .find(|ip| !trusted_proxies.contains(ip))
+                .or(Some(peer)),
+            other => other,
+        };
         Self {
-            client_addr: parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string()),
+            client_addr: client.map(|ip| ip.to_string()),
             request_id: parts.headers.get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned),
         }
     }
@@ -228,10 +245,10 @@ impl Ctx {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+impl FromRequestParts<AppState> for Ctx {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts(parts, &state.settings.trusted_proxies))
     }
 }

@@ -64,7 +64,7 @@ fn refusal_kind(path: &str) -> &'static str {
 /// Renders problems, audits refusals and sets the security headers on every response.
 pub async fn finish(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let ctx = Ctx::from_parts(&parts);
+    let ctx = Ctx::from_parts(&parts, &state.settings.trusted_proxies);
     let path = parts.uri.path().to_owned();
     let browser = !json_only(&path) && !wants_json(&parts.headers);
     let mut response = next.run(Request::from_parts(parts, body)).await;

@@ -372,4 +372,43 @@ backend_tests! {
         assert!(probe.headers().get("set-cookie").is_none());
         assert_eq!(server.open(&url).await.status(), 303);
     }
+
+    #[tokio::test]
+    async fn the_client_address_comes_from_trusted_proxies_only() {
+        // Untrusted: a client's own X-Forwarded-For is ignored.
+        let server = TestServer::with(|c| c.failed_auth_limit = Some(2)).await;
+        let fx = server.fixture().await;
+        for _ in 0..2 {
+            let response = mint_with(&server, &fx, &[("x-partner-secret", "hps_wrong")]).await;
+            assert_eq!(response.status(), 401);
+        }
+        let mut spoofed = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", "198.51.100.7");
+        for (name, value) in fx.headers(&fx.user.id) {
+            spoofed = spoofed.header(name, value);
+        }
+        assert_eq!(spoofed.send().await.unwrap().status(), 429, "a forged X-Forwarded-For must not escape the limit");
+
+        // Trusted (the loopback peer is the proxy): each forwarded client has its own limit and
+        // appears in the audit log; entries left of the last untrusted one are the client's claims.
+        let server = TestServer::with(|c| {
+            c.failed_auth_limit = Some(2);
+            c.trusted_proxies = Some("127.0.0.1, ::1".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let send = |forwarded: &'static str, secret: &'static str| {
+            let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", forwarded);
+            for (name, value) in fx.headers(&fx.user.id) {
+                let value = if name == "x-partner-secret" && !secret.is_empty() { secret.to_owned() } else { value };
+                request = request.header(name, value);
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        assert_eq!(send("203.0.113.9", "hps_wrong").await, 401);
+        assert_eq!(send("6.6.6.6, 203.0.113.9", "hps_wrong").await, 401);
+        assert_eq!(send("203.0.113.9", "").await, 429);
+        assert_eq!(send("203.0.113.10", "").await, 200);
+        let refused = server.audit("kind=sso.mint&outcome=refused").await;
+        assert!(refused.iter().all(|r| r["client_addr"] == "203.0.113.9"), "{refused:?}");
+    }
 }
