@@ -338,7 +338,34 @@ backend_tests! {
             let response =
                 portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &hex_instead)]).await;
             assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
+            if profile.starts_with("body-") {
+                // The header timestamp is not signed: the signed eventTimestamp must be fresh.
+                let mut stale = event("a@b.no", "123456789");
+                stale["eventTimestamp"] = json!("2025-05-13T14:30:00Z");
+                let body = serde_json::to_vec(&stale).unwrap();
+                let answer = refused(portal.send(&server, &body, &now(&server).to_string()).await, 401).await;
+                assert_eq!(answer, "eventTimestamp is outside the tolerance.");
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn failed_signatures_are_rate_limited() {
+        let server = TestServer::with(|c| c.failed_auth_limit = Some(3)).await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let ts = now(&server).to_string();
+        let zeros = "0".repeat(64);
+        for _ in 0..3 {
+            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let response =
+                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &zeros)]).await;
+            assert_eq!(response.status(), 401);
+        }
+        // Now even a correctly signed event waits.
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let response = portal.send(&server, &body, &ts).await;
+        assert!(header(&response, "retry-after").is_some());
+        assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
     }
 
     #[tokio::test]
