@@ -245,6 +245,31 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
     Ok(Target { proc, url, env, user_email: email })
 }
 
+/// How long each connection of a paced run waits before each request.
+const PACE_MS: u32 = 10;
+
+/// How a scenario is loaded: flat out with `connections`, or paced at about `rate` requests/s.
+#[derive(Clone, Copy)]
+pub enum Load {
+    Full,
+    Paced { rate: f64 },
+}
+
+impl Load {
+    /// wrk's connections and the extra script variables for this load. A paced run opens enough
+    /// connections that each, waiting [`PACE_MS`] and about a millisecond for its answer, adds
+    /// up to `rate` (the achieved rate is measured and reported, not assumed).
+    fn apply(self, args: &RunArgs, env: &mut Vec<(&'static str, String)>) -> u32 {
+        match self {
+            Load::Full => args.connections,
+            Load::Paced { rate } => {
+                env.push(("HB_DELAY_MS", PACE_MS.to_string()));
+                ((rate * f64::from(PACE_MS + 1) / 1000.0).ceil() as u32).max(1)
+            }
+        }
+    }
+}
+
 /// Mints links for `seconds` at full speed and returns the file of their paths and its count.
 fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Result<(PathBuf, usize), String> {
     let file = dir.join(format!("links-{}.txt", uuid::Uuid::new_v4()));
@@ -256,17 +281,13 @@ fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Re
 }
 
 /// Redemptions with never-used links; flags runs that ran out of links.
-pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs) -> Result<Vec<WrkRun>, String> {
+pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs, load: Load) -> Result<Vec<WrkRun>, String> {
     let mut runs = Vec::new();
     for _ in 0..args.runs {
         let (file, count) = mint_links(target, dir, args.duration * 2, args.connections)?;
-        let run = wrk(
-            "redeem.lua",
-            &target.url,
-            &[("HB_TOKENS", file.display().to_string())],
-            args.duration,
-            args.connections,
-        )?;
+        let mut env = vec![("HB_TOKENS", file.display().to_string())];
+        let connections = load.apply(args, &mut env);
+        let run = wrk("redeem.lua", &target.url, &env, args.duration, connections)?;
         if run.requests > count as u64 {
             eprintln!("warning: redeem used {} requests but only {count} links were minted", run.requests);
         }
@@ -275,9 +296,11 @@ pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs) -> Result<Vec<Wr
     Ok(runs)
 }
 
-pub fn mint_runs(target: &Target, args: &RunArgs) -> Result<Vec<WrkRun>, String> {
+pub fn mint_runs(target: &Target, args: &RunArgs, load: Load) -> Result<Vec<WrkRun>, String> {
+    let mut env = target.env.clone();
+    let connections = load.apply(args, &mut env);
     (0..args.runs)
-        .map(|_| wrk("mint.lua", &format!("{}/v1/sso", target.url), &target.env, args.duration, args.connections))
+        .map(|_| wrk("mint.lua", &format!("{}/v1/sso", target.url), &env, args.duration, connections))
         .collect()
 }
 
@@ -309,8 +332,17 @@ async fn run(args: RunArgs) -> Result<(), String> {
     // (a)–(d) handoff on a fresh SQLite database.
     let data = work.join("data");
     let target = start_handoff(&data).await?;
-    scenarios.push(median("mint", "POST /v1/sso", mint_runs(&target, &args)?));
-    scenarios.push(median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args)?));
+    scenarios.push(median("mint", "POST /v1/sso", mint_runs(&target, &args, Load::Full)?));
+    let redeem =
+        median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args, Load::Full)?);
+    scenarios.push(redeem);
+    // Latency at half of each one's maximum throughput, paced (wrk's delay), not flat out.
+    let half = scenarios[1].median.requests_per_second / 2.0;
+    let what = format!("POST /v1/sso paced at half of mint's maximum ({half:.0}/s offered)");
+    scenarios.push(median("mint @half", &what, mint_runs(&target, &args, Load::Paced { rate: half })?));
+    let half = scenarios[2].median.requests_per_second / 2.0;
+    let what = format!("GET /auth/sso paced at half of redeem's maximum ({half:.0}/s offered)");
+    scenarios.push(median("redeem @half", &what, redeem_runs(&target, &work, &args, Load::Paced { rate: half })?));
 
     let http = reqwest::Client::new();
     let integration: Value = http

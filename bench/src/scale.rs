@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{median, mint_runs, redeem_runs, repo_root, start_handoff, RunArgs, Scenario};
+use crate::{median, mint_runs, redeem_runs, repo_root, start_handoff, Load, RunArgs, Scenario};
 
 /// Fills a fresh database, then measures mint and redeem on it.
 pub async fn run(work: &Path, args: &RunArgs) -> Result<Vec<Scenario>, String> {
@@ -20,9 +20,13 @@ pub async fn run(work: &Path, args: &RunArgs) -> Result<Vec<Scenario>, String> {
     }
     fill(&data.join("handoff.db"))?;
     let target = start_handoff(&data).await?;
-    let mint = median("mint @1M users", "POST /v1/sso, 1 M users and 10 M audit rows", mint_runs(&target, args)?);
-    let redeem =
-        median("redeem @1M users", "GET /auth/sso, 1 M users and 10 M audit rows", redeem_runs(&target, work, args)?);
+    let mint =
+        median("mint @1M users", "POST /v1/sso, 1 M users and 10 M audit rows", mint_runs(&target, args, Load::Full)?);
+    let redeem = median(
+        "redeem @1M users",
+        "GET /auth/sso, 1 M users and 10 M audit rows",
+        redeem_runs(&target, work, args, Load::Full)?,
+    );
     Ok(vec![mint, redeem])
 }
 

@@ -132,16 +132,17 @@ pub enum Write {
     /// Consumes the SSO token `jti` — exactly once, ever, across nodes — and only then opens
     /// `session` and appends `audit`. `false` (and nothing written) when `jti` was consumed.
     Redeem { jti: String, token_expires_at: i64, session: Session, audit: AuditEvent },
-    /// Records an inbound event id until `expires_at`. `false` when it is recorded already.
-    RememberEvent { integration: IntegrationId, event_id: String, expires_at: i64 },
+    /// Records an inbound event id until `expires_at` — the first time, ever, across nodes —
+    /// and only then appends `audit`. `false` (and nothing written) when it is recorded already.
+    RememberEvent { integration: IntegrationId, event_id: String, expires_at: i64, audit: AuditEvent },
 }
 
 /// Durable writes, committed in batches: one transaction (one fsync) for many requests.
 #[async_trait]
 pub trait Journal: Send + Sync {
-    /// Applies `writes` in order in one transaction; one result per write. On an error nothing
-    /// is committed.
-    async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>>;
+    /// Applies `writes` in one transaction; one result per write. On an error nothing is
+    /// committed.
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>>;
 }
 
 /// Failed-authentication counters in fixed windows, shared by every node.

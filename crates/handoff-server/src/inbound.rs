@@ -204,16 +204,6 @@ async fn sso_event(
     let mut event = ctx.event("inbound.sso");
     event.detail = Some(format!("integration={slug}"));
     let (integration, valid) = verify(&state, &ctx, &mut event, &slug, &headers, body).await?;
-    let remember_until = state.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS;
-    let remember = Write::RememberEvent {
-        integration: integration.id,
-        event_id: valid.event_id.clone(),
-        expires_at: remember_until,
-    };
-    if !state.write(remember).await? {
-        let error = ApiError::new(ProblemKind::Conflict, "This eventId was already used.");
-        return Err(state.refuse(event, error).await);
-    }
     let organization = match organization_check(&state, &valid).await {
         Ok(org) => org,
         Err(error) => return Err(state.refuse(event, error).await),
@@ -231,10 +221,22 @@ async fn sso_event(
         }
         Landing::Register(url) => (register_url(&state, &url, &organization, &valid)?, "register"),
     };
-    event.at = state.now();
-    event.outcome = Some(Outcome::Accepted);
-    event.reason = reason.into();
-    state.audit(event).await?;
+    let mut accepted = event.clone();
+    accepted.at = state.now();
+    accepted.outcome = Some(Outcome::Accepted);
+    accepted.reason = reason.into();
+    // One commit remembers the event id and records the acceptance; a replay (here or on any
+    // node) loses on the primary key and its link is never handed out.
+    let remember = Write::RememberEvent {
+        integration: integration.id,
+        event_id: valid.event_id.clone(),
+        expires_at: state.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS,
+        audit: accepted,
+    };
+    if !state.write(remember).await? {
+        let error = ApiError::new(ProblemKind::Conflict, "This eventId was already used.");
+        return Err(state.refuse(event, error).await);
+    }
     Ok(Json(WebhookRedirect { redirect_url }))
 }
 

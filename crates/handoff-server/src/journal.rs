@@ -2,7 +2,7 @@
 //! ids) goes through one writer task that commits whatever has queued up in one transaction.
 //! A request is answered only after the transaction holding its write has committed, so the
 //! guarantee "a 2xx only after its audit record is durable" holds, at one fsync per batch
-//! instead of one per request.
+//! instead of one per request. The batch is handed to the store, which owns it from then on.
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ impl Journal {
     pub fn start(store: Arc<dyn Store>) -> Journal {
         let (queue, mut incoming) = mpsc::channel::<(Write, Reply)>(QUEUE);
         tokio::spawn(async move {
-            let mut writes = Vec::with_capacity(MAX_BATCH);
+            let mut writes: Vec<Write> = Vec::new();
             let mut replies = Vec::with_capacity(MAX_BATCH);
             while let Some((write, reply)) = incoming.recv().await {
                 writes.push(write);
@@ -40,7 +40,7 @@ impl Journal {
                         Err(_) => break,
                     }
                 }
-                match store.commit(&writes).await {
+                match store.commit(std::mem::take(&mut writes)).await {
                     Ok(results) => {
                         for (reply, result) in replies.drain(..).zip(results) {
                             let _ = reply.send(Ok(result));
@@ -53,7 +53,6 @@ impl Journal {
                         }
                     }
                 }
-                writes.clear();
             }
         });
         Journal { queue }

@@ -4,6 +4,7 @@
 //! Must not: decide policy (what is allowed is `handoff-core`'s and the server's business).
 
 mod sql;
+mod sqlite_journal;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,9 @@
 //! Single use and replay refusal rest on primary keys, which hold across any number of nodes.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,8 +25,10 @@ use handoff_core::store::{
 };
 use handoff_core::token::KeyKind;
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
+use crate::sqlite_journal::SqliteJournal;
 use crate::{backend, conflict_or_backend, PoolSettings};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -74,6 +78,8 @@ impl Dialect {
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite's journal writes go through their own connection and thread.
+    sqlite_journal: Option<Arc<SqliteJournal>>,
 }
 
 /// The pragmas every SQLite connection runs with.
@@ -112,7 +118,16 @@ impl SqlStore {
                 Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
             }
         };
-        Ok(Self { pool, dialect })
+        let sqlite_journal = match dialect {
+            Dialect::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&url).map_err(backend)?;
+                // An in-memory database is private to its connection: it stays on the pool.
+                let file = options.get_filename();
+                (file != Path::new(":memory:")).then(|| SqliteJournal::open(file).map(Arc::new)).transpose()?
+            }
+            Dialect::Postgres => None,
+        };
+        Ok(Self { pool, dialect, sqlite_journal })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -917,7 +932,7 @@ async fn remember_events(
         .iter()
         .enumerate()
         .filter_map(|(i, w)| match w {
-            Write::RememberEvent { integration, event_id, expires_at } => {
+            Write::RememberEvent { integration, event_id, expires_at, .. } => {
                 Some((i, integration.to_string(), event_id.as_str(), *expires_at))
             }
             _ => None,
@@ -1007,17 +1022,20 @@ async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: 
 impl Journal for SqlStore {
     /// One statement per kind of write, whatever the batch size: remembered events and consumed
     /// tokens first (their primary keys decide who wins), then sessions, then audit records.
-    async fn commit(&self, writes: &[Write]) -> StoreResult<Vec<bool>> {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+        if let Some(journal) = &self.sqlite_journal {
+            return journal.commit(writes).await;
+        }
         let mut results = vec![true; writes.len()];
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        remember_events(&mut tx, writes, &mut results).await?;
-        redeem(&mut tx, writes, &mut results).await?;
+        remember_events(&mut tx, &writes, &mut results).await?;
+        redeem(&mut tx, &writes, &mut results).await?;
         let audits: Vec<&AuditEvent> = writes
             .iter()
             .zip(&results)
             .filter_map(|(write, ok)| match write {
                 Write::Audit(event) => Some(event),
-                Write::Redeem { audit, .. } if *ok => Some(audit),
+                Write::Redeem { audit, .. } | Write::RememberEvent { audit, .. } if *ok => Some(audit),
                 _ => None,
             })
             .collect();

@@ -1,0 +1,191 @@
+//! SQLite's write path for the journal: one OS thread owns one connection and applies each batch
+//! in one transaction with statements prepared once, so a batch costs its rows and one fsync.
+//! A second thread checkpoints the write-ahead log in the background, so that no commit waits
+//! for a whole checkpoint, and the writer then restarts the log so that its file is reused in
+//! place (an fsync that extends a file costs several times one that overwrites it).
+//!
+//! Owns: the writer connection, its statements, the checkpointer. Must not: decide who wins a
+//! redemption by anything but the primary keys (a second node's writes go through the same file
+//! locks and constraints).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread;
+use std::time::Duration;
+
+use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::store::{StoreError, StoreResult, Write};
+use rusqlite::{params, CachedStatement, Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+
+/// How often the checkpointer looks at the log while writes happen.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+     PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0;";
+
+const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, \
+     client_addr, request_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const CONSUME_TOKEN: &str =
+    "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+const INSERT_SESSION: &str = "INSERT INTO sessions (id, secret_digest, user_id, organization_id, partner_id, embed, \
+     created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const REMEMBER_EVENT: &str =
+    "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+
+type Batch = (Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>);
+
+/// The handle the store commits through; the threads end when it is dropped.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    batches: mpsc::Sender<Batch>,
+}
+
+fn backend(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+impl SqliteJournal {
+    /// Opens the writer and checkpointer connections on the database file at `path`.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let writer = Connection::open(path).map_err(backend)?;
+        writer.execute_batch(WRITER_PRAGMAS).map_err(backend)?;
+        writer.set_prepared_statement_cache_capacity(8);
+        let checkpointer = Connection::open(path).map_err(backend)?;
+        checkpointer.execute_batch("PRAGMA busy_timeout = 10000;").map_err(backend)?;
+
+        let (batches, incoming) = mpsc::channel::<Batch>();
+        // Holds at most one pending "a commit happened": the writer never waits on it.
+        let (committed, commits) = mpsc::sync_channel::<()>(1);
+        let backfilled = Arc::new(AtomicBool::new(false));
+        let checkpointed = backfilled.clone();
+        thread::Builder::new()
+            .name("handoff-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &commits, &checkpointed))
+            .map_err(backend)?;
+        thread::Builder::new()
+            .name("handoff-journal".into())
+            .spawn(move || {
+                let mut writer = writer;
+                while let Ok((writes, reply)) = incoming.recv() {
+                    let result = apply(&mut writer, &writes).map_err(backend);
+                    let committed_ok = result.is_ok();
+                    let _ = reply.send(result);
+                    if committed_ok {
+                        if backfilled.swap(false, Ordering::Acquire) {
+                            restart_log(&writer);
+                        }
+                        let _ = committed.try_send(());
+                    }
+                }
+            })
+            .map_err(backend)?;
+        Ok(Self { batches })
+    }
+
+    /// Applies `writes` in one transaction on the writer thread.
+    pub async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Backend("the SQLite journal thread has stopped".into());
+        self.batches.send((writes, reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+/// Copies the log into the database after commits, at most every [`CHECKPOINT_EVERY`], without
+/// holding up the writer; raises `backfilled` when done. Ends when the writer ends.
+fn checkpoint_loop(connection: &Connection, commits: &mpsc::Receiver<()>, backfilled: &AtomicBool) {
+    while commits.recv().is_ok() {
+        // Let the commits of one interval gather (an early wake-up only makes it come sooner).
+        thread::park_timeout(CHECKPOINT_EVERY);
+        match connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => backfilled.store(true, Ordering::Release),
+            Err(err) => tracing::warn!(%err, "checkpointing the SQLite log failed"),
+        }
+    }
+}
+
+/// After a passive checkpoint, the writer (between two batches, so it holds no lock) copies the
+/// few pages committed since and restarts the log: its next commit writes the log from the start
+/// again, over blocks already allocated. A checkpoint on another connection could never restart
+/// it, because a busy writer leaves no gap for it, and the log would grow without end.
+fn restart_log(writer: &Connection) {
+    if let Err(err) = writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+        tracing::warn!(%err, "restarting the SQLite log failed");
+    }
+}
+
+/// The batch's statements, prepared once per connection and reused.
+struct Statements<'c> {
+    audit: CachedStatement<'c>,
+    consume: CachedStatement<'c>,
+    session: CachedStatement<'c>,
+    remember: CachedStatement<'c>,
+}
+
+fn apply(connection: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<bool>> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let results = {
+        let mut statements = Statements {
+            audit: tx.prepare_cached(INSERT_AUDIT)?,
+            consume: tx.prepare_cached(CONSUME_TOKEN)?,
+            session: tx.prepare_cached(INSERT_SESSION)?,
+            remember: tx.prepare_cached(REMEMBER_EVENT)?,
+        };
+        writes.iter().map(|write| apply_one(&mut statements, write)).collect::<rusqlite::Result<Vec<bool>>>()?
+    };
+    tx.commit()?;
+    Ok(results)
+}
+
+/// One write; the primary keys of `consumed_tokens` and `webhook_events` decide single use.
+fn apply_one(s: &mut Statements<'_>, write: &Write) -> rusqlite::Result<bool> {
+    match write {
+        Write::Audit(event) => {
+            insert_audit(&mut s.audit, event)?;
+            Ok(true)
+        }
+        Write::Redeem { jti, token_expires_at, session, audit } => {
+            if s.consume.execute(params![jti, token_expires_at, session.created_at])? == 0 {
+                return Ok(false);
+            }
+            s.session.execute(params![
+                session.id.to_string(),
+                session.secret_digest.as_bytes().as_slice(),
+                session.user_id.to_string(),
+                session.organization_id.to_string(),
+                session.partner_id.map(|p| p.to_string()),
+                session.embed,
+                session.created_at,
+                session.last_seen_at,
+                session.expires_at,
+            ])?;
+            insert_audit(&mut s.audit, audit)?;
+            Ok(true)
+        }
+        Write::RememberEvent { integration, event_id, expires_at, audit } => {
+            if s.remember.execute(params![integration.to_string(), event_id, expires_at])? == 0 {
+                return Ok(false);
+            }
+            insert_audit(&mut s.audit, audit)?;
+            Ok(true)
+        }
+    }
+}
+
+fn insert_audit(statement: &mut CachedStatement<'_>, e: &AuditEvent) -> rusqlite::Result<()> {
+    statement.execute(params![
+        e.at,
+        e.kind,
+        e.outcome.map(Outcome::as_str),
+        e.reason,
+        e.partner_id,
+        e.organization_id,
+        e.user_id,
+        e.client_addr,
+        e.request_id,
+        e.detail,
+    ])?;
+    Ok(())
+}
