@@ -22,8 +22,11 @@ use tokio::sync::oneshot;
 /// How often the checkpointer looks at the log while writes happen.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-const WRITER_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-     PRAGMA busy_timeout = 10000; PRAGMA wal_autocheckpoint = 0;";
+/// How long a write waits for a lock held by another connection (an admin change, say).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const WRITER_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
 
 const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, \
      client_addr, request_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
@@ -51,9 +54,10 @@ impl SqliteJournal {
     pub fn open(path: &Path) -> StoreResult<Self> {
         let writer = Connection::open(path).map_err(backend)?;
         writer.execute_batch(WRITER_PRAGMAS).map_err(backend)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         writer.set_prepared_statement_cache_capacity(8);
         let checkpointer = Connection::open(path).map_err(backend)?;
-        checkpointer.execute_batch("PRAGMA busy_timeout = 10000;").map_err(backend)?;
+        checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
 
         let (batches, incoming) = mpsc::channel::<Batch>();
         // Holds at most one pending "a commit happened": the writer never waits on it.
@@ -110,8 +114,15 @@ fn checkpoint_loop(connection: &Connection, commits: &mpsc::Receiver<()>, backfi
 /// few pages committed since and restarts the log: its next commit writes the log from the start
 /// again, over blocks already allocated. A checkpoint on another connection could never restart
 /// it, because a busy writer leaves no gap for it, and the log would grow without end.
+///
+/// It never waits: while a reader still uses the log (a long audit query, say), the restart gives
+/// up at once and is tried again after the next passive checkpoint, instead of stalling every
+/// sign-in behind that reader.
 fn restart_log(writer: &Connection) {
-    if let Err(err) = writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+    let restart = writer
+        .busy_timeout(Duration::ZERO)
+        .and_then(|()| writer.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())));
+    if let Err(err) = restart.and_then(|()| writer.busy_timeout(BUSY_TIMEOUT)) {
         tracing::warn!(%err, "restarting the SQLite log failed");
     }
 }
