@@ -175,4 +175,6 @@ pub trait Store:
 {
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;
+    /// The connection pool right now: (open connections, idle ones).
+    fn connections(&self) -> (u32, u32);
 }

@@ -28,7 +28,7 @@ use crate::journal::Journal;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
 use crate::state::{AppState, Inner};
-use crate::{admin, inbound, ops, outbound, partner_api, portal, web};
+use crate::{admin, inbound, metrics, ops, outbound, partner_api, portal, web};
 
 /// Longest time one request may take before the server answers 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -129,6 +129,7 @@ impl App {
         let failed_auth_limit = settings.failed_auth_limit;
         let upstream = settings.upstream.clone().map(Upstream::new);
         let journal = Journal::start(store.clone());
+        metrics::handle();
         let state = AppState::new(Inner {
             settings,
             store,
@@ -180,10 +181,20 @@ impl App {
                 }
             }
         });
+        let upkeep = tokio::spawn(async {
+            let mut ticker = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+            loop {
+                ticker.tick().await;
+                if let Some(handle) = metrics::handle() {
+                    handle.run_upkeep();
+                }
+            }
+        });
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         purger.abort();
         refresher.abort();
+        upkeep.abort();
         result
     }
 }
@@ -202,6 +213,7 @@ fn router(state: AppState) -> Router {
         .merge(portal::routes())
         .merge(admin::routes())
         .merge(ops::routes())
+        .merge(metrics::routes())
         .fallback(portal::application)
         .layer(
             ServiceBuilder::new()

@@ -58,6 +58,11 @@ impl Journal {
         Journal { queue }
     }
 
+    /// Writes queued and not yet taken into a batch.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Queues `write` and waits until it is committed; `Err` when the batch failed.
     pub async fn write(&self, write: Write) -> Result<bool, ()> {
         let (reply, answer) = oneshot::channel();

@@ -14,6 +14,7 @@ mod extract;
 mod inbound;
 mod journal;
 mod keyring;
+mod metrics;
 mod ops;
 mod outbound;
 mod partner_api;

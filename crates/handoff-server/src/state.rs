@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::journal::Journal;
 use crate::keyring::Keyring;
+use crate::metrics;
 use crate::proxy::Upstream;
 use crate::ratelimit;
 
@@ -67,9 +68,24 @@ impl AppState {
         self.write(Write::Audit(event)).await.map(|_| ())
     }
 
-    /// Commits `write` with whatever else is queued (group commit).
+    /// Commits `write` with whatever else is queued (group commit), and counts its audit record
+    /// once it is committed.
     pub async fn write(&self, write: Write) -> Result<bool, ApiError> {
-        self.journal.write(write).await.map_err(|()| ApiError::internal())
+        let audit = match &write {
+            Write::Audit(event) | Write::Redeem { audit: event, .. } | Write::RememberEvent { audit: event, .. } => {
+                AuditEvent {
+                    kind: event.kind.clone(),
+                    outcome: event.outcome,
+                    reason: event.reason.clone(),
+                    ..AuditEvent::default()
+                }
+            }
+        };
+        let written = self.journal.write(write).await.map_err(|()| ApiError::internal())?;
+        if written {
+            metrics::outcome(&audit);
+        }
+        Ok(written)
     }
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.

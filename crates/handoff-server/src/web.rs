@@ -2,7 +2,9 @@
 //! security headers. Handlers only say *what* went wrong; this module says it the same way
 //! everywhere.
 
-use axum::extract::{Request, State};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -13,6 +15,7 @@ use handoff_core::wire::{ErrorEnvelope, ProblemBody, WebhookError};
 use handoff_core::Problem;
 
 use crate::error::{ApiError, ProblemResponse};
+use crate::metrics;
 use crate::state::{AppState, Ctx};
 
 /// Origins allowed to frame this response (`/embed/` pages of a partner's session). Absent means
@@ -39,7 +42,7 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
 
 /// Paths whose errors are always JSON problems, whatever the client accepts.
 fn json_only(path: &str) -> bool {
-    ["/v1/", "/admin/v1/", "/auth/session", "/auth/verify", "/healthz", "/readyz", "/.well-known/"]
+    ["/v1/", "/admin/v1/", "/auth/session", "/auth/verify", "/healthz", "/readyz", "/metrics", "/.well-known/"]
         .iter()
         .any(|prefix| path.starts_with(prefix))
 }
@@ -63,40 +66,47 @@ fn refusal_kind(path: &str) -> &'static str {
 
 /// Renders problems, audits refusals and sets the security headers on every response.
 pub async fn finish(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let ctx = Ctx::from_parts(&parts, &state.settings.trusted_proxies);
     let path = parts.uri.path().to_owned();
+    let route = parts.extensions.get::<MatchedPath>().map_or("other", MatchedPath::as_str).to_owned();
+    let method = parts.method.clone();
     let browser = !json_only(&path) && !wants_json(&parts.headers);
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let response = finish_inner(&state, &ctx, &path, browser, next.run(Request::from_parts(parts, body)).await).await;
+    metrics::request(&route, &method, response.status(), started);
+    response
+}
 
+async fn finish_inner(state: &AppState, ctx: &Ctx, path: &str, browser: bool, mut response: Response) -> Response {
     let no_audit = response.extensions().get::<NoAudit>().is_some();
     let frame = response.extensions().get::<FrameAncestors>().cloned();
     let problem = match response.extensions_mut().remove::<ProblemResponse>() {
         Some(problem) => problem,
         None if response.extensions().get::<Proxied>().is_some() => {
-            security_headers(&path, &mut response);
+            security_headers(path, &mut response);
             return response;
         }
         None if response.status().is_client_error() || response.status().is_server_error() => {
             framework_problem(response).await
         }
         None => {
-            security_headers(&path, &mut response);
+            security_headers(path, &mut response);
             return response;
         }
     };
     if !problem.audited && !no_audit && problem.problem.kind != ProblemKind::Internal {
-        let mut event = ctx.event(refusal_kind(&path));
+        let mut event = ctx.event(refusal_kind(path));
         event.detail = Some(format!("{path}: {}", problem.problem.detail));
         let error = ApiError::from(problem.problem.clone());
         // A failed audit write is logged by the store error mapping; the refusal stands.
         let _ = state.refuse(event, error).await;
     }
-    let mut response = render_problem(&state, &problem, &path, ctx.request_id.as_deref(), browser);
+    let mut response = render_problem(state, &problem, path, ctx.request_id.as_deref(), browser);
     if let Some(frame) = frame {
         response.extensions_mut().insert(frame);
     }
-    security_headers(&path, &mut response);
+    security_headers(path, &mut response);
     response
 }
 

@@ -13,6 +13,7 @@ mod demo;
 mod inbound;
 mod launch;
 mod lifecycle;
+mod metrics;
 mod multinode;
 mod nginx;
 mod partner_sso;

@@ -1,0 +1,76 @@
+//! Prometheus metrics at `GET /metrics`: requests by route, method and status with their
+//! latencies, outcomes by kind and reason (one count per committed audit record), the
+//! journal's queue and the database pool.
+//!
+//! Owns: the process-wide recorder and the metric names. Must not: put ids, addresses, secrets
+//! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use handoff_core::model::AuditEvent;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::AppState;
+
+const REQUESTS: &str = "handoff_http_requests_total";
+const DURATION: &str = "handoff_http_request_duration_seconds";
+const AUDIT_RECORDS: &str = "handoff_audit_records_total";
+const QUEUE: &str = "handoff_journal_queue_depth";
+const CONNECTIONS: &str = "handoff_db_connections";
+
+/// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// How often recorded histogram samples are folded into their buckets when nobody scrapes.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder, installed by the first caller (every app of the process shares it).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder);
+            installed.map_err(|err| tracing::warn!(%err, "metrics are off: cannot install the recorder")).ok()
+        })
+        .as_ref()
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/metrics", get(render))
+}
+
+/// Counts one answered request. `route` is the matched route template (`/v1/sso`,
+/// `/admin/v1/users/{user_id}`), or `other` for paths no route names.
+pub fn request(route: &str, method: &Method, status: StatusCode, started: Instant) {
+    let labels = [("route", route.to_owned()), ("method", method.as_str().to_owned())];
+    ::metrics::counter!(REQUESTS, &[labels[0].clone(), labels[1].clone(), ("status", status.as_u16().to_string())])
+        .increment(1);
+    ::metrics::histogram!(DURATION, &labels).record(started.elapsed().as_secs_f64());
+}
+
+/// Counts one committed audit record by its kind, outcome and reason.
+pub fn outcome(event: &AuditEvent) {
+    let outcome = event.outcome.map_or("none", |o| o.as_str());
+    ::metrics::counter!(AUDIT_RECORDS, "kind" => event.kind.clone(), "outcome" => outcome, "reason" => event.reason.clone())
+        .increment(1);
+}
+
+async fn render(State(state): State<AppState>) -> Response {
+    let Some(handle) = handle() else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    ::metrics::gauge!(QUEUE).set(state.journal.queued() as f64);
+    let (open, idle) = state.store.connections();
+    ::metrics::gauge!(CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    ::metrics::gauge!(CONNECTIONS, "state" => "in_use").set(f64::from(open.saturating_sub(idle)));
+    handle.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+}
