@@ -209,7 +209,7 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
-        .args(["--admin-token", ADMIN_TOKEN, "--failed-auth-limit", "1000000"])
+        .args(["--admin-token", ADMIN_TOKEN, "--failed-auth-limit", "1000000", "--partner-rate-limit", "0"])
         .env("RUST_LOG", "warn");
     let proc = Proc::spawn(command, "handoff listening on ")?;
     let url = proc.addr.clone();

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -140,6 +140,7 @@ impl App {
             admin_token,
             failed_auth_limit,
             caches: Caches::default(),
+            partner_windows: Mutex::default(),
             upstream,
             http: outbound::client(),
         });

@@ -70,6 +70,13 @@ pub struct ConfigLayer {
     /// Failed authentications per client address per minute before 429 [default: 20].
     #[arg(long, env = "HANDOFF_FAILED_AUTH_LIMIT")]
     pub failed_auth_limit: Option<u32>,
+    /// Failed authentications naming one partner per minute, from any address, before that
+    /// partner's requests get 429 [default: 100].
+    #[arg(long, env = "HANDOFF_FAILED_AUTH_LIMIT_PER_PARTNER")]
+    pub failed_auth_limit_per_partner: Option<u32>,
+    /// Requests per second one partner may make to this node; 0 for no limit [default: 1000].
+    #[arg(long, env = "HANDOFF_PARTNER_RATE_LIMIT")]
+    pub partner_rate_limit: Option<u32>,
     /// `text` or `json` [default: text].
     #[arg(long, env = "HANDOFF_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -108,6 +115,8 @@ impl ConfigLayer {
             session_idle_timeout,
             session_absolute_timeout,
             failed_auth_limit,
+            failed_auth_limit_per_partner,
+            partner_rate_limit,
             log_format,
             upstream,
             trusted_proxies
@@ -210,6 +219,9 @@ pub struct Settings {
     pub session_idle_timeout: i64,
     pub session_absolute_timeout: i64,
     pub failed_auth_limit: u32,
+    pub failed_auth_limit_per_partner: u32,
+    /// Requests per second per partner on this node; 0 is no limit.
+    pub partner_rate_limit: u32,
     pub log_format: LogFormat,
     /// Scheme and authority of the protected application, when reverse-proxying.
     pub upstream: Option<Uri>,
@@ -293,6 +305,8 @@ impl Settings {
                 86_400 * 90,
             )?,
             failed_auth_limit: layer.failed_auth_limit.unwrap_or(20).max(1),
+            failed_auth_limit_per_partner: layer.failed_auth_limit_per_partner.unwrap_or(100).max(1),
+            partner_rate_limit: layer.partner_rate_limit.unwrap_or(1000),
             log_format,
             upstream,
             trusted_proxies,

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use handoff_core::ids::{OrganizationId, UserId};
+use handoff_core::ids::{OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
     parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, User, UserStatus,
 };
@@ -20,7 +20,7 @@ use serde::Deserialize;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, optional_json, required_headers, RawBody};
 use crate::state::{AppState, Ctx};
-use crate::{sso, views};
+use crate::{ratelimit, sso, views};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -64,14 +64,30 @@ async fn authenticate(
     event.partner_id = Some(partner_id.clone());
     event.organization_id = Some(organization_id.clone());
 
-    let partner = match partner_id.parse() {
-        Ok(id) => state.partner(id).await?,
-        Err(_) => None,
+    let parsed: Option<PartnerId> = partner_id.parse().ok();
+    let partner = match parsed {
+        Some(id) => state.partner(id).await?,
+        None => None,
+    };
+    // Failures naming a partner count for it too, from whichever address they come: a guesser
+    // spread over many addresses still meets a limit. Any well-formed id is counted, known or
+    // not, so that the work done does not tell which ids exist.
+    let partner_key = parsed.map(|id| ratelimit::partner_key(&id.to_string()));
+    if let Some(key) = &partner_key {
+        if let Some(wait) = state.throttled_key(key, state.settings.failed_auth_limit_per_partner).await? {
+            return Err(state.refuse(event, AppState::rate_limited(wait)).await);
+        }
+    }
+    let failed = |what: &'static str| async move {
+        state.failed_authentication(ctx).await;
+        if let Some(key) = &partner_key {
+            state.count_failure(key).await;
+        }
+        ApiError::new(ProblemKind::AuthenticationRequired, what)
     };
     let partner_ok = verify_or_dummy(partner.as_ref().map(|p| &p.credential), partner_secret, now);
     let Some(partner) = partner.filter(|_| partner_ok) else {
-        state.failed_authentication(ctx).await;
-        let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid partner credentials");
+        let error = failed("Invalid partner credentials").await;
         return Err(state.refuse(event, error).await);
     };
     let organization = match organization_id.parse() {
@@ -80,10 +96,12 @@ async fn authenticate(
     };
     let organization_ok = verify_or_dummy(organization.as_ref().map(|o| &o.credential), organization_secret, now);
     let Some(organization) = organization.filter(|_| organization_ok) else {
-        state.failed_authentication(ctx).await;
-        let error = ApiError::new(ProblemKind::AuthenticationRequired, "Invalid organization credentials");
+        let error = failed("Invalid organization credentials").await;
         return Err(state.refuse(event, error).await);
     };
+    if !state.admit_partner(partner.id) {
+        return Err(state.refuse(event, AppState::over_budget()).await);
+    }
     if !state.linked(partner.id, organization.id).await? {
         let error = ApiError::new(ProblemKind::Forbidden, "The partner is not linked to this organization.");
         return Err(state.refuse(event, error).await);

@@ -1,5 +1,6 @@
-//! Failed-authentication limiting per client address, in fixed one-minute windows. The counters
-//! live in the store, so the limit holds across every node; this module holds the arithmetic.
+//! Rate limits, their arithmetic only. Failed authentications are counted per client address
+//! and per partner in fixed one-minute windows whose counters live in the store, so those limits
+//! hold across every node. Each partner's request budget is counted per second on each node.
 
 /// Length of one counting window.
 pub const WINDOW_SECONDS: i64 = 60;
@@ -11,9 +12,37 @@ pub fn retry_after(start: i64, count: i64, limit: u32, now: i64) -> Option<u64> 
         .then(|| (start + WINDOW_SECONDS - now).unsigned_abs().max(1))
 }
 
+/// Admits one request into the one-second window `window` = (second, requests so far) at `now`;
+/// `false` once the window holds `limit` requests. A `limit` of 0 admits everything.
+pub fn admit(window: &mut (i64, u32), now: i64, limit: u32) -> bool {
+    if limit == 0 {
+        return true;
+    }
+    if window.0 != now {
+        *window = (now, 0);
+    }
+    window.1 = window.1.saturating_add(1);
+    window.1 <= limit
+}
+
+/// The key failed authentications naming `partner` are counted under.
+pub fn partner_key(partner: &str) -> String {
+    format!("partner:{partner}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admits_up_to_the_limit_per_second() {
+        let mut window = (0, 0);
+        assert!(admit(&mut window, 100, 2));
+        assert!(admit(&mut window, 100, 2));
+        assert!(!admit(&mut window, 100, 2));
+        assert!(admit(&mut window, 101, 2));
+        assert!((0..10).all(|_| admit(&mut window, 101, 0)));
+    }
 
     #[test]
     fn blocks_after_limit_until_window_ends() {

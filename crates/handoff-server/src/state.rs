@@ -1,8 +1,9 @@
 //! The application state every handler shares, and the request context extractor.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -40,6 +41,8 @@ pub struct Inner {
     pub failed_auth_limit: u32,
     /// Hot-path read caches.
     pub caches: Caches,
+    /// This second's requests per partner, for `partner_rate_limit` (per node).
+    pub partner_windows: Mutex<HashMap<PartnerId, (i64, u32)>>,
     /// The protected application, when reverse-proxying.
     pub upstream: Option<Upstream>,
     /// Outbound HTTP (suppliers): follows no redirects.
@@ -90,19 +93,41 @@ impl AppState {
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.
     pub async fn throttled(&self, ctx: &Ctx) -> Result<Option<u64>, ApiError> {
+        self.throttled_key(ctx.limiter_key(), self.failed_auth_limit).await
+    }
+
+    /// `Some(seconds to wait)` when failures counted under `key` reached `limit` in this window.
+    pub async fn throttled_key(&self, key: &str, limit: u32) -> Result<Option<u64>, ApiError> {
         // Cached for the cache's lifetime, and dropped at every local failure: a failure counted
         // on another node shows here at the next local failure, or within the cache lifetime.
-        let key = ctx.limiter_key();
         let window = self.caches.failures.get_or_load(key.to_owned(), self.store.failures(key)).await?;
-        Ok(window.and_then(|(start, count)| ratelimit::retry_after(start, count, self.failed_auth_limit, self.now())))
+        Ok(window.and_then(|(start, count)| ratelimit::retry_after(start, count, limit, self.now())))
     }
 
     /// Counts one failed authentication of the client behind `ctx`.
     pub async fn failed_authentication(&self, ctx: &Ctx) {
-        let key = ctx.limiter_key();
+        self.count_failure(ctx.limiter_key()).await;
+    }
+
+    /// Counts one failure under `key` (a client address or a partner).
+    pub async fn count_failure(&self, key: &str) {
         self.caches.failures.remove(&key.to_owned());
         if let Err(err) = self.store.record_failure(key, self.now(), ratelimit::WINDOW_SECONDS).await {
             tracing::error!(%err, "counting a failed authentication failed");
+        }
+    }
+
+    /// Admits one request of `partner` into this second's budget (`partner_rate_limit`).
+    pub fn admit_partner(&self, partner: PartnerId) -> bool {
+        let mut windows = self.partner_windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        ratelimit::admit(windows.entry(partner).or_default(), self.now(), self.settings.partner_rate_limit)
+    }
+
+    /// The 429 answer for a partner over its request budget.
+    pub fn over_budget() -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(ProblemKind::RateLimited, "Too many requests from this partner; retry in a second.")
         }
     }
 

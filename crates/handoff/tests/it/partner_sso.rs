@@ -10,9 +10,14 @@ use crate::harness::{assert_problem, header, TestServer};
 /// Sends `/v1/sso` with the fixture's headers, `overrides` replacing some of them.
 async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides: &[(&str, &str)]) -> reqwest::Response {
     let mut request = server.http.post(format!("{}/v1/sso", server.url));
-    for (name, value) in fx.headers(&fx.user.id) {
-        let value = overrides.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()).unwrap_or(value);
-        request = request.header(name, value);
+    let headers = fx.headers(&fx.user.id);
+    for (name, value) in &headers {
+        let value = overrides.iter().find(|(n, _)| n == name).map_or(value.as_str(), |(_, v)| v);
+        request = request.header(*name, value);
+    }
+    // Overrides naming other headers (`x-forwarded-for`) are added.
+    for (name, value) in overrides.iter().filter(|(n, _)| headers.iter().all(|(h, _)| h != n)) {
+        request = request.header(*name, *value);
     }
     request.json(&json!({"redirect_path": "/dashboard"})).send().await.unwrap()
 }
@@ -188,6 +193,51 @@ backend_tests! {
         server.clock.advance(61);
         assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200);
         assert!(server.audit("kind=sso.mint&outcome=refused").await.iter().any(|r| r["reason"] == "rate-limited"));
+    }
+
+    #[tokio::test]
+    async fn failed_authentications_are_limited_per_partner_across_addresses() {
+        let server = TestServer::with(|c| {
+            c.failed_auth_limit_per_partner = Some(3);
+            c.trusted_proxies = Some("127.0.0.1, ::1".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let other = server.fixture_with(json!({"name": "Other EHR"})).await;
+        // Three addresses, each far below its own limit, guess at one partner's secrets.
+        let guesses = [("198.51.100.1", "x-partner-secret"), ("198.51.100.2", "x-organization-secret"), ("198.51.100.3", "x-partner-secret")];
+        for (address, secret) in guesses {
+            let response = mint_with(&server, &fx, &[(secret, "wrong"), ("x-forwarded-for", address)]).await;
+            assert_problem(response, 401, "authentication-required").await;
+        }
+        // Now that partner waits, whoever asks and with whatever credentials.
+        let response = mint_with(&server, &fx, &[("x-forwarded-for", "198.51.100.4")]).await;
+        let retry_after: u64 = header(&response, "retry-after").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after));
+        assert_problem(response, 429, "rate-limited").await;
+        // Other partners are not held up; after the window the partner is back.
+        assert_eq!(mint_with(&server, &other, &[("x-forwarded-for", "198.51.100.4")]).await.status(), 200);
+        server.clock.advance(61);
+        assert_eq!(mint_with(&server, &fx, &[("x-forwarded-for", "198.51.100.4")]).await.status(), 200);
+        let refused = server.audit(&format!("kind=sso.mint&outcome=refused&partner_id={}", fx.partner.id)).await;
+        assert_eq!(refused.iter().filter(|r| r["reason"] == "rate-limited").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn each_partner_has_a_request_budget_per_second() {
+        let server = TestServer::with(|c| c.partner_rate_limit = Some(2)).await;
+        let fx = server.fixture().await;
+        let other = server.fixture_with(json!({"name": "Other EHR"})).await;
+        assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200);
+        assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200);
+        let response = mint_with(&server, &fx, &[]).await;
+        assert_eq!(header(&response, "retry-after"), Some("1"));
+        assert_problem(response, 429, "rate-limited").await;
+        assert_eq!(mint_with(&server, &other, &[]).await.status(), 200, "another partner has its own budget");
+        server.clock.advance(1);
+        assert_eq!(mint_with(&server, &fx, &[]).await.status(), 200, "a new second, a new budget");
+        let refused = server.audit("kind=sso.mint&outcome=refused").await;
+        assert_eq!(refused.iter().filter(|r| r["reason"] == "rate-limited").count(), 1);
     }
 
     #[tokio::test]
