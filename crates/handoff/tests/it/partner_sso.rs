@@ -224,6 +224,27 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn oversized_or_too_many_headers_are_refused_with_431() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = TestServer::start().await;
+        let addr = server.url.trim_start_matches("http://").to_owned();
+        let big = format!("X-Big: {}\r\n", "a".repeat(1024 * 1024));
+        let many: String = (0..200).map(|i| format!("X-Header-{i}: v\r\n")).collect();
+        for (what, headers) in [("a 1 MiB header", big), ("200 headers", many)] {
+            let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            let request = format!("POST /v1/sso HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
+            // The server may answer and close before it has read everything.
+            let _ = stream.write_all(request.as_bytes()).await;
+            let mut answer = vec![0; 64];
+            let n = stream.read(&mut answer).await.unwrap();
+            let status = String::from_utf8_lossy(&answer[..n]).lines().next().unwrap_or_default().to_owned();
+            assert_eq!(status, "HTTP/1.1 431 Request Header Fields Too Large", "{what}");
+        }
+        // The server is still there.
+        assert_eq!(server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
+    }
+
+    #[tokio::test]
     async fn each_partner_has_a_request_budget_per_second() {
         let server = TestServer::with(|c| c.partner_rate_limit = Some(2)).await;
         let fx = server.fixture().await;

@@ -1,4 +1,5 @@
-//! No generated secret, session cookie or whole token is ever stored or logged in plaintext.
+//! No generated secret, session cookie or whole token is ever stored, logged or exported in
+//! metrics in plaintext; logs are JSON lines carrying request ids.
 
 use handoff_client::{Client, PartnerCredentials};
 use serde_json::Value;
@@ -7,7 +8,7 @@ use crate::harness::{http_client, remote_fixture, Spawned, ADMIN_TOKEN};
 
 backend_tests! {
     #[tokio::test]
-    async fn secrets_and_tokens_never_reach_the_database_or_the_logs() {
+    async fn secrets_and_tokens_never_reach_the_database_the_logs_or_the_metrics() {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Spawned::serve(dir.path(), &["--log-format", "json"]);
         let fx = remote_fixture(&server.url).await;
@@ -39,7 +40,10 @@ backend_tests! {
         // Refusals log too: a wrong secret, a replayed link.
         let wrong = PartnerCredentials { partner_secret: "hps_guess".into(), ..credentials.clone() };
         assert!(client.mint_sso_link(&wrong, user_id, None).await.is_err());
-        assert_eq!(http.get(&link.redirect_url).send().await.unwrap().status(), 409);
+        let replay = http.get(&link.redirect_url).header("x-request-id", "test-request-42").send().await.unwrap();
+        assert_eq!(replay.status(), 409);
+        let metrics = http.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("handoff_http_requests_total"), "the metrics do count requests");
         server.kill9();
 
         // Every file the database keeps: the SQLite file and its WAL, or the whole PostgreSQL
@@ -61,6 +65,12 @@ backend_tests! {
         let stored = String::from_utf8_lossy(&stored).into_owned();
         let logs = server.stderr();
         assert!(logs.contains("/auth/sso"), "the logs do record requests");
+        // One JSON object per line, and the request's id on the lines of that request.
+        let lines: Vec<Value> = logs.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        assert!(
+            lines.iter().any(|line| line.to_string().contains(r#""request_id":"test-request-42""#)),
+            "no log line carries the request id"
+        );
         let secrets = [
             ("organization secret", org["secret"].as_str().unwrap()),
             ("rotated organization secret", rotated["secret"].as_str().unwrap()),
@@ -75,6 +85,7 @@ backend_tests! {
         for (what, secret) in secrets {
             assert!(!stored.contains(secret), "{what} found in the database");
             assert!(!logs.contains(secret), "{what} found in the logs");
+            assert!(!metrics.contains(secret), "{what} found in the metrics");
         }
     }
 }
