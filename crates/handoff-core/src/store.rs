@@ -137,6 +137,15 @@ pub enum Write {
     RememberEvent { integration: IntegrationId, event_id: String, expires_at: i64, audit: AuditEvent },
 }
 
+impl Write {
+    /// The audit record this write appends (when it wins).
+    pub fn audit(&self) -> &AuditEvent {
+        match self {
+            Write::Audit(audit) | Write::Redeem { audit, .. } | Write::RememberEvent { audit, .. } => audit,
+        }
+    }
+}
+
 /// Durable writes, committed in batches: one transaction (one fsync) for many requests.
 #[async_trait]
 pub trait Journal: Send + Sync {

@@ -126,7 +126,6 @@ impl App {
             settings.public_url = PublicUrl::parse(&format!("http://{bound}"))
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
-        let failed_auth_limit = settings.failed_auth_limit;
         let upstream = settings.upstream.clone().map(Upstream::new);
         let journal = Journal::start(store.clone());
         metrics::handle();
@@ -138,7 +137,6 @@ impl App {
             journal,
             master,
             admin_token,
-            failed_auth_limit,
             caches: Caches::default(),
             partner_windows: Mutex::default(),
             upstream,

@@ -13,7 +13,7 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use handoff_core::model::AuditEvent;
+use handoff_core::model::Outcome;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -49,18 +49,18 @@ pub fn routes() -> Router<AppState> {
 
 /// Counts one answered request. `route` is the matched route template (`/v1/sso`,
 /// `/admin/v1/users/{user_id}`), or `other` for paths no route names.
-pub fn request(route: &str, method: &Method, status: StatusCode, started: Instant) {
-    let labels = [("route", route.to_owned()), ("method", method.as_str().to_owned())];
-    ::metrics::counter!(REQUESTS, &[labels[0].clone(), labels[1].clone(), ("status", status.as_u16().to_string())])
+pub fn request(route: String, method: &Method, status: StatusCode, started: Instant) {
+    let method = method.as_str().to_owned();
+    ::metrics::histogram!(DURATION, "route" => route.clone(), "method" => method.clone())
+        .record(started.elapsed().as_secs_f64());
+    ::metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status.as_u16().to_string())
         .increment(1);
-    ::metrics::histogram!(DURATION, &labels).record(started.elapsed().as_secs_f64());
 }
 
 /// Counts one committed audit record by its kind, outcome and reason.
-pub fn outcome(event: &AuditEvent) {
-    let outcome = event.outcome.map_or("none", |o| o.as_str());
-    ::metrics::counter!(AUDIT_RECORDS, "kind" => event.kind.clone(), "outcome" => outcome, "reason" => event.reason.clone())
-        .increment(1);
+pub fn outcome(kind: String, outcome: Option<Outcome>, reason: String) {
+    let outcome = outcome.map_or("none", Outcome::as_str);
+    ::metrics::counter!(AUDIT_RECORDS, "kind" => kind, "outcome" => outcome, "reason" => reason).increment(1);
 }
 
 async fn render(State(state): State<AppState>) -> Response {

@@ -72,7 +72,7 @@ async fn authenticate(
     // Failures naming a partner count for it too, from whichever address they come: a guesser
     // spread over many addresses still meets a limit. Any well-formed id is counted, known or
     // not, so that the work done does not tell which ids exist.
-    let partner_key = parsed.map(|id| ratelimit::partner_key(&id.to_string()));
+    let partner_key = parsed.map(ratelimit::partner_key);
     if let Some(key) = &partner_key {
         if let Some(wait) = state.throttled_key(key, state.settings.failed_auth_limit_per_partner).await? {
             return Err(state.refuse(event, AppState::rate_limited(wait)).await);

@@ -26,7 +26,7 @@ pub fn admit(window: &mut (i64, u32), now: i64, limit: u32) -> bool {
 }
 
 /// The key failed authentications naming `partner` are counted under.
-pub fn partner_key(partner: &str) -> String {
+pub fn partner_key(partner: impl std::fmt::Display) -> String {
     format!("partner:{partner}")
 }
 

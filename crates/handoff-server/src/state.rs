@@ -37,8 +37,6 @@ pub struct Inner {
     /// Seals webhook secrets at rest.
     pub master: MasterKey,
     pub admin_token: SecretDigest,
-    /// Failed authentications per client address per window before 429.
-    pub failed_auth_limit: u32,
     /// Hot-path read caches.
     pub caches: Caches,
     /// This second's requests per partner, for `partner_rate_limit` (per node).
@@ -74,26 +72,18 @@ impl AppState {
     /// Commits `write` with whatever else is queued (group commit), and counts its audit record
     /// once it is committed.
     pub async fn write(&self, write: Write) -> Result<bool, ApiError> {
-        let audit = match &write {
-            Write::Audit(event) | Write::Redeem { audit: event, .. } | Write::RememberEvent { audit: event, .. } => {
-                AuditEvent {
-                    kind: event.kind.clone(),
-                    outcome: event.outcome,
-                    reason: event.reason.clone(),
-                    ..AuditEvent::default()
-                }
-            }
-        };
+        let audit = write.audit();
+        let labels = (audit.kind.clone(), audit.outcome, audit.reason.clone());
         let written = self.journal.write(write).await.map_err(|()| ApiError::internal())?;
         if written {
-            metrics::outcome(&audit);
+            metrics::outcome(labels.0, labels.1, labels.2);
         }
         Ok(written)
     }
 
     /// `Some(seconds to wait)` when the client behind `ctx` used up its failed authentications.
     pub async fn throttled(&self, ctx: &Ctx) -> Result<Option<u64>, ApiError> {
-        self.throttled_key(ctx.limiter_key(), self.failed_auth_limit).await
+        self.throttled_key(ctx.limiter_key(), self.settings.failed_auth_limit).await
     }
 
     /// `Some(seconds to wait)` when failures counted under `key` reached `limit` in this window.

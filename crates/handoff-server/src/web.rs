@@ -74,7 +74,7 @@ pub async fn finish(State(state): State<AppState>, request: Request, next: Next)
     let method = parts.method.clone();
     let browser = !json_only(&path) && !wants_json(&parts.headers);
     let response = finish_inner(&state, &ctx, &path, browser, next.run(Request::from_parts(parts, body)).await).await;
-    metrics::request(&route, &method, response.status(), started);
+    metrics::request(route, &method, response.status(), started);
     response
 }
 

@@ -3,6 +3,20 @@
 //! Owns: connection set-up, migrations (embedded, one directory per backend), the SQL.
 //! Must not: decide policy (what is allowed is `handoff-core`'s and the server's business).
 
+/// The columns an audit record is inserted with, in bind order, for both write paths.
+macro_rules! audit_columns {
+    () => {
+        "at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, detail"
+    };
+}
+
+/// The columns a session is inserted with, in bind order, for both write paths.
+macro_rules! session_columns {
+    () => {
+        "id, secret_digest, user_id, organization_id, partner_id, embed, created_at, last_seen_at, expires_at"
+    };
+}
+
 mod sql;
 mod sqlite_journal;
 

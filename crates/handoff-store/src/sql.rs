@@ -899,11 +899,7 @@ async fn insert_audits(tx: &mut sqlx::Transaction<'_, Any>, events: &[&AuditEven
     if events.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, \
-         request_id, detail) VALUES {}",
-        values(events.len(), 10)
-    );
+    let sql = format!(concat!("INSERT INTO audit_log (", audit_columns!(), ") VALUES {}"), values(events.len(), 10));
     let mut query = sqlx::query(&sql);
     for e in events {
         query = query
@@ -996,11 +992,7 @@ async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: 
     if winners.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "INSERT INTO sessions (id, secret_digest, user_id, organization_id, partner_id, embed, created_at, \
-         last_seen_at, expires_at) VALUES {}",
-        values(winners.len(), 9)
-    );
+    let sql = format!(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES {}"), values(winners.len(), 9));
     let mut query = sqlx::query(&sql);
     for s in winners {
         query = query
@@ -1030,15 +1022,9 @@ impl Journal for SqlStore {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         remember_events(&mut tx, &writes, &mut results).await?;
         redeem(&mut tx, &writes, &mut results).await?;
-        let audits: Vec<&AuditEvent> = writes
-            .iter()
-            .zip(&results)
-            .filter_map(|(write, ok)| match write {
-                Write::Audit(event) => Some(event),
-                Write::Redeem { audit, .. } | Write::RememberEvent { audit, .. } if *ok => Some(audit),
-                _ => None,
-            })
-            .collect();
+        // Losers of a redemption or a replay append nothing; audit writes always win.
+        let audits: Vec<&AuditEvent> =
+            writes.iter().zip(&results).filter(|(_, won)| **won).map(|(write, _)| write.audit()).collect();
         insert_audits(&mut tx, &audits).await?;
         tx.commit().await.map_err(backend)?;
         Ok(results)

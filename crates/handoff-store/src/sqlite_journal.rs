@@ -14,7 +14,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::model::{AuditEvent, Outcome, Session};
 use handoff_core::store::{StoreError, StoreResult, Write};
 use rusqlite::{params, CachedStatement, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -28,12 +28,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITER_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;";
 
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (at, kind, outcome, reason, partner_id, organization_id, user_id, \
-     client_addr, request_id, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const INSERT_AUDIT: &str =
+    concat!("INSERT INTO audit_log (", audit_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 const CONSUME_TOKEN: &str =
     "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
-const INSERT_SESSION: &str = "INSERT INTO sessions (id, secret_digest, user_id, organization_id, partner_id, embed, \
-     created_at, last_seen_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const INSERT_SESSION: &str =
+    concat!("INSERT INTO sessions (", session_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 const REMEMBER_EVENT: &str =
     "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
 
@@ -152,37 +152,38 @@ fn apply(connection: &mut Connection, writes: &[Write]) -> rusqlite::Result<Vec<
 
 /// One write; the primary keys of `consumed_tokens` and `webhook_events` decide single use.
 fn apply_one(s: &mut Statements<'_>, write: &Write) -> rusqlite::Result<bool> {
-    match write {
-        Write::Audit(event) => {
-            insert_audit(&mut s.audit, event)?;
-            Ok(true)
-        }
-        Write::Redeem { jti, token_expires_at, session, audit } => {
-            if s.consume.execute(params![jti, token_expires_at, session.created_at])? == 0 {
-                return Ok(false);
+    let won = match write {
+        Write::Audit(_) => true,
+        Write::Redeem { jti, token_expires_at, session, .. } => {
+            let won = s.consume.execute(params![jti, token_expires_at, session.created_at])? == 1;
+            if won {
+                insert_session(&mut s.session, session)?;
             }
-            s.session.execute(params![
-                session.id.to_string(),
-                session.secret_digest.as_bytes().as_slice(),
-                session.user_id.to_string(),
-                session.organization_id.to_string(),
-                session.partner_id.map(|p| p.to_string()),
-                session.embed,
-                session.created_at,
-                session.last_seen_at,
-                session.expires_at,
-            ])?;
-            insert_audit(&mut s.audit, audit)?;
-            Ok(true)
+            won
         }
-        Write::RememberEvent { integration, event_id, expires_at, audit } => {
-            if s.remember.execute(params![integration.to_string(), event_id, expires_at])? == 0 {
-                return Ok(false);
-            }
-            insert_audit(&mut s.audit, audit)?;
-            Ok(true)
+        Write::RememberEvent { integration, event_id, expires_at, .. } => {
+            s.remember.execute(params![integration.to_string(), event_id, expires_at])? == 1
         }
+    };
+    if won {
+        insert_audit(&mut s.audit, write.audit())?;
     }
+    Ok(won)
+}
+
+fn insert_session(statement: &mut CachedStatement<'_>, session: &Session) -> rusqlite::Result<()> {
+    statement.execute(params![
+        session.id.to_string(),
+        session.secret_digest.as_bytes().as_slice(),
+        session.user_id.to_string(),
+        session.organization_id.to_string(),
+        session.partner_id.map(|p| p.to_string()),
+        session.embed,
+        session.created_at,
+        session.last_seen_at,
+        session.expires_at,
+    ])?;
+    Ok(())
 }
 
 fn insert_audit(statement: &mut CachedStatement<'_>, e: &AuditEvent) -> rusqlite::Result<()> {
