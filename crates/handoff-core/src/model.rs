@@ -97,6 +97,17 @@ pub struct SealedSecrets {
     pub previous: Option<(Vec<u8>, i64)>,
 }
 
+impl SealedSecrets {
+    /// The secret a *sender* signs with at `now`: the previous one until its overlap ends, so
+    /// the receiver has until then to install the new one; the current one after that.
+    pub fn signing(&self, now: i64) -> &[u8] {
+        match &self.previous {
+            Some((previous, until)) if now < *until => previous,
+            _ => &self.current,
+        }
+    }
+}
+
 /// A trusted portal that POSTs signed SSO events to `/v1/inbound/{slug}/sso`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundIntegration {
@@ -286,5 +297,14 @@ mod tests {
         ] {
             assert_eq!(parse_email(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_sender_signs_with_the_previous_secret_until_the_overlap_ends() {
+        let secrets = SealedSecrets { current: b"new".to_vec(), previous: Some((b"old".to_vec(), 100)) };
+        assert_eq!(secrets.signing(99), b"old");
+        assert_eq!(secrets.signing(100), b"new");
+        let immediate = SealedSecrets { current: b"new".to_vec(), previous: None };
+        assert_eq!(immediate.signing(0), b"new");
     }
 }

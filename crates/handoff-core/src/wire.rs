@@ -94,6 +94,15 @@ pub struct PartnerView {
     pub secret: Option<String>,
 }
 
+/// `POST …/secrets` body (optional): how long the old secret stays in use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// Seconds, 0 (the old secret ends now, e.g. after a leak) to 604800 [default: 86400].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_seconds: Option<i64>,
+}
+
 /// `POST …/secrets` answer: the new secret (shown once) and when the old one stops working.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RotatedSecret {
@@ -276,6 +285,9 @@ pub struct SupplierView {
     pub timeout_seconds: i64,
     pub event_type: String,
     pub created_at: String,
+    /// During a rotation overlap: until then handoff still signs with the previous secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
     /// Present only in the answer that created the supplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,

@@ -16,18 +16,21 @@ use handoff_core::token::KeyKind;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
     AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
-    InboundIntegrationView, OrganizationView, Page, PartnerView, RotatedSecret, SupplierView, UpdateUser, UserView,
+    InboundIntegrationView, OrganizationView, Page, PartnerView, RotateSecret, RotatedSecret, SupplierView, UpdateUser,
+    UserView,
 };
 use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{json, AdminAuth, RawBody};
+use crate::extract::{json, optional_json, AdminAuth, RawBody};
 use crate::partner_api::{new_user, parse_status, ListQuery};
 use crate::state::{AppState, Ctx};
 use crate::{inbound, outbound, views};
 
-/// How long a rotated-out secret keeps working.
-const ROTATION_OVERLAP_SECONDS: i64 = 24 * 3600;
+/// How long a rotated-out secret keeps working unless the request says otherwise.
+const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
+/// The longest overlap a rotation may ask for.
+const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -75,6 +78,16 @@ async fn audited(
     state.audit(event).await
 }
 
+/// When a rotated-out secret stops working: now plus the overlap the (optional) body asks for.
+fn overlap_until(state: &AppState, headers: &HeaderMap, body: RawBody) -> ApiResult<i64> {
+    let request: RotateSecret = optional_json(headers, body)?.unwrap_or_default();
+    let seconds = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    if !(0..=MAX_OVERLAP_SECONDS).contains(&seconds) {
+        return Err(ApiError::invalid(format!("overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}.")));
+    }
+    Ok(state.now() + seconds)
+}
+
 /// A secret rotation: the new secret (shown once), the credential to store, and when the old
 /// secret stops working.
 struct Rotation {
@@ -84,9 +97,8 @@ struct Rotation {
 }
 
 impl Rotation {
-    fn of(state: &AppState, kind: SecretKind, current: &Credential) -> Self {
+    fn of(kind: SecretKind, current: &Credential, until: i64) -> Self {
         let secret = Secret::generate(kind);
-        let until = state.now() + ROTATION_OVERLAP_SECONDS;
         Self { credential: current.rotated(secret.digest(), until), secret, until }
     }
 
@@ -101,19 +113,13 @@ fn rotated(secret: &Secret, until: i64) -> (StatusCode, Json<RotatedSecret>) {
     (StatusCode::CREATED, Json(body))
 }
 
-/// A new webhook secret sealed under `context`; the current one stays valid until `until`.
-fn rotate_sealed(
-    state: &AppState,
-    current: &SealedSecrets,
-    context: &str,
-    until: i64,
-) -> ApiResult<(Secret, SealedSecrets)> {
+/// A new webhook secret sealed under `context`; `kept` (the secret in use until now) stays in
+/// use until `until`, or ends at once when `until` is not in the future.
+fn rotate_sealed(state: &AppState, kept: &[u8], context: &str, until: i64) -> ApiResult<(Secret, SealedSecrets)> {
     let secret = Secret::generate(SecretKind::Webhook);
-    let sealed = SealedSecrets {
-        current: state.seal(secret.expose(), context)?,
-        previous: Some((current.current.clone(), until)),
-    };
-    Ok((secret, sealed))
+    let previous = (until > state.now()).then(|| (kept.to_vec(), until));
+    let current = state.seal(secret.expose(), context)?;
+    Ok((secret, SealedSecrets { current, previous }))
 }
 
 fn clean_list(values: Vec<String>) -> Vec<String> {
@@ -211,9 +217,12 @@ async fn organizations_rotate(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let organization = organization(&state, &id).await?;
-    let rotation = Rotation::of(&state, SecretKind::Organization, &organization.credential);
+    let until = overlap_until(&state, &headers, body)?;
+    let rotation = Rotation::of(SecretKind::Organization, &organization.credential, until);
     state.store.set_organization_credential(organization.id, &rotation.credential).await?;
     state.forget_organization(organization.id);
     audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
@@ -314,9 +323,12 @@ async fn partners_rotate(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let partner = partner(&state, &id).await?;
-    let rotation = Rotation::of(&state, SecretKind::Partner, &partner.credential);
+    let until = overlap_until(&state, &headers, body)?;
+    let rotation = Rotation::of(SecretKind::Partner, &partner.credential, until);
     state.store.set_partner_credential(partner.id, &rotation.credential).await?;
     state.caches.partners.remove(&partner.id);
     audited(&state, &ctx, "admin.partner.rotate_secret", |e| e.partner_id = Some(partner.id.to_string())).await?;
@@ -656,10 +668,14 @@ async fn integrations_rotate(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let integration = integration(&state, &id).await?;
-    let until = state.now() + ROTATION_OVERLAP_SECONDS;
-    let (secret, secrets) = rotate_sealed(&state, &integration.secrets, &inbound::seal_context(&integration), until)?;
+    let until = overlap_until(&state, &headers, body)?;
+    // The receiver accepts both: the current secret becomes the previous one.
+    let (secret, secrets) =
+        rotate_sealed(&state, &integration.secrets.current, &inbound::seal_context(&integration), until)?;
     state.store.set_integration_secrets(integration.id, &secrets).await?;
     state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.rotate_secret", |e| {
@@ -767,15 +783,19 @@ async fn suppliers_rotate(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
+    headers: HeaderMap,
+    body: RawBody,
 ) -> ApiResult<(StatusCode, Json<RotatedSecret>)> {
     let supplier = supplier(&state, &id).await?;
-    // The sender signs with the current secret only: the old one ends now.
-    let now = state.now();
-    let (secret, secrets) = rotate_sealed(&state, &supplier.secrets, &outbound::seal_context(&supplier), now)?;
+    let until = overlap_until(&state, &headers, body)?;
+    // handoff is the sender: the secret it signs with now keeps signing until `until`, which
+    // gives the supplier until then to install the new one.
+    let signing = supplier.secrets.signing(state.now());
+    let (secret, secrets) = rotate_sealed(&state, signing, &outbound::seal_context(&supplier), until)?;
     state.store.set_supplier_secrets(supplier.id, &secrets).await?;
     audited(&state, &ctx, "admin.supplier.rotate_secret", |e| e.detail = Some(format!("supplier={}", supplier.slug)))
         .await?;
-    Ok(rotated(&secret, now))
+    Ok(rotated(&secret, until))
 }
 
 /// The signing keys by kind: which one signs on this node, and every one that verifies.

@@ -114,7 +114,7 @@ async fn call(state: &AppState, supplier: &Supplier, identity: &Identity) -> Api
     };
     let body = serde_json::to_vec(&event).map_err(|_| ApiError::internal())?;
     let timestamp = OffsetDateTime::unix_timestamp(now).to_string();
-    let secret = state.unseal(&supplier.secrets.current, &seal_context(supplier))?;
+    let secret = state.unseal(supplier.secrets.signing(now.unix_timestamp()), &seal_context(supplier))?;
     let signature = supplier.signature_profile.sign(&secret, &timestamp, &body);
     let timeout = supplier.timeout_seconds.unsigned_abs();
     let gateway = |detail: String| ApiError::new(ProblemKind::BadGateway, detail);

@@ -82,6 +82,7 @@ pub fn supplier(s: &Supplier, public_url: &PublicUrl) -> SupplierView {
         timeout_seconds: s.timeout_seconds,
         event_type: s.event_type.clone(),
         created_at: rfc3339(s.created_at),
+        previous_secret_expires_at: s.secrets.previous.as_ref().map(|(_, until)| rfc3339(*until)),
         secret: None,
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use handoff_client::wire::{
-    CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser, UpdateUser,
+    CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser, RotateSecret, UpdateUser,
 };
 use handoff_client::Client;
 use reqwest::Method;
@@ -82,9 +82,12 @@ enum Suppliers {
     Delete {
         id: String,
     },
-    /// Issue a new secret; it signs from now on.
+    /// Issue a new secret; the old one keeps signing during the overlap (0: the new one signs now).
     RotateSecret {
         id: String,
+        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
+        #[arg(long)]
+        overlap_seconds: Option<i64>,
     },
 }
 
@@ -120,9 +123,12 @@ enum Inbound {
     Delete {
         id: String,
     },
-    /// Issue a new secret; the old one keeps working for 24 hours.
+    /// Issue a new secret; the old one keeps working during the overlap.
     RotateSecret {
         id: String,
+        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
+        #[arg(long)]
+        overlap_seconds: Option<i64>,
     },
 }
 
@@ -142,9 +148,12 @@ enum Organizations {
     Delete {
         id: String,
     },
-    /// Issue a new secret; the old one keeps working for 24 hours.
+    /// Issue a new secret; the old one keeps working during the overlap.
     RotateSecret {
         id: String,
+        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
+        #[arg(long)]
+        overlap_seconds: Option<i64>,
     },
 }
 
@@ -169,6 +178,9 @@ enum Partners {
     },
     RotateSecret {
         id: String,
+        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
+        #[arg(long)]
+        overlap_seconds: Option<i64>,
     },
     /// Allow the partner to mint links for the organization's users.
     Link {
@@ -289,7 +301,11 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Organizations::List => (Method::GET, "/organizations".into(), None),
             Organizations::Get { id } => (Method::GET, format!("/organizations/{id}"), None),
             Organizations::Delete { id } => (Method::DELETE, format!("/organizations/{id}"), None),
-            Organizations::RotateSecret { id } => (Method::POST, format!("/organizations/{id}/secrets"), None),
+            Organizations::RotateSecret { id, overlap_seconds } => (
+                Method::POST,
+                format!("/organizations/{id}/secrets"),
+                Some(to_value(&RotateSecret { overlap_seconds })?),
+            ),
         },
         AdminCommand::Partners(command) => match command {
             Partners::Create { name, embed_origins, allowed_path_prefixes } => (
@@ -300,7 +316,9 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Partners::List => (Method::GET, "/partners".into(), None),
             Partners::Get { id } => (Method::GET, format!("/partners/{id}"), None),
             Partners::Delete { id } => (Method::DELETE, format!("/partners/{id}"), None),
-            Partners::RotateSecret { id } => (Method::POST, format!("/partners/{id}/secrets"), None),
+            Partners::RotateSecret { id, overlap_seconds } => {
+                (Method::POST, format!("/partners/{id}/secrets"), Some(to_value(&RotateSecret { overlap_seconds })?))
+            }
             Partners::Link { partner_id, organization_id } => {
                 (Method::PUT, format!("/partners/{partner_id}/organizations/{organization_id}"), None)
             }
@@ -357,7 +375,11 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Inbound::List => (Method::GET, "/inbound-integrations".into(), None),
             Inbound::Get { id } => (Method::GET, format!("/inbound-integrations/{id}"), None),
             Inbound::Delete { id } => (Method::DELETE, format!("/inbound-integrations/{id}"), None),
-            Inbound::RotateSecret { id } => (Method::POST, format!("/inbound-integrations/{id}/secrets"), None),
+            Inbound::RotateSecret { id, overlap_seconds } => (
+                Method::POST,
+                format!("/inbound-integrations/{id}/secrets"),
+                Some(to_value(&RotateSecret { overlap_seconds })?),
+            ),
         },
         AdminCommand::Suppliers(command) => match command {
             Suppliers::Create {
@@ -383,7 +405,9 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Suppliers::List => (Method::GET, "/suppliers".into(), None),
             Suppliers::Get { id } => (Method::GET, format!("/suppliers/{id}"), None),
             Suppliers::Delete { id } => (Method::DELETE, format!("/suppliers/{id}"), None),
-            Suppliers::RotateSecret { id } => (Method::POST, format!("/suppliers/{id}/secrets"), None),
+            Suppliers::RotateSecret { id, overlap_seconds } => {
+                (Method::POST, format!("/suppliers/{id}/secrets"), Some(to_value(&RotateSecret { overlap_seconds })?))
+            }
         },
         AdminCommand::Keys(Keys::List) => (Method::GET, "/keys".into(), None),
         AdminCommand::Keys(Keys::Rotate) => (Method::POST, "/keys/rotate".into(), None),

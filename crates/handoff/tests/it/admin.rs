@@ -106,6 +106,15 @@ backend_tests! {
         let old = client.mint_sso_link(&with(&fx.credentials.partner_secret), &fx.user.id, None).await.unwrap_err();
         assert_eq!(old.slug(), Some("authentication-required"));
         assert!(client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.is_ok());
+
+        // After a leak, overlap 0: the old secret ends at once.
+        let leaked =
+            server.admin_post(&format!("/partners/{}/secrets", fx.partner.id), json!({"overlap_seconds": 0})).await;
+        let now = handoff_core::Clock::now(server.clock.as_ref()).format(&time::format_description::well_known::Rfc3339);
+        assert_eq!(leaked["previous_expires_at"], now.unwrap());
+        let old = client.mint_sso_link(&with(&new_secret), &fx.user.id, None).await.unwrap_err();
+        assert_eq!(old.slug(), Some("authentication-required"));
+        assert!(client.mint_sso_link(&with(leaked["secret"].as_str().unwrap()), &fx.user.id, None).await.is_ok());
     }
 
     // The CLI runs as a blocking child process: the server needs a worker thread of its own.

@@ -2,6 +2,7 @@
 //! loopback verifies signature, freshness and fields, and the browser follows only an allowed
 //! `redirectUrl`; every failure is a clear page.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ use crate::harness::{assert_problem, header, Fixture, TestServer};
 struct Supplier {
     secret: Arc<Mutex<String>>,
     events: Arc<Mutex<Vec<SsoEvent>>>,
+    /// Seconds the supplier's clock is ahead of the wall clock: moved with the server's.
+    skew: Arc<AtomicI64>,
     port: u16,
 }
 
@@ -32,7 +35,7 @@ async fn ok(State(supplier): State<Supplier>, headers: HeaderMap, body: Bytes) -
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid signature"}))).into_response();
     }
     #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() + supplier.skew.load(Ordering::SeqCst);
     if check_timestamp(timestamp, now, 15).is_err() {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Stale timestamp"}))).into_response();
     }
@@ -129,6 +132,51 @@ backend_tests! {
         assert!(uuid::Uuid::parse_str(&event.event_id).is_ok());
         let audit = server.audit("kind=launch&outcome=accepted").await;
         assert_eq!(audit[0]["user_id"], fx.user.id.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_rotated_supplier_secret_keeps_signing_until_the_overlap_ends() {
+        let supplier = start_supplier().await;
+        let server = TestServer::start().await;
+        let created = create_supplier(&server, &supplier, "ok", 5).await;
+        let id = created["id"].as_str().unwrap();
+        let (fx, cookie) = signed_in(&server).await;
+        let launch = |cookie: String| {
+            let request = server.http.get(format!("{}/launch/ok", server.url)).header("cookie", cookie);
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        let old = supplier.secret.lock().unwrap().clone();
+
+        let rotated = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 3600})).await;
+        let new = rotated["secret"].as_str().unwrap().to_owned();
+        assert!(new.starts_with("whsec_") && new != old);
+        let read: Value = server.admin.admin::<Value, Value>(reqwest::Method::GET, &format!("/suppliers/{id}"), None).await.unwrap();
+        assert_eq!(read["previous_secret_expires_at"], rotated["previous_expires_at"]);
+        // During the overlap handoff still signs with the old secret: a supplier that has not
+        // installed the new one yet keeps working, one that already switched does not yet.
+        assert_eq!(launch(cookie.clone()).await, 303);
+        *supplier.secret.lock().unwrap() = new.clone();
+        assert_eq!(launch(cookie.clone()).await, 502);
+        // Once the overlap is over, the new secret signs.
+        server.clock.advance(3600);
+        supplier.skew.store(3600, Ordering::SeqCst);
+        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
+        let cookie = server.sign_in(&link.redirect_url).await;
+        assert_eq!(launch(cookie.clone()).await, 303);
+
+        // After a leak: overlap 0 ends the old secret at once.
+        let leaked = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 0})).await;
+        assert_eq!(launch(cookie.clone()).await, 502);
+        *supplier.secret.lock().unwrap() = leaked["secret"].as_str().unwrap().to_owned();
+        assert_eq!(launch(cookie.clone()).await, 303);
+        assert_eq!(supplier.events.lock().unwrap().len(), 3, "one event per accepted launch");
+
+        for bad in [json!({"overlap_seconds": -1}), json!({"overlap_seconds": 604801}), json!({"overlap": 5})] {
+            let url = format!("{}/admin/v1/suppliers/{id}/secrets", server.url);
+            let refused = server.http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&bad).send().await.unwrap();
+            assert_problem(refused, 400, "invalid-request").await;
+        }
+        assert_eq!(server.audit("kind=admin.supplier.rotate_secret").await.len(), 2);
     }
 
     #[tokio::test]
