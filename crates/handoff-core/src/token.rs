@@ -251,11 +251,13 @@ pub fn check_time(now: i64, nbf: i64, exp: i64) -> Result<(), TokenError> {
 
 /// A JSON Web Key Set of Ed25519 public keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Jwk {
     pub kty: String,
     pub crv: String,

@@ -162,6 +162,7 @@ pub fn check_timestamp(value: &str, now: i64, tolerance: i64) -> Result<i64, Tim
 
 /// The SSO event of seed 002.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoEvent {
     pub event_id: String,
@@ -171,6 +172,7 @@ pub struct SsoEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoEventData {
     pub email: String,

@@ -3,8 +3,122 @@
 
 use serde::{Deserialize, Serialize};
 
+/// JSON Schemas of the validated strings, for the OpenAPI document. Each pattern accepts exactly
+/// what the server's check accepts (schemathesis holds them to it in CI, both ways).
+#[cfg(feature = "openapi")]
+pub mod schema {
+    use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+
+    /// Unicode `White_Space`, which `str::trim` removes.
+    macro_rules! ws {
+        () => {
+            r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+        };
+    }
+    /// Control characters (`char::is_control`).
+    macro_rules! ctrl {
+        () => {
+            r"\x00-\x1f\x7f-\x9f"
+        };
+    }
+
+    macro_rules! string_schema {
+        ($($(#[$doc:meta])* $name:ident = $pattern:expr;)+) => {$(
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new().schema_type(Type::String).pattern(Some($pattern)).into()
+                }
+            }
+
+            impl utoipa::ToSchema for $name {}
+        )+};
+    }
+
+    string_schema! {
+        /// 1 to 200 characters without controls once trimmed (`model::parse_name`).
+        Name = concat!("^[", ws!(), "]*[^", ws!(), ctrl!(), "](?:[^", ctrl!(), "]{0,198}[^", ws!(), ctrl!(), "])?[", ws!(), "]*$");
+        /// 1 to 64 of a-z, 0-9 and `-`, not starting with `-`.
+        Slug = r"^[a-z0-9][a-z0-9-]{0,63}$";
+        /// 1 to 100 characters without controls.
+        EventType = concat!("^[^", ctrl!(), "]{1,100}$");
+        SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64)$";
+        UnknownUserPolicyName = r"^(provision|register|reject)$";
+        UserStatusName = r"^(active|disabled)$";
+    }
+}
+
+/// Optional whole numbers as JSON Schema means them: `30`, and also `30.0` (the same integer).
+/// Fractions, strings and anything else are errors.
+pub mod whole {
+    use serde::de::{self, Deserializer, Visitor};
+
+    /// In a JSON body.
+    pub fn option<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        narrow(deserializer.deserialize_any(Whole { from_text: false })?)
+    }
+
+    /// In a query string, where every value is text: `30` or `30.0`.
+    pub fn query<'de, D: Deserializer<'de>, T: TryFrom<i64>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        narrow(deserializer.deserialize_any(Whole { from_text: true })?)
+    }
+
+    fn narrow<T: TryFrom<i64>, E: de::Error>(value: Option<i64>) -> Result<Option<T>, E> {
+        value.map(|n| T::try_from(n).map_err(|_| E::custom("number out of range"))).transpose()
+    }
+
+    struct Whole {
+        from_text: bool,
+    }
+
+    impl Visitor<'_> for Whole {
+        type Value = Option<i64>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            i64::try_from(v).map(Some).map_err(|_| E::custom("number out of range"))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            // Whole numbers below 2^53 only: there the cast is exact.
+            if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+                #[allow(clippy::cast_possible_truncation)]
+                Ok(Some(v as i64))
+            } else {
+                Err(E::custom("expected a whole number"))
+            }
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            if !self.from_text {
+                return Err(E::custom("expected a whole number, not a string"));
+            }
+            match v.parse::<i64>() {
+                Ok(n) => Ok(Some(n)),
+                Err(_) => {
+                    v.parse::<f64>().map_err(|_| E::custom("expected a whole number")).and_then(|f| self.visit_f64(f))
+                }
+            }
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+}
+
 /// `{"success": true, "data": …}`: the partner API's success envelope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Envelope<T> {
     pub success: bool,
     pub data: T,
@@ -12,6 +126,7 @@ pub struct Envelope<T> {
 
 /// `{"success": false, "error": {…}}`: every JSON error of the partner, portal and admin APIs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorEnvelope {
     pub success: bool,
     pub error: ProblemBody,
@@ -19,6 +134,7 @@ pub struct ErrorEnvelope {
 
 /// RFC 7807 members, plus the request id to quote to support.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProblemBody {
     #[serde(rename = "type")]
     pub type_uri: String,
@@ -31,6 +147,7 @@ pub struct ProblemBody {
 
 /// `POST /v1/sso` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SsoRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,6 +156,7 @@ pub struct SsoRequest {
 
 /// `POST /v1/sso` answer data.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SsoLink {
     pub sso_token: String,
     pub redirect_url: String,
@@ -47,6 +165,7 @@ pub struct SsoLink {
 
 /// A page of a list, with the cursor for the next page (absent on the last one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,14 +173,17 @@ pub struct Page<T> {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganization {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub name: String,
     #[serde(default)]
     pub org_numbers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
@@ -73,8 +195,10 @@ pub struct OrganizationView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePartner {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub name: String,
     #[serde(default)]
     pub embed_origins: Vec<String>,
@@ -83,6 +207,7 @@ pub struct CreatePartner {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartnerView {
     pub id: String,
     pub name: String,
@@ -96,35 +221,44 @@ pub struct PartnerView {
 
 /// `POST …/secrets` body (optional): how long the old secret stays in use.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
     /// Seconds, 0 (the old secret ends now, e.g. after a leak) to 604800 [default: 86400].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 604800))]
     pub overlap_seconds: Option<i64>,
 }
 
 /// `POST …/secrets` answer: the new secret (shown once) and when the old one stops working.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotatedSecret {
     pub secret: String,
     pub previous_expires_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub given_name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub family_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::UserStatusName))]
     pub status: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: String,
     pub organization_id: String,
@@ -136,6 +270,7 @@ pub struct UserView {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecordView {
     pub id: i64,
     pub at: String,
@@ -159,6 +294,7 @@ pub struct AuditRecordView {
 
 /// `GET /auth/session` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionView {
     pub user_id: String,
     pub organization_id: String,
@@ -173,16 +309,21 @@ pub struct SessionView {
 
 /// `POST /admin/v1/inbound-integrations` body; every field but `slug` has a default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateInboundIntegration {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Slug))]
     pub slug: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::Name>))]
     pub name: Option<String>,
     /// Seconds a timestamp may be off, either way [default: 15].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 300))]
     pub tolerance_seconds: Option<i64>,
     /// `provision` | `register` | `reject` [default: reject].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::UnknownUserPolicyName>))]
     pub unknown_user: Option<String>,
     /// Required with `register`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,15 +333,18 @@ pub struct CreateInboundIntegration {
     pub landing_path: Option<String>,
     /// [default: `Vinst_SSO`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::EventType>))]
     pub event_type: Option<String>,
     /// [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InboundIntegrationView {
     pub id: String,
     pub slug: String,
@@ -226,6 +370,7 @@ pub struct InboundIntegrationView {
 
 /// The answer to an SSO webhook (seed 002).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookRedirect {
     #[serde(rename = "redirectUrl")]
     pub redirect_url: String,
@@ -233,18 +378,21 @@ pub struct WebhookRedirect {
 
 /// A webhook error (seed 002): one human sentence.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookError {
     pub error: String,
 }
 
 /// `POST /v1/inbound/{slug}/sso/test`: every check, in order, and whether it passed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SandboxReport {
     pub ok: bool,
     pub checks: Vec<SandboxCheck>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SandboxCheck {
     pub name: String,
     pub ok: bool,
@@ -253,26 +401,34 @@ pub struct SandboxCheck {
 
 /// `POST /admin/v1/suppliers` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSupplier {
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Slug))]
     pub slug: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub name: String,
     /// Where events are POSTed: https (http only on loopback).
     pub endpoint: String,
     /// Hosts the supplier's `redirectUrl` may name.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub allowed_redirect_hosts: Vec<String>,
     /// [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,
     /// Seconds to wait for the supplier, 1 to 30 [default: 5].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::option")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 30))]
     pub timeout_seconds: Option<i64>,
     /// [default: `Vinst_SSO`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::EventType>))]
     pub event_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SupplierView {
     pub id: String,
     pub slug: String,
@@ -291,4 +447,63 @@ pub struct SupplierView {
     /// Present only in the answer that created the supplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// `DELETE /admin/v1/users/{id}/sessions` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndedSessions {
+    pub ended_sessions: u64,
+}
+
+/// `POST /admin/v1/keys/rotate` answer: the key ids that sign from now on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RotatedKeys {
+    pub sso_kid: String,
+    pub identity_kid: String,
+}
+
+/// One kind of signing key: the `kid` that signs on this node and every `kid` that verifies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeySetView {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<String>,
+    pub kids: Vec<String>,
+}
+
+/// `GET /admin/v1/keys` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct KeysView {
+    /// HS256 keys of SSO tokens.
+    pub sso: KeySetView,
+    /// Ed25519 keys of identity tokens (the JWKS).
+    pub identity: KeySetView,
+}
+
+/// `GET /healthz` and `GET /readyz` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `ok` (alive) or `ready` (the database answers).
+    pub status: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats_but_not_as_fractions_or_strings() {
+        let parse = |json: &str| serde_json::from_str::<RotateSecret>(json).map(|r| r.overlap_seconds);
+        assert_eq!(parse(r#"{"overlap_seconds": 30}"#).unwrap(), Some(30));
+        assert_eq!(parse(r#"{"overlap_seconds": 30.0}"#).unwrap(), Some(30));
+        assert_eq!(parse(r#"{"overlap_seconds": null}"#).unwrap(), None);
+        assert_eq!(parse("{}").unwrap(), None);
+        for bad in [r#"{"overlap_seconds": 30.5}"#, r#"{"overlap_seconds": "30"}"#, r#"{"overlap_seconds": 1e300}"#] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -16,13 +16,18 @@ use handoff_core::token::KeyKind;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
     AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
-    InboundIntegrationView, OrganizationView, Page, PartnerView, RotateSecret, RotatedSecret, SupplierView, UpdateUser,
-    UserView,
+    EndedSessions, ErrorEnvelope, InboundIntegrationView, KeysView, OrganizationView, Page, PartnerView, RotateSecret,
+    RotatedKeys, RotatedSecret, SupplierView, UpdateUser, UserView,
 };
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, optional_json, AdminAuth, RawBody};
+use crate::openapi::{
+    AdminBodyRefusals, AdminByIdBodyRefusals, AdminByIdListRefusals, AdminByIdRefusals, AdminListRefusals,
+    AdminRefusals,
+};
 use crate::partner_api::{new_user, parse_status, ListQuery};
 use crate::state::{AppState, Ctx};
 use crate::{inbound, outbound, views};
@@ -31,6 +36,43 @@ use crate::{inbound, outbound, views};
 const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
 /// The longest overlap a rotation may ask for.
 const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    organizations_create,
+    organizations_list,
+    organizations_read,
+    organizations_delete,
+    organizations_rotate,
+    users_create,
+    users_list,
+    partners_create,
+    partners_list,
+    partners_read,
+    partners_delete,
+    partners_rotate,
+    links_list,
+    links_create,
+    links_delete,
+    users_read,
+    users_update,
+    users_delete,
+    users_sessions_delete,
+    integrations_create,
+    integrations_list,
+    integrations_read,
+    integrations_delete,
+    integrations_rotate,
+    suppliers_create,
+    suppliers_list,
+    suppliers_read,
+    suppliers_delete,
+    suppliers_rotate,
+    keys_list,
+    keys_rotate,
+    audit_list
+))]
+pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -80,7 +122,7 @@ async fn audited(
 
 /// When a rotated-out secret stops working: now plus the overlap the (optional) body asks for.
 fn overlap_until(state: &AppState, headers: &HeaderMap, body: RawBody) -> ApiResult<i64> {
-    let request: RotateSecret = optional_json(headers, body)?.unwrap_or_default();
+    let request: RotateSecret = optional_json::<Option<RotateSecret>>(headers, body)?.flatten().unwrap_or_default();
     let seconds = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     if !(0..=MAX_OVERLAP_SECONDS).contains(&seconds) {
         return Err(ApiError::invalid(format!("overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}.")));
@@ -126,6 +168,12 @@ fn clean_list(values: Vec<String>) -> Vec<String> {
     values.into_iter().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect()
 }
 
+/// Creates an organization; the answer carries its secret, shown once.
+#[utoipa::path(post, path = "/admin/v1/organizations", tag = "admin", security(("admin_token" = [])),
+    request_body(content = CreateOrganization, content_type = "application/json"),
+    responses((status = 201, description = "Created; `secret` is shown only here.", body = OrganizationView),
+        (status = 409, description = "An org number belongs to another organization (`conflict`).", body = ErrorEnvelope, content_type = "application/problem+json"),
+        AdminBodyRefusals))]
 async fn organizations_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -156,29 +204,35 @@ async fn organizations_create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page [default: 50].
+    #[serde(default, deserialize_with = "handoff_core::wire::whole::query")]
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
 impl PageQuery {
-    fn limit(&self) -> u32 {
-        self.limit.unwrap_or(50).clamp(1, 200)
-    }
-
-    fn page(&self) -> PageRequest {
-        PageRequest { after: self.cursor.clone(), limit: self.limit() + 1 }
+    fn page(&self) -> ApiResult<(PageRequest, u32)> {
+        views::page_request(self.cursor.as_deref(), self.limit, 50, 200)
     }
 }
 
+/// Lists organizations, a page at a time.
+#[utoipa::path(get, path = "/admin/v1/organizations", tag = "admin", security(("admin_token" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of organizations.", body = Page<OrganizationView>), AdminListRefusals))]
 async fn organizations_list(
     _: AdminAuth,
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<OrganizationView>>> {
-    let items = state.store.organizations(&q.page()).await?;
-    Ok(Json(views::page(items, q.limit(), views::organization, |o| o.id.to_string())))
+    let (page, limit) = q.page()?;
+    let items = state.store.organizations(&page).await?;
+    Ok(Json(views::page(items, limit, views::organization, |o| o.id.to_string())))
 }
 
 async fn organization(state: &AppState, id: &str) -> ApiResult<Organization> {
@@ -186,6 +240,9 @@ async fn organization(state: &AppState, id: &str) -> ApiResult<Organization> {
     state.store.organization(id).await?.ok_or_else(|| ApiError::not_found("No organization with this id."))
 }
 
+#[utoipa::path(get, path = "/admin/v1/organizations/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The organization.", body = OrganizationView), AdminByIdRefusals))]
 async fn organizations_read(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -194,6 +251,10 @@ async fn organizations_read(
     Ok(Json(views::organization(&organization(&state, &id).await?)))
 }
 
+/// Deletes an organization with its users, links and sessions.
+#[utoipa::path(delete, path = "/admin/v1/organizations/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
 async fn organizations_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -212,6 +273,11 @@ async fn organizations_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Issues a new organization secret; the old one keeps working during the overlap.
+#[utoipa::path(post, path = "/admin/v1/organizations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), AdminByIdBodyRefusals))]
 async fn organizations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -247,6 +313,10 @@ fn parse_origin(origin: &str) -> ApiResult<String> {
     }
 }
 
+/// Creates a partner; the answer carries its secret, shown once.
+#[utoipa::path(post, path = "/admin/v1/partners", tag = "admin", security(("admin_token" = [])),
+    request_body(content = CreatePartner, content_type = "application/json"),
+    responses((status = 201, description = "Created; `secret` is shown only here.", body = PartnerView), AdminBodyRefusals))]
 async fn partners_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -279,13 +349,18 @@ async fn partners_create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Lists partners, a page at a time.
+#[utoipa::path(get, path = "/admin/v1/partners", tag = "admin", security(("admin_token" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of partners.", body = Page<PartnerView>), AdminListRefusals))]
 async fn partners_list(
     _: AdminAuth,
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<PartnerView>>> {
-    let items = state.store.partners(&q.page()).await?;
-    Ok(Json(views::page(items, q.limit(), views::partner, |p| p.id.to_string())))
+    let (page, limit) = q.page()?;
+    let items = state.store.partners(&page).await?;
+    Ok(Json(views::page(items, limit, views::partner, |p| p.id.to_string())))
 }
 
 async fn partner(state: &AppState, id: &str) -> ApiResult<Partner> {
@@ -293,6 +368,9 @@ async fn partner(state: &AppState, id: &str) -> ApiResult<Partner> {
     state.store.partner(id).await?.ok_or_else(|| ApiError::not_found("No partner with this id."))
 }
 
+#[utoipa::path(get, path = "/admin/v1/partners/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The partner.", body = PartnerView), AdminByIdRefusals))]
 async fn partners_read(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -301,6 +379,10 @@ async fn partners_read(
     Ok(Json(views::partner(&partner(&state, &id).await?)))
 }
 
+/// Deletes a partner with its links and the sessions it started.
+#[utoipa::path(delete, path = "/admin/v1/partners/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
 async fn partners_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -318,6 +400,11 @@ async fn partners_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Issues a new partner secret; the old one keeps working during the overlap.
+#[utoipa::path(post, path = "/admin/v1/partners/{id}/secrets", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), AdminByIdBodyRefusals))]
 async fn partners_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -335,6 +422,10 @@ async fn partners_rotate(
     Ok(rotation.answer())
 }
 
+/// The ids of the organizations the partner may sign users into.
+#[utoipa::path(get, path = "/admin/v1/partners/{id}/organizations", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Organization ids.", body = Vec<String>), AdminByIdRefusals))]
 async fn links_list(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -345,6 +436,10 @@ async fn links_list(
     Ok(Json(ids.iter().map(ToString::to_string).collect()))
 }
 
+/// Lets the partner mint links for the organization's users (idempotent).
+#[utoipa::path(put, path = "/admin/v1/partners/{partner_id}/organizations/{organization_id}", tag = "admin", security(("admin_token" = [])),
+    params(("partner_id" = String, Path), ("organization_id" = String, Path)),
+    responses((status = 204, description = "Linked."), AdminByIdRefusals))]
 async fn links_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -363,6 +458,10 @@ async fn links_create(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes the link.
+#[utoipa::path(delete, path = "/admin/v1/partners/{partner_id}/organizations/{organization_id}", tag = "admin", security(("admin_token" = [])),
+    params(("partner_id" = String, Path), ("organization_id" = String, Path)),
+    responses((status = 204, description = "Unlinked."), AdminByIdRefusals))]
 async fn links_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -384,6 +483,11 @@ async fn links_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Creates a user in the organization.
+#[utoipa::path(post, path = "/admin/v1/organizations/{id}/users", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = CreateUser, content_type = "application/json"),
+    responses((status = 201, description = "The new user.", body = UserView), (status = 409, description = "A user with this email exists in the organization (`conflict`).", body = ErrorEnvelope, content_type = "application/problem+json"), AdminByIdBodyRefusals))]
 async fn users_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -405,6 +509,10 @@ async fn users_create(
     Ok((StatusCode::CREATED, Json(views::user(&user))))
 }
 
+/// Lists the organization's users.
+#[utoipa::path(get, path = "/admin/v1/organizations/{id}/users", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path), ListQuery),
+    responses((status = 200, description = "A page of users.", body = Page<UserView>), AdminByIdListRefusals))]
 async fn users_list(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -413,8 +521,9 @@ async fn users_list(
 ) -> ApiResult<Json<Page<UserView>>> {
     let organization = organization(&state, &id).await?;
     let email = q.email.as_deref().map(|e| e.trim().to_lowercase());
-    let users = state.store.users(organization.id, email.as_deref(), &q.page()).await?;
-    Ok(Json(views::page(users, q.limit(), views::user, |u| u.id.to_string())))
+    let (page, limit) = q.page()?;
+    let users = state.store.users(organization.id, email.as_deref(), &page).await?;
+    Ok(Json(views::page(users, limit, views::user, |u| u.id.to_string())))
 }
 
 async fn user(state: &AppState, id: &str) -> ApiResult<handoff_core::model::User> {
@@ -422,10 +531,18 @@ async fn user(state: &AppState, id: &str) -> ApiResult<handoff_core::model::User
     state.store.user(id).await?.ok_or_else(|| ApiError::not_found("No user with this id."))
 }
 
+#[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The user.", body = UserView), AdminByIdRefusals))]
 async fn users_read(_: AdminAuth, State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<UserView>> {
     Ok(Json(views::user(&user(&state, &id).await?)))
 }
 
+/// Disables or enables a user.
+#[utoipa::path(patch, path = "/admin/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = UpdateUser, content_type = "application/json"),
+    responses((status = 200, description = "The user as updated.", body = UserView), AdminByIdBodyRefusals))]
 async fn users_update(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -448,6 +565,10 @@ async fn users_update(
     Ok(Json(views::user(&user)))
 }
 
+/// Deletes a user and their sessions.
+#[utoipa::path(delete, path = "/admin/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
 async fn users_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -466,12 +587,15 @@ async fn users_delete(
 }
 
 /// Ends every session of the user at once (server-side revocation).
+#[utoipa::path(delete, path = "/admin/v1/users/{id}/sessions", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "How many sessions ended.", body = EndedSessions), AdminByIdRefusals))]
 async fn users_sessions_delete(
     _: AdminAuth,
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<EndedSessions>> {
     let user = user(&state, &id).await?;
     let ended = state.store.delete_user_sessions(user.id).await?;
     state.forget_user(user.id);
@@ -481,19 +605,28 @@ async fn users_sessions_delete(
         e.detail = Some(format!("sessions={ended}"));
     })
     .await?;
-    Ok(Json(serde_json::json!({ "ended_sessions": ended })))
+    Ok(Json(EndedSessions { ended_sessions: ended }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Records of this kind, e.g. `sso.mint`.
     kind: Option<String>,
+    /// `accepted` or `refused`.
     outcome: Option<String>,
     partner_id: Option<String>,
     organization_id: Option<String>,
     user_id: Option<String>,
+    /// From this time on: RFC 3339 or Unix seconds.
     since: Option<String>,
+    /// Before this time: RFC 3339 or Unix seconds.
     until: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Items per page [default: 100].
+    #[serde(default, deserialize_with = "handoff_core::wire::whole::query")]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -505,12 +638,19 @@ fn time_param(name: &str, value: Option<&str>) -> ApiResult<Option<i64>> {
         .transpose()
 }
 
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/admin/v1/audit", tag = "admin", security(("admin_token" = [])),
+    params(AuditQuery),
+    responses((status = 200, description = "A page of audit records.", body = Page<AuditRecordView>), AdminListRefusals))]
 async fn audit_list(
     _: AdminAuth,
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Page<AuditRecordView>>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit must be between 1 and 1000."));
+    }
     let outcome = q
         .outcome
         .as_deref()
@@ -574,7 +714,7 @@ fn new_integration(state: &AppState, body: CreateInboundIntegration, secret: &Se
         None => state.settings.default_redirect_path.clone(),
     };
     let event_type = body.event_type.unwrap_or_else(|| "Vinst_SSO".into());
-    if event_type.is_empty() || event_type.len() > 100 || event_type.chars().any(char::is_control) {
+    if event_type.is_empty() || event_type.chars().count() > 100 || event_type.chars().any(char::is_control) {
         return Err(ApiError::invalid("event_type must be 1 to 100 printable characters."));
     }
     let signature_profile = match body.signature_profile {
@@ -604,6 +744,10 @@ fn new_integration(state: &AppState, body: CreateInboundIntegration, secret: &Se
     Ok(integration)
 }
 
+/// Creates an inbound webhook integration; the answer carries its secret, shown once.
+#[utoipa::path(post, path = "/admin/v1/inbound-integrations", tag = "admin", security(("admin_token" = [])),
+    request_body(content = CreateInboundIntegration, content_type = "application/json"),
+    responses((status = 201, description = "Created; `secret` is shown only here.", body = InboundIntegrationView), (status = 409, description = "The slug is taken (`conflict`).", body = ErrorEnvelope, content_type = "application/problem+json"), AdminBodyRefusals))]
 async fn integrations_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -625,14 +769,19 @@ async fn integrations_create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Lists inbound integrations.
+#[utoipa::path(get, path = "/admin/v1/inbound-integrations", tag = "admin", security(("admin_token" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of integrations.", body = Page<InboundIntegrationView>), AdminListRefusals))]
 async fn integrations_list(
     _: AdminAuth,
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<InboundIntegrationView>>> {
-    let items = state.store.integrations(&q.page()).await?;
+    let (page, limit) = q.page()?;
+    let items = state.store.integrations(&page).await?;
     let public_url = &state.settings.public_url;
-    Ok(Json(views::page(items, q.limit(), |i| views::integration(i, public_url), |i| i.id.to_string())))
+    Ok(Json(views::page(items, limit, |i| views::integration(i, public_url), |i| i.id.to_string())))
 }
 
 async fn integration(state: &AppState, id: &str) -> ApiResult<InboundIntegration> {
@@ -640,6 +789,9 @@ async fn integration(state: &AppState, id: &str) -> ApiResult<InboundIntegration
     state.store.integration(id).await?.ok_or_else(|| ApiError::not_found("No integration with this id."))
 }
 
+#[utoipa::path(get, path = "/admin/v1/inbound-integrations/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The integration.", body = InboundIntegrationView), AdminByIdRefusals))]
 async fn integrations_read(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -648,6 +800,9 @@ async fn integrations_read(
     Ok(Json(views::integration(&integration(&state, &id).await?, &state.settings.public_url)))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/inbound-integrations/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
 async fn integrations_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -663,6 +818,10 @@ async fn integrations_delete(
 }
 
 /// A new current secret; the old one stays valid for the overlap (at most two are ever active).
+#[utoipa::path(post, path = "/admin/v1/inbound-integrations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops being accepted.", body = RotatedSecret), AdminByIdBodyRefusals))]
 async fn integrations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -693,6 +852,10 @@ fn parse_host(host: &str) -> ApiResult<String> {
     }
 }
 
+/// Registers a supplier to launch users into; the answer carries its secret, shown once.
+#[utoipa::path(post, path = "/admin/v1/suppliers", tag = "admin", security(("admin_token" = [])),
+    request_body(content = CreateSupplier, content_type = "application/json"),
+    responses((status = 201, description = "Created; `secret` is shown only here.", body = SupplierView), (status = 409, description = "The slug is taken (`conflict`).", body = ErrorEnvelope, content_type = "application/problem+json"), AdminBodyRefusals))]
 async fn suppliers_create(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -742,14 +905,19 @@ async fn suppliers_create(
     Ok((StatusCode::CREATED, Json(view)))
 }
 
+/// Lists suppliers.
+#[utoipa::path(get, path = "/admin/v1/suppliers", tag = "admin", security(("admin_token" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of suppliers.", body = Page<SupplierView>), AdminListRefusals))]
 async fn suppliers_list(
     _: AdminAuth,
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<Page<SupplierView>>> {
-    let items = state.store.suppliers(&q.page()).await?;
+    let (page, limit) = q.page()?;
+    let items = state.store.suppliers(&page).await?;
     let public_url = &state.settings.public_url;
-    Ok(Json(views::page(items, q.limit(), |s| views::supplier(s, public_url), |s| s.id.to_string())))
+    Ok(Json(views::page(items, limit, |s| views::supplier(s, public_url), |s| s.id.to_string())))
 }
 
 async fn supplier(state: &AppState, id: &str) -> ApiResult<Supplier> {
@@ -757,6 +925,9 @@ async fn supplier(state: &AppState, id: &str) -> ApiResult<Supplier> {
     state.store.supplier(id).await?.ok_or_else(|| ApiError::not_found("No supplier with this id."))
 }
 
+#[utoipa::path(get, path = "/admin/v1/suppliers/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The supplier.", body = SupplierView), AdminByIdRefusals))]
 async fn suppliers_read(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -765,6 +936,9 @@ async fn suppliers_read(
     Ok(Json(views::supplier(&supplier(&state, &id).await?, &state.settings.public_url)))
 }
 
+#[utoipa::path(delete, path = "/admin/v1/suppliers/{id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
 async fn suppliers_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -778,6 +952,10 @@ async fn suppliers_delete(
 }
 
 /// A new secret signs from now on; give it to the supplier, who should accept both for a while.
+#[utoipa::path(post, path = "/admin/v1/suppliers/{id}/secrets", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    request_body(content = Option<RotateSecret>, content_type = "application/json"),
+    responses((status = 201, description = "The new secret, shown once, and when handoff starts signing with it.", body = RotatedSecret), AdminByIdBodyRefusals))]
 async fn suppliers_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -799,22 +977,26 @@ async fn suppliers_rotate(
 }
 
 /// The signing keys by kind: which one signs on this node, and every one that verifies.
-async fn keys_list(_: AdminAuth, State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/admin/v1/keys", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, description = "The keys of each kind.", body = KeysView), AdminRefusals))]
+async fn keys_list(_: AdminAuth, State(state): State<AppState>) -> ApiResult<Json<KeysView>> {
     state.keys.reload().await?;
     Ok(Json(state.keys.describe()))
 }
 
 /// Creates a new SSO-token key and a new identity key. They sign on this node at once and on the
 /// others within the key refresh interval; every older key keeps verifying.
+#[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])),
+    responses((status = 201, description = "The new keys' ids.", body = RotatedKeys), AdminRefusals))]
 async fn keys_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
     ctx: Ctx,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+) -> ApiResult<(StatusCode, Json<RotatedKeys>)> {
     let now = state.now();
     let sso = state.keys.create(KeyKind::SsoHmac, now).await?;
     let identity = state.keys.create(KeyKind::Ed25519, now).await?;
     state.keys.reload().await?;
     audited(&state, &ctx, "admin.keys.rotate", |e| e.detail = Some(format!("sso={sso} identity={identity}"))).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"sso_kid": sso, "identity_kid": identity}))))
+    Ok((StatusCode::CREATED, Json(RotatedKeys { sso_kid: sso.to_string(), identity_kid: identity.to_string() })))
 }

@@ -28,7 +28,7 @@ use crate::journal::Journal;
 use crate::keyring::Keyring;
 use crate::proxy::Upstream;
 use crate::state::{AppState, Inner};
-use crate::{admin, inbound, metrics, ops, outbound, partner_api, portal, web};
+use crate::{admin, inbound, metrics, openapi, ops, outbound, partner_api, portal, web};
 
 /// Longest time one request may take before the server answers 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -213,6 +213,7 @@ fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(ops::routes())
         .merge(metrics::routes())
+        .merge(openapi::routes())
         .fallback(portal::application)
         .layer(
             ServiceBuilder::new()

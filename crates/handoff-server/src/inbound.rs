@@ -18,12 +18,14 @@ use handoff_core::redirect::RedirectPath;
 use handoff_core::store::Write;
 use handoff_core::token::PrefillClaims;
 use handoff_core::webhook::{check_timestamp, SsoEvent, TimestampError, ValidEvent};
-use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookRedirect};
+use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookError, WebhookRedirect};
 use handoff_core::UserId;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RawBody;
+use crate::openapi::WebhookRefusals;
 use crate::sso;
 use crate::state::{AppState, Ctx};
 
@@ -31,6 +33,10 @@ use crate::state::{AppState, Ctx};
 const REPLAY_MARGIN_SECONDS: i64 = 300;
 /// Lifetime of a registration prefill token.
 const PREFILL_TTL_SECONDS: i64 = 300;
+
+#[derive(OpenApi)]
+#[openapi(paths(sso_event, sandbox))]
+pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/inbound/{slug}/sso", post(sso_event)).route("/v1/inbound/{slug}/sso/test", post(sandbox))
@@ -194,6 +200,18 @@ async fn verify(
     }
 }
 
+/// Verifies a signed SSO event and answers a one-time sign-in link for its user.
+#[utoipa::path(post, path = "/v1/inbound/{slug}/sso", tag = "inbound",
+    params(
+        ("slug" = String, Path, description = "The integration's slug."),
+        ("Vinst-Timestamp" = Option<String>, Header, description = "Unix seconds or RFC 3339, as signed (also `X-Vinst-Timestamp`)."),
+        ("Vinst-Signature" = Option<String>, Header, description = "The signature per the integration's profile, e.g. lowercase hex of HMAC-SHA256 over `{timestamp}.{body}`; a `sha256=` prefix is accepted (also `X-Vinst-Signature`)."),
+    ),
+    request_body(content = SsoEvent, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Open `redirectUrl` in the user's browser, once, within 5 minutes.", body = WebhookRedirect),
+        WebhookRefusals,
+    ))]
 async fn sso_event(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -308,6 +326,19 @@ fn check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
 }
 
 /// Runs every check without signing anyone in or remembering the event, and reports each.
+#[utoipa::path(post, path = "/v1/inbound/{slug}/sso/test", tag = "inbound",
+    params(
+        ("slug" = String, Path, description = "The integration's slug."),
+        ("Vinst-Timestamp" = Option<String>, Header, description = "Unix seconds or RFC 3339, as signed (also `X-Vinst-Timestamp`)."),
+        ("Vinst-Signature" = Option<String>, Header, description = "The signature per the integration's profile, e.g. lowercase hex of HMAC-SHA256 over `{timestamp}.{body}`; a `sha256=` prefix is accepted (also `X-Vinst-Signature`)."),
+    ),
+    request_body(content = Option<serde_json::Value>, content_type = "application/json",
+        description = "Anything: the event as the portal would send it. The report says what is wrong with it."),
+    responses(
+        (status = 200, description = "Each check and whether it passed; `ok` when all did.", body = SandboxReport),
+        (status = 404, description = "No such integration, or its sandbox is off (`not-found`).", body = WebhookError),
+        (status = 413, description = "The body is over 64 KiB (`payload-too-large`).", body = WebhookError),
+    ))]
 async fn sandbox(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -11,6 +11,7 @@ use handoff_core::crypto::{generate_ed25519, MasterKey};
 use handoff_core::secret::random_bytes;
 use handoff_core::store::{Store, StoreError, StoredKey};
 use handoff_core::token::{KeyKind, KeyMaterial, KeySet, TokenError};
+use handoff_core::wire::{KeySetView, KeysView};
 use handoff_core::Clock;
 
 /// At most one reload per this interval, so forged `kid`s cannot hammer the database.
@@ -108,9 +109,12 @@ impl Keyring {
     }
 
     /// The kids of both key sets: `{"sso": {"current", "kids"}, "identity": {…}}`.
-    pub fn describe(&self) -> serde_json::Value {
-        let describe = |set: &KeySet| serde_json::json!({"current": set.current(), "kids": set.kids()});
-        serde_json::json!({"sso": describe(&self.sso()), "identity": describe(&self.identity())})
+    pub fn describe(&self) -> KeysView {
+        let describe = |set: &KeySet| KeySetView {
+            current: set.current().map(str::to_owned),
+            kids: set.kids().into_iter().map(str::to_owned).collect(),
+        };
+        KeysView { sso: describe(&self.sso()), identity: describe(&self.identity()) }
     }
 
     /// Verifies an SSO token, reloading the keys once if it names an unknown `kid`.

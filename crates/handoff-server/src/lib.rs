@@ -15,6 +15,7 @@ mod inbound;
 mod journal;
 mod keyring;
 mod metrics;
+mod openapi;
 mod ops;
 mod outbound;
 mod partner_api;

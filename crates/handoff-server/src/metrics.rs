@@ -16,6 +16,8 @@ use axum::Router;
 use handoff_core::model::Outcome;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use utoipa::OpenApi;
+
 use crate::state::AppState;
 
 const REQUESTS: &str = "handoff_http_requests_total";
@@ -43,6 +45,10 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(render))]
+pub struct Api;
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
@@ -63,6 +69,8 @@ pub fn outcome(kind: String, outcome: Option<Outcome>, reason: String) {
     ::metrics::counter!(AUDIT_RECORDS, "kind" => kind, "outcome" => outcome, "reason" => reason).increment(1);
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain")))]
 async fn render(State(state): State<AppState>) -> Response {
     let Some(handle) = handle() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

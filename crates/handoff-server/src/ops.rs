@@ -7,11 +7,16 @@ use axum::routing::get;
 use axum::{Json, Router};
 use handoff_core::problem::ProblemKind;
 use handoff_core::token::Jwks;
-use serde_json::json;
+use handoff_core::wire::{ErrorEnvelope, Health};
+use utoipa::OpenApi;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::web::{escape, page};
+
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz, jwks, error_reference))]
+pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,13 +26,21 @@ pub fn routes() -> Router<AppState> {
         .route("/errors/{slug}", get(error_reference))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is alive.", body = Health)))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into() })
 }
 
-async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers.", body = Health),
+        (status = 503, description = "The database is not reachable (`service-unavailable`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => Ok(Json(Health { status: "ready".into() })),
         Err(err) => {
             tracing::warn!(%err, "readiness check failed");
             Err(ApiError::new(ProblemKind::ServiceUnavailable, "The database is not reachable."))
@@ -35,6 +48,9 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Val
     }
 }
 
+/// The public keys that verify `X-Handoff-Token` and registration prefills.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
+    responses((status = 200, description = "The JSON Web Key Set (Ed25519).", body = Jwks)))]
 async fn jwks(State(state): State<AppState>) -> Response {
     let keys: Jwks = state.keys.identity().jwks();
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response()
@@ -63,6 +79,13 @@ fn reference(kind: ProblemKind) -> &'static str {
     }
 }
 
+/// The reference page of an error type (the `type` URI of every problem).
+#[utoipa::path(get, path = "/errors/{slug}", tag = "operations",
+    params(("slug" = String, Path, description = "The problem type, e.g. `invalid-request`.")),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html"),
+        (status = 404, description = "No such error type.", content_type = "text/html"),
+    ))]
 async fn error_reference(Path(slug): Path<String>) -> ApiResult<Response> {
     let kind = ProblemKind::from_slug(&slug).ok_or_else(|| ApiError::not_found("No such error type."))?;
     let body = format!("<pre style=\"white-space:pre-wrap\">{}</pre>", escape(reference(kind)));

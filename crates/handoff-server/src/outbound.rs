@@ -19,14 +19,20 @@ use handoff_core::webhook::{SsoEvent, SsoEventData};
 use handoff_core::wire::WebhookRedirect;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::LaunchRefusals;
 use crate::portal::{any_identity, not_signed_in, Identity};
 use crate::state::{AppState, Ctx};
 
 /// Largest supplier answer read.
 const ANSWER_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(paths(launch))]
+pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/launch/{slug}", get(launch))
@@ -61,6 +67,14 @@ pub fn is_browser_safe(url: &reqwest::Url) -> bool {
     }
 }
 
+/// Launches the signed-in user into a supplier: signs and sends the event, then redirects to the
+/// `redirectUrl` the supplier answers.
+#[utoipa::path(get, path = "/launch/{slug}", tag = "portal",
+    params(("slug" = String, Path, description = "The supplier's slug.")),
+    responses(
+        (status = 303, description = "To the supplier's `redirectUrl`.", headers(("Location" = String))),
+        LaunchRefusals,
+    ))]
 async fn launch(
     State(state): State<AppState>,
     ctx: Ctx,

@@ -14,13 +14,46 @@ use handoff_core::model::{
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::verify_or_dummy;
-use handoff_core::wire::{CreateUser, Envelope, Page, SsoLink, SsoRequest, UpdateUser, UserView};
+use handoff_core::wire::{CreateUser, Envelope, ErrorEnvelope, Page, SsoLink, SsoRequest, UpdateUser, UserView};
 use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, optional_json, required_headers, RawBody};
+use crate::openapi::{PartnerBodyRefusals, PartnerRefusals};
 use crate::state::{AppState, Ctx};
-use crate::{ratelimit, sso, views};
+use crate::{openapi, ratelimit, sso, views};
+
+#[derive(OpenApi)]
+#[openapi(paths(sso_create, users_create, users_list, users_read, users_update))]
+pub struct Api;
+
+/// The four credential headers of every partner call.
+pub struct PartnerHeaders;
+
+impl IntoParams for PartnerHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        [
+            ("x-partner-id", "The partner's id."),
+            ("x-partner-secret", "The partner's secret (`hps_…`)."),
+            ("x-organization-id", "The organization's id."),
+            ("x-organization-secret", "The organization's secret (`hos_…`)."),
+        ]
+        .into_iter()
+        .map(|(name, description)| openapi::header_parameter(name, description))
+        .collect()
+    }
+}
+
+/// `x-user-id`: whom a link signs in.
+pub struct UserHeader;
+
+impl IntoParams for UserHeader {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![openapi::header_parameter("x-user-id", "The id of the user the link signs in.")]
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -109,6 +142,18 @@ async fn authenticate(
     Ok(PartnerCaller { partner, organization, event })
 }
 
+/// Mints a single-use sign-in link for one of the organization's users.
+#[utoipa::path(post, path = "/v1/sso", tag = "partner",
+    params(PartnerHeaders, UserHeader),
+    request_body(content = Option<SsoRequest>, content_type = "application/json",
+        description = "Optional; without it the user lands on the default path."),
+    responses(
+        (status = 200, description = "The link: open `redirect_url` in the user's browser within `expires_in` seconds, once.",
+            body = Envelope<SsoLink>),
+        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+        PartnerBodyRefusals,
+    ))]
 async fn sso_create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -116,8 +161,8 @@ async fn sso_create(
     body: RawBody,
 ) -> ApiResult<Json<Envelope<SsoLink>>> {
     let caller = authenticate(&state, &ctx, "sso.mint", &headers, true).await?;
-    let request = match optional_json::<SsoRequest>(&headers, body) {
-        Ok(request) => request.unwrap_or_default(),
+    let request = match optional_json::<Option<SsoRequest>>(&headers, body) {
+        Ok(request) => request.flatten().unwrap_or_default(),
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
     let user_id = headers.get("x-user-id").and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_owned();
@@ -178,6 +223,16 @@ async fn accepted(state: &AppState, mut event: AuditEvent, reason: &str, user: O
     state.audit(event).await
 }
 
+/// Creates a user in the organization.
+#[utoipa::path(post, path = "/v1/organizations/{organization_id}/users", tag = "partner",
+    params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."), PartnerHeaders),
+    request_body(content = CreateUser, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new user.", body = Envelope<UserView>),
+        (status = 409, description = "A user with this email exists in the organization (`conflict`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+        PartnerBodyRefusals,
+    ))]
 async fn users_create(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -199,24 +254,29 @@ async fn users_create(
     Ok((StatusCode::CREATED, Json(Envelope { success: true, data: views::user(&user) })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only the user with this email address.
     pub email: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page [default: 50].
+    #[serde(default, deserialize_with = "handoff_core::wire::whole::query")]
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
 impl ListQuery {
-    pub fn page(&self) -> PageRequest {
-        // One more than asked, to know whether another page follows.
-        PageRequest { after: self.cursor.clone(), limit: self.limit() + 1 }
-    }
-
-    pub fn limit(&self) -> u32 {
-        self.limit.unwrap_or(50).clamp(1, 200)
+    pub fn page(&self) -> ApiResult<(PageRequest, u32)> {
+        views::page_request(self.cursor.as_deref(), self.limit, 50, 200)
     }
 }
 
+/// Lists the organization's users, oldest first, a page at a time.
+#[utoipa::path(get, path = "/v1/organizations/{organization_id}/users", tag = "partner",
+    params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."), PartnerHeaders, ListQuery),
+    responses((status = 200, description = "A page of users.", body = Envelope<Page<UserView>>), PartnerRefusals))]
 async fn users_list(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -226,8 +286,12 @@ async fn users_list(
 ) -> ApiResult<Json<Envelope<Page<UserView>>>> {
     let caller = users_caller(&state, &ctx, "partner.users.list", &headers, &organization_id).await?;
     let email = query.email.as_deref().map(|e| e.trim().to_lowercase());
-    let users = state.store.users(caller.organization.id, email.as_deref(), &query.page()).await?;
-    let page = views::page(users, query.limit(), views::user, |u| u.id.to_string());
+    let (page, limit) = match query.page() {
+        Ok(page) => page,
+        Err(error) => return Err(state.refuse(caller.event, error).await),
+    };
+    let users = state.store.users(caller.organization.id, email.as_deref(), &page).await?;
+    let page = views::page(users, limit, views::user, |u| u.id.to_string());
     Ok(Json(Envelope { success: true, data: page }))
 }
 
@@ -241,6 +305,16 @@ async fn scoped_user(state: &AppState, caller: &PartnerCaller, user_id: &str) ->
         .ok_or_else(|| ApiError::not_found("No user with this id in the organization."))
 }
 
+/// Reads one of the organization's users.
+#[utoipa::path(get, path = "/v1/organizations/{organization_id}/users/{user_id}", tag = "partner",
+    params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."),
+        ("user_id" = String, Path), PartnerHeaders),
+    responses(
+        (status = 200, description = "The user.", body = Envelope<UserView>),
+        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+        PartnerRefusals,
+    ))]
 async fn users_read(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -254,6 +328,17 @@ async fn users_read(
     }
 }
 
+/// Disables or enables a user; a disabled user's links and sessions stop working.
+#[utoipa::path(patch, path = "/v1/organizations/{organization_id}/users/{user_id}", tag = "partner",
+    params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."),
+        ("user_id" = String, Path), PartnerHeaders),
+    request_body(content = UpdateUser, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user as updated.", body = Envelope<UserView>),
+        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+        PartnerBodyRefusals,
+    ))]
 async fn users_update(
     State(state): State<AppState>,
     ctx: Ctx,

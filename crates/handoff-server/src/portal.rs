@@ -17,10 +17,12 @@ use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::is_embed_path;
 use handoff_core::secret::SecretDigest;
 use handoff_core::token::IdentityClaims;
-use handoff_core::wire::SessionView;
+use handoff_core::wire::{ErrorEnvelope, SessionView};
 use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::RedeemRefusals;
 use crate::sso;
 use crate::state::{AppState, Ctx};
 use crate::views::rfc3339;
@@ -30,6 +32,10 @@ use crate::web::{escape, page, wants_json, FrameAncestors, NoAudit};
 const TOUCH_INTERVAL: i64 = 60;
 /// Lifetime of the `X-Handoff-Token` identity token.
 const IDENTITY_TOKEN_TTL: i64 = 60;
+
+#[derive(OpenApi)]
+#[openapi(paths(sso_redeem, sso_probe, session_read, verify, logout))]
+pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -131,12 +137,23 @@ pub fn not_signed_in() -> Response {
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SsoQuery {
+    /// The SSO token of the link.
     token: Option<String>,
+    /// The path the token was minted for (it must match the signed one).
     redirect: Option<String>,
 }
 
+/// Redeems a sign-in link (once): starts a session and sends the browser to the signed path.
+#[utoipa::path(get, path = "/auth/sso", tag = "portal",
+    params(SsoQuery),
+    responses(
+        (status = 303, description = "Signed in: `Location` is the signed path, `Set-Cookie` the session.",
+            headers(("Location" = String), ("Set-Cookie" = String))),
+        RedeemRefusals,
+    ))]
 async fn sso_redeem(State(state): State<AppState>, ctx: Ctx, Query(query): Query<SsoQuery>) -> Response {
     let mut frame = None;
     let result = sso::redeem(&state, &ctx, query.token.as_deref(), query.redirect.as_deref(), &mut frame).await;
@@ -170,6 +187,8 @@ async fn sso_redeem(State(state): State<AppState>, ctx: Ctx, Query(query): Query
 }
 
 /// `HEAD` never redeems: link checkers and previewers that only probe a link leave it usable.
+#[utoipa::path(head, path = "/auth/sso", tag = "portal", params(SsoQuery),
+    responses((status = 200, description = "Always: a probe never redeems, so link previewers leave the link usable.")))]
 async fn sso_probe() -> StatusCode {
     StatusCode::OK
 }
@@ -196,6 +215,13 @@ fn session_view(identity: &Identity) -> SessionView {
     }
 }
 
+/// Who is signed in (the top-level session, else the embed session).
+#[utoipa::path(get, path = "/auth/session", tag = "portal",
+    responses(
+        (status = 200, description = "The session's user.", body = SessionView),
+        (status = 401, description = "No live session (`authentication-required`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+    ))]
 async fn session_read(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     Ok(match any_identity(&state, &headers).await? {
         Some(identity) => Json(session_view(&identity)).into_response(),
@@ -259,6 +285,20 @@ pub fn identity_headers(state: &AppState, identity: &Identity) -> Vec<(HeaderNam
     headers
 }
 
+/// Forward-auth: 200 with the identity headers for a live session, else 401.
+#[utoipa::path(get, path = "/auth/verify", tag = "portal",
+    params(
+        ("X-Original-URI" = Option<String>, Header, description = "The request the proxy asks about (nginx); `/embed/` paths use the embed session."),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "The same for Traefik and Caddy."),
+    ),
+    responses(
+        (status = 200, description = "Signed in; pass the identity headers on to the application.",
+            headers(("X-Handoff-User-Id" = String), ("X-Handoff-Organization-Id" = String), ("X-Handoff-Email" = String),
+                ("X-Handoff-Embed" = String), ("X-Handoff-Partner-Id" = Option<String>),
+                ("X-Handoff-Token" = String, description = "Ed25519-signed JWT of the identity; keys at `/.well-known/jwks.json`."))),
+        (status = 401, description = "No live session (`authentication-required`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
+    ))]
 async fn verify(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let embed = is_embed_path(&original_path(&headers));
     let Some(identity) = identify(&state, &headers, embed).await? else {
@@ -274,6 +314,11 @@ async fn verify(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<
 }
 
 /// Ends the session(s) of this browser. JSON clients get 204; a browser form is sent to `/`.
+#[utoipa::path(post, path = "/auth/logout", tag = "portal",
+    responses(
+        (status = 204, description = "Signed out (with `Accept: application/json`)."),
+        (status = 303, description = "Signed out; a browser goes to `/`.", headers(("Location" = String))),
+    ))]
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let mut response = if wants_json(&headers) {
         StatusCode::NO_CONTENT.into_response()

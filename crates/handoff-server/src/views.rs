@@ -1,11 +1,12 @@
 //! Model → wire conversions, and the time format every answer uses (RFC 3339, UTC).
 
-use handoff_core::model::{AuditRecord, InboundIntegration, Organization, Partner, Supplier, User};
+use handoff_core::model::{AuditRecord, InboundIntegration, Organization, PageRequest, Partner, Supplier, User};
 use handoff_core::wire::{
     AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, SupplierView, UserView,
 };
 
 use crate::config::PublicUrl;
+use crate::error::{ApiError, ApiResult};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -105,6 +106,17 @@ pub fn audit_record(r: &AuditRecord) -> AuditRecordView {
 }
 
 /// A page of `items` (fetched with `limit + 1` rows) with the cursor taken from its last item.
+/// The store request for a page of `limit` items (1 to `max`, `default` when absent) after
+/// `cursor`, and the limit itself.
+pub fn page_request(cursor: Option<&str>, limit: Option<u32>, default: u32, max: u32) -> ApiResult<(PageRequest, u32)> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::invalid(format!("limit must be between 1 and {max}.")));
+    }
+    // One more than asked, to know whether another page follows.
+    Ok((PageRequest { after: cursor.map(str::to_owned), limit: limit + 1 }, limit))
+}
+
 pub fn page<M, V>(mut items: Vec<M>, limit: u32, view: impl Fn(&M) -> V, cursor: impl Fn(&M) -> String) -> Page<V> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);

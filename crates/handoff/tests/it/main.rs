@@ -20,6 +20,7 @@ mod partner_sso;
 mod portal;
 mod proxy;
 mod redirect_paths;
+mod schema;
 mod secrets;
 mod upstream;
 mod users_api;
