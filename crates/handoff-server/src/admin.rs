@@ -122,7 +122,7 @@ async fn audited(
 
 /// When a rotated-out secret stops working: now plus the overlap the (optional) body asks for.
 fn overlap_until(state: &AppState, headers: &HeaderMap, body: RawBody) -> ApiResult<i64> {
-    let request: RotateSecret = optional_json::<Option<RotateSecret>>(headers, body)?.flatten().unwrap_or_default();
+    let request: RotateSecret = optional_json(headers, body)?.unwrap_or_default();
     let seconds = request.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     if !(0..=MAX_OVERLAP_SECONDS).contains(&seconds) {
         return Err(ApiError::invalid(format!("overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}.")));

@@ -20,7 +20,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// A body as axum hands it over: the bytes, or why they could not be read.
 pub type RawBody = Result<Bytes, BytesRejection>;
 
-/// Parses a JSON body; `None` when the body is empty.
+/// Parses a JSON object body; `None` when the body is empty or `null`. Arrays and scalars are
+/// refused even where serde would map them onto a struct.
 pub fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: RawBody) -> Result<Option<T>, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -41,7 +42,13 @@ pub fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: RawBody) ->
     if !is_json {
         return Err(ApiError::new(ProblemKind::UnsupportedMediaType, "Content-Type must be application/json."));
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| ApiError::invalid(format!("Malformed JSON body: {e}")))
+    match bytes.trim_ascii() {
+        b"null" => Ok(None),
+        object if object.starts_with(b"{") => {
+            serde_json::from_slice(object).map(Some).map_err(|e| ApiError::invalid(format!("Malformed JSON body: {e}")))
+        }
+        _ => Err(ApiError::invalid("The JSON body must be an object.")),
+    }
 }
 
 /// Parses a JSON body that must be present.

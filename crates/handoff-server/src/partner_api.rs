@@ -161,8 +161,8 @@ async fn sso_create(
     body: RawBody,
 ) -> ApiResult<Json<Envelope<SsoLink>>> {
     let caller = authenticate(&state, &ctx, "sso.mint", &headers, true).await?;
-    let request = match optional_json::<Option<SsoRequest>>(&headers, body) {
-        Ok(request) => request.flatten().unwrap_or_default(),
+    let request = match optional_json::<SsoRequest>(&headers, body) {
+        Ok(request) => request.unwrap_or_default(),
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
     let user_id = headers.get("x-user-id").and_then(|v| v.to_str().ok()).unwrap_or_default().trim().to_owned();

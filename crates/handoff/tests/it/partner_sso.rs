@@ -100,6 +100,12 @@ backend_tests! {
         assert!(body["error"]["detail"].as_str().unwrap().starts_with("Malformed JSON body"));
         assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect": "/x"}))).await, 400, "invalid-request")
             .await;
+        // Only an object is a body (serde alone would take `[]` for a struct of defaults); `null`
+        // is no body.
+        for (body, status) in [(json!([]), 400), (json!("/x"), 400), (Value::Null, 200)] {
+            let response = server.mint_raw(&fx, &fx.user.id, Some(body.clone())).await;
+            assert_eq!(response.status().as_u16(), status, "{body}");
+        }
         assert_problem(
             server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "//evil.com"}))).await,
             400,
@@ -170,7 +176,7 @@ backend_tests! {
         ] {
             assert!(reasons.contains(&slug), "no audit record for {slug}: {reasons:?}");
         }
-        assert_eq!(refused.len(), 3 + 5 + 3 + 3 + 1 + 1);
+        assert_eq!(refused.len(), 3 + 2 + 5 + 3 + 3 + 1 + 1);
     }
 
     #[tokio::test]

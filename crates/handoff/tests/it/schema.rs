@@ -86,10 +86,14 @@ async fn schemathesis_finds_the_server_true_to_its_document() {
         .await;
 
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/schemathesis/schemathesis.toml");
-    let output = Command::new(st)
-        .arg("--config-file")
-        .arg(&config)
-        .args(["--no-color", "run", &format!("{}/openapi.json", server.url), "--workers", "2"])
+    let mut command = Command::new(st);
+    command.arg("--config-file").arg(&config).args(["--no-color", "run", &format!("{}/openapi.json", server.url)]);
+    command.args(["--workers", "2"]);
+    // A longer run than CI's: HANDOFF_SCHEMATHESIS_EXAMPLES=500 cargo nextest run schemathesis
+    if let Ok(examples) = std::env::var("HANDOFF_SCHEMATHESIS_EXAMPLES") {
+        command.args(["--max-examples", &examples]);
+    }
+    let output = command
         .env("HANDOFF_TEST_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("HANDOFF_TEST_PARTNER_ID", &fx.credentials.partner_id)
         .env("HANDOFF_TEST_PARTNER_SECRET", &fx.credentials.partner_secret)
@@ -102,6 +106,10 @@ async fn schemathesis_finds_the_server_true_to_its_document() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "schemathesis failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The summary (operations, phases, cases) for the log.
+    if let Some(at) = stdout.find("SUMMARY") {
+        eprintln!("{}", &stdout[at..]);
+    }
     // It did test: every operation of the document, with generated cases.
     let tested =
         stdout.lines().find_map(|line| line.trim().strip_prefix("Tested: ")).and_then(|n| n.parse::<u32>().ok());
