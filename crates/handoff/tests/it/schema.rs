@@ -12,14 +12,19 @@ use serde_json::{json, Value};
 use crate::harness::{header, TestServer, ADMIN_TOKEN};
 
 /// The schemathesis command, if installed; panics under CI when it is not.
-fn schemathesis() -> Option<&'static str> {
-    let installed = Command::new("st").arg("--version").output().is_ok_and(|o| o.status.success());
+fn schemathesis() -> Option<Command> {
+    let command = || {
+        let mut command = Command::new("python3");
+        command.args(["-m", "schemathesis.cli"]);
+        command
+    };
+    let installed = command().arg("--version").output().is_ok_and(|o| o.status.success());
     if !installed {
         assert!(std::env::var_os("CI").is_none(), "CI must pip install -r tests/schemathesis/requirements.txt");
         eprintln!("SKIPPED: the schema test needs schemathesis (pip install -r tests/schemathesis/requirements.txt)");
         return None;
     }
-    Some("st")
+    Some(command())
 }
 
 #[tokio::test]
@@ -69,7 +74,7 @@ async fn the_document_lists_every_operation_and_has_a_reference_page() {
 // schemathesis is a blocking child process: the server needs worker threads of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_the_server_true_to_its_document() {
-    let Some(st) = schemathesis() else { return };
+    let Some(mut command) = schemathesis() else { return };
     // Limits stay on but high: the generated requests without credentials would otherwise
     // meet the failed-authentication limit, and the run would test little beyond 429.
     let server = TestServer::with(|c| {
@@ -86,7 +91,6 @@ async fn schemathesis_finds_the_server_true_to_its_document() {
         .await;
 
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/schemathesis/schemathesis.toml");
-    let mut command = Command::new(st);
     command.arg("--config-file").arg(&config).args(["--no-color", "run", &format!("{}/openapi.json", server.url)]);
     command.args(["--workers", "2"]);
     // A longer run than CI's: HANDOFF_SCHEMATHESIS_EXAMPLES=500 cargo nextest run schemathesis
