@@ -12,7 +12,6 @@ use handoff_core::model::{
 };
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
-use handoff_core::token::KeyKind;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
     AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
@@ -993,10 +992,8 @@ async fn keys_rotate(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> ApiResult<(StatusCode, Json<RotatedKeys>)> {
-    let now = state.now();
-    let sso = state.keys.create(KeyKind::SsoHmac, now).await?;
-    let identity = state.keys.create(KeyKind::Ed25519, now).await?;
-    state.keys.reload().await?;
-    audited(&state, &ctx, "admin.keys.rotate", |e| e.detail = Some(format!("sso={sso} identity={identity}"))).await?;
-    Ok((StatusCode::CREATED, Json(RotatedKeys { sso_kid: sso.to_string(), identity_kid: identity.to_string() })))
+    let rotated = state.keys.rotate(state.now()).await?;
+    let detail = format!("sso={} identity={}", rotated.sso_kid, rotated.identity_kid);
+    audited(&state, &ctx, "admin.keys.rotate", |e| e.detail = Some(detail)).await?;
+    Ok((StatusCode::CREATED, Json(rotated)))
 }

@@ -12,8 +12,10 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::Router;
 use handoff_core::crypto::MasterKey;
+use handoff_core::model::{AuditEvent, Outcome};
 use handoff_core::secret::{Secret, SecretKind};
-use handoff_core::store::StoreError;
+use handoff_core::store::{StoreError, Write};
+use handoff_core::wire::{KeysView, RotatedKeys};
 use handoff_core::Clock;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -74,6 +76,75 @@ fn read_or_create(path: &Path, make: impl FnOnce() -> String) -> Result<(String,
     }
 }
 
+/// The configured master key, or the one in the data directory (created on first use).
+fn master_key(settings: &Settings) -> Result<MasterKey, BootError> {
+    match &settings.master_key {
+        Some(encoded) => Ok(MasterKey::from_base64(encoded)?),
+        None => {
+            let path = settings.data_dir.join(MASTER_KEY_FILE);
+            let (encoded, created) = read_or_create(&path, || MasterKey::generate().1)?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "NO master_key CONFIGURED: generated one and stored it next to the data. Anyone who can \
+                     read this file can unseal every key. For production set master_key (HANDOFF_MASTER_KEY) \
+                     from a secret store and keep a backup of it."
+                );
+            } else {
+                tracing::warn!(path = %path.display(), "using the master key file in the data directory");
+            }
+            Ok(MasterKey::from_base64(&encoded)?)
+        }
+    }
+}
+
+/// The signing keys in the configured store, for `handoff keys`: the operator's way on the
+/// host, with the configuration of `serve` and no admin token.
+pub struct OfflineKeys {
+    store: Arc<dyn handoff_core::store::Store>,
+    keys: Keyring,
+    clock: Arc<dyn Clock>,
+}
+
+impl OfflineKeys {
+    pub async fn open(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self, BootError> {
+        // A missing key file means the wrong directory, not a new deployment: refuse.
+        let key_file = settings.data_dir.join(MASTER_KEY_FILE);
+        if settings.master_key.is_none() && !key_file.exists() {
+            let message = format!(
+                "no master_key configured and no {}: point --data-dir or --config at the server's",
+                key_file.display()
+            );
+            return Err(io_error("cannot open the keys")(io::Error::new(io::ErrorKind::NotFound, message)));
+        }
+        let master = master_key(settings)?;
+        let store = handoff_store::connect(&settings.database_url, &settings.pool).await?;
+        let keys = Keyring::open(store.clone(), master, clock.as_ref()).await?;
+        Ok(Self { store, keys, clock })
+    }
+
+    pub fn describe(&self) -> KeysView {
+        self.keys.describe()
+    }
+
+    /// New keys of both kinds, audited like the admin API's rotation. Running nodes sign with
+    /// them once they reload their keys (within 30 seconds); older keys keep verifying.
+    pub async fn rotate(&self) -> Result<RotatedKeys, BootError> {
+        let now = self.clock.unix();
+        let rotated = self.keys.rotate(now).await?;
+        let audit = AuditEvent {
+            at: now,
+            kind: "admin.keys.rotate".into(),
+            outcome: Some(Outcome::Accepted),
+            reason: "ok".into(),
+            detail: Some(format!("sso={} identity={} via=cli", rotated.sso_kid, rotated.identity_kid)),
+            ..AuditEvent::default()
+        };
+        self.store.commit(vec![Write::Audit(audit)]).await?;
+        Ok(rotated)
+    }
+}
+
 pub struct App {
     listener: TcpListener,
     router: Router,
@@ -85,24 +156,7 @@ impl App {
     pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(io_error(format!("cannot create data directory {}", settings.data_dir.display())))?;
-        let master = match &settings.master_key {
-            Some(encoded) => MasterKey::from_base64(encoded)?,
-            None => {
-                let path = settings.data_dir.join(MASTER_KEY_FILE);
-                let (encoded, created) = read_or_create(&path, || MasterKey::generate().1)?;
-                if created {
-                    tracing::warn!(
-                        path = %path.display(),
-                        "NO master_key CONFIGURED: generated one and stored it next to the data. Anyone who can \
-                         read this file can unseal every key. For production set master_key (HANDOFF_MASTER_KEY) \
-                         from a secret store and keep a backup of it."
-                    );
-                } else {
-                    tracing::warn!(path = %path.display(), "using the master key file in the data directory");
-                }
-                MasterKey::from_base64(&encoded)?
-            }
-        };
+        let master = master_key(&settings)?;
         let admin_token = match &settings.admin_token {
             Some(token) => Secret::from_plaintext(token.clone()).digest(),
             None => {

@@ -11,7 +11,7 @@ use handoff_core::crypto::{generate_ed25519, MasterKey};
 use handoff_core::secret::random_bytes;
 use handoff_core::store::{Store, StoreError, StoredKey};
 use handoff_core::token::{KeyKind, KeyMaterial, KeySet, TokenError};
-use handoff_core::wire::{KeySetView, KeysView};
+use handoff_core::wire::{KeySetView, KeysView, RotatedKeys};
 use handoff_core::Clock;
 
 /// At most one reload per this interval, so forged `kid`s cannot hammer the database.
@@ -82,6 +82,15 @@ impl Keyring {
             self.master.seal(&secret, &seal_context(&kid, kind)).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.store.insert_key(&StoredKey { kid: kid.clone(), kind, sealed_secret, public, created_at: now }).await?;
         Ok(kid)
+    }
+
+    /// New keys of both kinds; they sign on this node at once and on the others after their next
+    /// reload. Every older key keeps verifying.
+    pub async fn rotate(&self, now: i64) -> Result<RotatedKeys, StoreError> {
+        let sso_kid = self.create(KeyKind::SsoHmac, now).await?;
+        let identity_kid = self.create(KeyKind::Ed25519, now).await?;
+        self.reload().await?;
+        Ok(RotatedKeys { sso_kid, identity_kid })
     }
 
     /// Re-reads every key from the store.

@@ -27,5 +27,5 @@ pub mod state;
 mod views;
 mod web;
 
-pub use app::{App, BootError};
+pub use app::{App, BootError, OfflineKeys};
 pub use config::{ConfigLayer, Settings};

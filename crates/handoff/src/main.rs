@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use handoff_server::config::LogFormat;
-use handoff_server::{demo, App, ConfigLayer, Settings};
+use handoff_server::{demo, App, ConfigLayer, OfflineKeys, Settings};
 use handoff_store::SqlStore;
 
 mod admin;
@@ -37,16 +37,60 @@ enum Command {
         /// List applied and pending migrations without changing anything.
         #[arg(long)]
         status: bool,
-        #[arg(long, env = "HANDOFF_CONFIG")]
-        config: Option<PathBuf>,
         #[command(flatten)]
-        layer: ConfigLayer,
+        target: Local,
     },
+    /// Signing keys, straight in the configured database (no server or admin token needed).
+    #[command(subcommand)]
+    Keys(Keys),
     /// Manage organizations, partners, users and read the audit log through the admin API.
     Admin(admin::AdminArgs),
     /// Sign, send and verify SSO webhooks (seed 002).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+}
+
+/// The configuration of `serve`, for commands that work on its database directly.
+#[derive(clap::Args)]
+struct Local {
+    /// TOML configuration file; environment and flags override it.
+    #[arg(long, env = "HANDOFF_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    layer: ConfigLayer,
+}
+
+impl Local {
+    fn settings(self) -> Result<Settings, String> {
+        settings(self.config, self.layer)
+    }
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Per kind, the key that signs and every key that verifies.
+    List(Local),
+    /// New SSO-token and identity keys: they sign on every node within 30 seconds, and the old
+    /// ones keep verifying. Audited as `admin.keys.rotate`.
+    Rotate(Local),
+}
+
+/// `handoff keys list|rotate`: prints JSON, like `handoff admin keys`.
+async fn keys(command: Keys) -> Result<(), String> {
+    let (target, rotate) = match command {
+        Keys::List(target) => (target, false),
+        Keys::Rotate(target) => (target, true),
+    };
+    let settings = target.settings()?;
+    init_logging(settings.log_format);
+    let keys = OfflineKeys::open(&settings, Arc::new(handoff_core::SystemClock)).await.map_err(|e| e.to_string())?;
+    let answer = if rotate {
+        serde_json::to_string_pretty(&keys.rotate().await.map_err(|e| e.to_string())?)
+    } else {
+        serde_json::to_string_pretty(&keys.describe())
+    };
+    println!("{}", answer.map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 /// Variables of the binary itself, beside the configuration keys.
@@ -143,10 +187,11 @@ async fn main() -> ExitCode {
             Ok(settings) => serve(settings, demo).await,
             Err(e) => Err(e),
         },
-        Command::Migrate { config, status, layer } => match settings(config, layer) {
+        Command::Migrate { status, target } => match target.settings() {
             Ok(settings) => migrate(settings, status).await,
             Err(e) => Err(e),
         },
+        Command::Keys(command) => keys(command).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Webhook(command) => webhook::run(command).await,
     };

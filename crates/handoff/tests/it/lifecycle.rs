@@ -3,6 +3,9 @@
 
 use std::process::{Command, Stdio};
 
+use reqwest::Method;
+use serde_json::Value;
+
 use crate::harness::{Spawned, ADMIN_TOKEN};
 
 fn handoff(args: &[&str]) -> Command {
@@ -76,4 +79,38 @@ fn migrate_creates_the_schema() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("up to date"));
     assert!(dir.path().join("handoff.db").exists());
+}
+
+#[tokio::test]
+async fn keys_rotated_on_the_host_reach_the_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let server = Spawned::serve(dir.path(), &[]);
+    let admin = handoff_client::Client::new(&server.url).with_admin_token(ADMIN_TOKEN);
+    let before: Value = admin.admin::<Value, Value>(Method::GET, "/keys", None).await.unwrap();
+
+    // On the same data directory, while the server runs, without the admin token.
+    let output = handoff(&["keys", "rotate", "--data-dir", data]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rotated: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_ne!(rotated["sso_kid"], before["sso"]["current"]);
+
+    let after: Value = admin.admin::<Value, Value>(Method::GET, "/keys", None).await.unwrap();
+    assert_eq!(after["sso"]["current"], rotated["sso_kid"]);
+    assert_eq!(after["identity"]["current"], rotated["identity_kid"]);
+    let kids = after["sso"]["kids"].as_array().unwrap();
+    assert!(kids.contains(&before["sso"]["current"]), "the old key keeps verifying: {after}");
+    let listed = handoff(&["keys", "list", "--data-dir", data]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&listed.stdout).unwrap(), after);
+
+    let audit: Value = admin.admin::<Value, Value>(Method::GET, "/audit?kind=admin.keys.rotate", None).await.unwrap();
+    let detail = audit["items"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains(rotated["sso_kid"].as_str().unwrap()) && detail.ends_with("via=cli"), "{detail}");
+
+    // A directory without the master key is the wrong one: nothing is created there.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let output = handoff(&["keys", "rotate", "--data-dir", elsewhere.path().to_str().unwrap()]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no master_key configured"));
+    assert!(!elsewhere.path().join("handoff.db").exists());
 }
