@@ -137,7 +137,7 @@ pub struct Supplier {
     pub name: String,
     /// Where events are POSTed: https, or http on a loopback host.
     pub endpoint: String,
-    /// The shared secret, sealed; only `current` signs.
+    /// The shared secret, sealed; [`SealedSecrets::signing`] says which one signs when.
     pub secrets: SealedSecrets,
     pub signature_profile: SignatureProfile,
     /// Hosts the supplier's `redirectUrl` may name.

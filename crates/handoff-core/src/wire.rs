@@ -417,9 +417,9 @@ pub struct CreateSupplier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,
-    /// Seconds to wait for the supplier, 1 to 30 [default: 5].
+    /// Seconds to wait for the supplier, 1 to 25 [default: 5]; requests themselves end after 30.
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole::option")]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 30))]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 25))]
     pub timeout_seconds: Option<i64>,
     /// [default: `Vinst_SSO`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

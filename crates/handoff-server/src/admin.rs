@@ -873,8 +873,8 @@ async fn suppliers_create(
         return Err(ApiError::invalid("allowed_redirect_hosts must name at least one host."));
     }
     let timeout_seconds = body.timeout_seconds.unwrap_or(5);
-    if !(1..=30).contains(&timeout_seconds) {
-        return Err(ApiError::invalid("timeout_seconds must be between 1 and 30."));
+    if !(1..=25).contains(&timeout_seconds) {
+        return Err(ApiError::invalid("timeout_seconds must be between 1 and 25."));
     }
     let signature_profile = match body.signature_profile {
         Some(profile) => profile.parse().map_err(ApiError::invalid)?,

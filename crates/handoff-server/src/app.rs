@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::Router;
 use handoff_core::crypto::MasterKey;
@@ -17,8 +18,13 @@ use handoff_core::secret::{Secret, SecretKind};
 use handoff_core::store::{StoreError, Write};
 use handoff_core::wire::{KeysView, RotatedKeys};
 use handoff_core::Clock;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower::ServiceBuilder;
+use tower::ServiceExt as _;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -243,13 +249,70 @@ impl App {
                 }
             }
         });
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let result = serve(self.listener, self.router, self.state.settings.header_read_timeout, shutdown).await;
         purger.abort();
         refresher.abort();
         upkeep.abort();
         result
     }
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown`, then lets every open connection finish its
+/// request. What `axum::serve` does, plus hyper's timer: without one hyper never enforces
+/// `header_read_timeout`, and a client sending its headers a byte at a time (slow loris) would
+/// hold its connection for ever.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    // `stop` tells the connections to finish; `open` is held by each until it has.
+    let (stop, stopping) = watch::channel(());
+    let (open, connections) = watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(%err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let (mut stopping, held) = (stopping.clone(), connections.clone());
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+            drop(held);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(());
+    drop(connections);
+    open.closed().await;
+    Ok(())
 }
 
 fn router(state: AppState) -> Router {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::http::Uri;
+use axum::http::{HeaderName, Uri};
 use clap::{Args, CommandFactory as _};
 use handoff_core::RedirectPath;
 use handoff_store::{Dialect, PoolSettings};
@@ -88,6 +88,14 @@ pub struct ConfigLayer {
     /// believed [default: none, the TCP peer is the client].
     #[arg(long, env = "HANDOFF_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// The header in which the trusted proxies name the client: a comma-separated list like
+    /// `X-Forwarded-For`, or one address like `X-Real-IP` [default: X-Forwarded-For].
+    #[arg(long, env = "HANDOFF_CLIENT_ADDR_HEADER")]
+    pub client_addr_header: Option<String>,
+    /// Seconds a client may take to send a request's headers before the connection is closed
+    /// [default: 10].
+    #[arg(long, env = "HANDOFF_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<u64>,
 }
 
 macro_rules! overlay {
@@ -119,7 +127,9 @@ impl ConfigLayer {
             partner_rate_limit,
             log_format,
             upstream,
-            trusted_proxies
+            trusted_proxies,
+            client_addr_header,
+            header_read_timeout
         )
     }
 
@@ -225,8 +235,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Scheme and authority of the protected application, when reverse-proxying.
     pub upstream: Option<Uri>,
-    /// Proxies whose `X-Forwarded-For` names the client.
+    /// Proxies whose `client_addr_header` names the client.
     pub trusted_proxies: Vec<IpAddr>,
+    pub client_addr_header: HeaderName,
+    /// Time a client has to send a request's headers (slow-loris bound).
+    pub header_read_timeout: Duration,
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -283,6 +296,12 @@ impl Settings {
                     .map_err(|_| invalid("trusted_proxies", format!("{entry:?} is not an IP address")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let client_addr_header = layer
+            .client_addr_header
+            .as_deref()
+            .unwrap_or("x-forwarded-for")
+            .parse::<HeaderName>()
+            .map_err(|_| invalid("client_addr_header", "is not a header name"))?;
         if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
@@ -310,6 +329,10 @@ impl Settings {
             log_format,
             upstream,
             trusted_proxies,
+            client_addr_header,
+            header_read_timeout: Duration::from_secs(
+                seconds("header_read_timeout", layer.header_read_timeout, 10, 60)?.unsigned_abs(),
+            ),
         })
     }
 }

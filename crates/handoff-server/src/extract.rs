@@ -80,7 +80,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let ctx = Ctx::from_parts(parts, &state.settings.trusted_proxies);
+        let ctx = Ctx::from_parts(parts, &state.settings);
         if let Some(wait) = state.throttled(&ctx).await? {
             return Err(AppState::rate_limited(wait));
         }

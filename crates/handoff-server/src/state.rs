@@ -228,6 +228,13 @@ impl AppState {
     }
 }
 
+/// One entry of a forwarding header: `203.0.113.7`, `2001:db8::7`, and with a port
+/// `203.0.113.7:4711` or `[2001:db8::7]:4711`.
+fn forwarded_addr(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+}
+
 /// Who is asking: the client address and the request id, for audit records and logs.
 #[derive(Debug, Clone, Default)]
 pub struct Ctx {
@@ -237,20 +244,25 @@ pub struct Ctx {
 
 impl Ctx {
     /// The context of a request. The client address is the TCP peer's, unless the peer is one of
-    /// `trusted_proxies`: then it is the right-most `X-Forwarded-For` entry that is not itself
-    /// a trusted proxy (entries further left are whatever the client claimed).
-    pub fn from_parts(parts: &Parts, trusted_proxies: &[IpAddr]) -> Self {
+    /// `trusted_proxies`: then it is the right-most entry of `client_addr_header` that is not
+    /// itself a trusted proxy. Entries further left are whatever the client claimed, so the walk
+    /// stops at the first entry that is no address (`unknown`, garbage): then the proxy's own
+    /// address stands, never a claim from further left.
+    pub fn from_parts(parts: &Parts, settings: &Settings) -> Self {
+        let trusted = &settings.trusted_proxies;
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
         let client = match peer {
-            Some(peer) if trusted_proxies.contains(&peer) => parts
+            Some(peer) if trusted.contains(&peer) => parts
                 .headers
-                .get_all("x-forwarded-for")
+                .get_all(&settings.client_addr_header)
                 .iter()
-                .filter_map(|v| v.to_str().ok())
+                .map(|v| v.to_str().unwrap_or_default())
                 .flat_map(|v| v.split(','))
-                .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
                 .rev()
-                .find(|ip| !trusted_proxies.contains(ip))
+                .map(forwarded_addr)
+                .take_while(Option::is_some)
+                .flatten()
+                .find(|ip| !trusted.contains(ip))
                 .or(Some(peer)),
             other => other,
         };
@@ -280,6 +292,6 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(Self::from_parts(parts, &state.settings.trusted_proxies))
+        Ok(Self::from_parts(parts, &state.settings))
     }
 }

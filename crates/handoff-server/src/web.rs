@@ -68,7 +68,7 @@ fn refusal_kind(path: &str) -> &'static str {
 pub async fn finish(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let ctx = Ctx::from_parts(&parts, &state.settings.trusted_proxies);
+    let ctx = Ctx::from_parts(&parts, &state.settings);
     let path = parts.uri.path().to_owned();
     let route = parts.extensions.get::<MatchedPath>().map_or("other", MatchedPath::as_str).to_owned();
     let method = parts.method.clone();

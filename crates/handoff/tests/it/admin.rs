@@ -138,6 +138,10 @@ backend_tests! {
         let org = cli(&["organizations", "create", "--name", "Fjordklinikken", "--org-number", "123456789"]);
         assert!(org["secret"].as_str().unwrap().starts_with("hos_"));
         let org_id = org["id"].as_str().unwrap();
+        let rotated = cli(&["organizations", "rotate-secret", org_id, "--overlap-seconds", "60"]);
+        assert!(rotated["secret"].as_str().unwrap().starts_with("hos_") && rotated["secret"] != org["secret"]);
+        let read = cli(&["organizations", "get", org_id]);
+        assert!(read.get("secret").is_none(), "shown once");
         let partner = cli(&["partners", "create", "--name", "Acme", "--embed-origin", "https://ehr.example.com"]);
         let partner_id = partner["id"].as_str().unwrap();
         cli(&["partners", "link", partner_id, org_id]);

@@ -171,12 +171,26 @@ backend_tests! {
         assert_eq!(launch(cookie.clone()).await, 303);
         assert_eq!(supplier.events.lock().unwrap().len(), 3, "one event per accepted launch");
 
+        // A second rotation during an overlap replaces the secret that waits, not the one that
+        // signs: B never signs, C does once the overlap is over.
+        let signing = supplier.secret.lock().unwrap().clone();
+        server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 600})).await;
+        let c = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 600})).await;
+        assert_eq!(launch(cookie.clone()).await, 303, "the signing secret is unchanged");
+        server.clock.advance(600);
+        supplier.skew.store(3600 + 600, Ordering::SeqCst);
+        *supplier.secret.lock().unwrap() = c["secret"].as_str().unwrap().to_owned();
+        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
+        let cookie = server.sign_in(&link.redirect_url).await;
+        assert_eq!(launch(cookie.clone()).await, 303, "C signs after the overlap");
+        assert_ne!(signing, c["secret"].as_str().unwrap());
+
         for bad in [json!({"overlap_seconds": -1}), json!({"overlap_seconds": 604801}), json!({"overlap": 5})] {
             let url = format!("{}/admin/v1/suppliers/{id}/secrets", server.url);
             let refused = server.http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&bad).send().await.unwrap();
             assert_problem(refused, 400, "invalid-request").await;
         }
-        assert_eq!(server.audit("kind=admin.supplier.rotate_secret").await.len(), 2);
+        assert_eq!(server.audit("kind=admin.supplier.rotate_secret").await.len(), 4);
     }
 
     #[tokio::test]

@@ -251,6 +251,25 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn headers_sent_too_slowly_lose_the_connection() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let server = TestServer::with(|c| c.header_read_timeout = Some(1)).await;
+        let addr = server.url.trim_start_matches("http://").to_owned();
+        // A slow-loris client: the request line and one header, then nothing more.
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        // The server closes the connection (the bound only keeps a broken server from hanging
+        // the suite); whatever it says first is not an answer to the unfinished request.
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "the connection is still open");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(!text.contains("200 OK"), "{text}");
+        // Complete requests are served as before.
+        assert_eq!(server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
+    }
+
+    #[tokio::test]
     async fn each_partner_has_a_request_budget_per_second() {
         let server = TestServer::with(|c| c.partner_rate_limit = Some(2)).await;
         let fx = server.fixture().await;
@@ -487,5 +506,27 @@ backend_tests! {
         assert_eq!(send("203.0.113.10", "").await, 200);
         let refused = server.audit("kind=sso.mint&outcome=refused").await;
         assert!(refused.iter().all(|r| r["client_addr"] == "203.0.113.9"), "{refused:?}");
+        // Entries with ports are addresses too; an entry that is no address ends the walk, so a
+        // claim left of it is never believed: the proxy's own address stands.
+        assert_eq!(send("203.0.113.11:4711", "hps_wrong").await, 401);
+        assert_eq!(send("6.6.6.6, unknown", "hps_wrong").await, 401);
+        let addrs: Vec<Value> =
+            server.audit("kind=sso.mint&outcome=refused&limit=2").await.iter().map(|r| r["client_addr"].clone()).collect();
+        assert_eq!(addrs, [json!("127.0.0.1"), json!("203.0.113.11")]);
+
+        // Another header, when the proxy is configured to send that one.
+        let server = TestServer::with(|c| {
+            c.trusted_proxies = Some("127.0.0.1".into());
+            c.client_addr_header = Some("X-Real-IP".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-real-ip", "192.0.2.44");
+        for (name, value) in fx.headers(&fx.user.id) {
+            request = request.header(name, value);
+        }
+        assert_eq!(request.header("x-forwarded-for", "6.6.6.6").send().await.unwrap().status(), 200);
+        let accepted = server.audit("kind=sso.mint&outcome=accepted").await;
+        assert_eq!(accepted[0]["client_addr"], "192.0.2.44");
     }
 }

@@ -255,3 +255,38 @@ backend_tests! {
         assert_eq!(server.http.get(&verify).header("cookie", &again).send().await.unwrap().status(), 200);
     }
 }
+
+#[tokio::test]
+async fn every_html_page_carries_the_security_headers() {
+    let server = TestServer::start().await;
+    let fx = server.fixture().await;
+    let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+    let pages = [
+        ("the landing page", "/dashboard", true, 200),
+        ("not signed in", "/dashboard", false, 401),
+        ("a damaged link", "/auth/sso?token=garbage", false, 400),
+        ("an unknown supplier", "/launch/nope", true, 404),
+        ("an error reference", "/errors/invalid-request", false, 200),
+        ("the API reference", "/openapi", false, 200),
+    ];
+    for (what, path, signed_in, status) in pages {
+        let mut request = server.http.get(format!("{}{path}", server.url));
+        if signed_in {
+            request = request.header("cookie", &cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        assert!(header(&response, "content-type").is_some_and(|v| v.starts_with("text/html")), "{what}");
+        assert_eq!(
+            header(&response, "content-security-policy"),
+            Some(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            ),
+            "{what}"
+        );
+        assert_eq!(header(&response, "x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"), "{what}");
+        assert_eq!(header(&response, "referrer-policy"), Some("no-referrer"), "{what}");
+    }
+}

@@ -37,6 +37,22 @@ backend_tests! {
             .unwrap()
             .1
             .to_owned();
+        // The identity token the protected application gets, and the webhook secrets.
+        let cookie = redeemed.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let verified = http.get(format!("{}/auth/verify", server.url)).header("cookie", &cookie).send().await.unwrap();
+        let identity_token = verified.headers()["x-handoff-token"].to_str().unwrap().to_owned();
+        let post = |path: &'static str, body: Value| {
+            let admin = &admin;
+            async move { admin.admin::<Value, Value>(reqwest::Method::POST, path, Some(&body)).await.unwrap() }
+        };
+        let integration = post("/inbound-integrations", serde_json::json!({"slug": "portal"})).await;
+        let supplier = post(
+            "/suppliers",
+            serde_json::json!({"slug": "lab", "name": "Lab", "endpoint": "http://127.0.0.1:9/sso",
+                "allowed_redirect_hosts": ["localhost"]}),
+        )
+        .await;
+        let master_key = std::fs::read_to_string(dir.path().join("handoff.master.key")).unwrap();
         // Refusals log too: a wrong secret, a replayed link.
         let wrong = PartnerCredentials { partner_secret: "hps_guess".into(), ..credentials.clone() };
         assert!(client.mint_sso_link(&wrong, user_id, None).await.is_err());
@@ -81,6 +97,11 @@ backend_tests! {
             ("session cookie", cookie_value.as_str()),
             ("session cookie secret", cookie_value.split_once('.').unwrap().1),
             ("admin token", ADMIN_TOKEN),
+            ("identity token", identity_token.as_str()),
+            ("identity token signature", identity_token.rsplit('.').next().unwrap()),
+            ("inbound webhook secret", integration["secret"].as_str().unwrap()),
+            ("supplier webhook secret", supplier["secret"].as_str().unwrap()),
+            ("master key", master_key.trim()),
         ];
         for (what, secret) in secrets {
             assert!(!stored.contains(secret), "{what} found in the database");
