@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RawBody;
 use crate::openapi::WebhookRefusals;
-use crate::sso;
 use crate::state::{AppState, Ctx};
+use crate::{ratelimit, sso};
 
 /// Seconds an event id is remembered beyond the timestamp tolerance.
 const REPLAY_MARGIN_SECONDS: i64 = 300;
@@ -178,6 +178,11 @@ async fn verify(
         return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
     }
     let integration = integration_by_slug(state, slug).await?;
+    // Like a partner's: bad signatures for one integration count from whichever address.
+    let integration_key = ratelimit::integration_key(integration.id);
+    if let Some(wait) = state.throttled_key(&integration_key, state.settings.failed_auth_limit_per_partner).await? {
+        return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
+    }
     let result = async {
         let body = body_bytes(body)?;
         content_type_check(headers)?;
@@ -194,6 +199,7 @@ async fn verify(
         Err(error) => {
             if error.problem.kind == ProblemKind::AuthenticationRequired {
                 state.failed_authentication(ctx).await;
+                state.count_failure(&integration_key).await;
             }
             Err(state.refuse(event.clone(), error).await)
         }

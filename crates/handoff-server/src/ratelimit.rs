@@ -30,6 +30,11 @@ pub fn partner_key(partner: impl std::fmt::Display) -> String {
     format!("partner:{partner}")
 }
 
+/// The failure counter of one inbound integration, across addresses and nodes.
+pub fn integration_key(integration: impl std::fmt::Display) -> String {
+    format!("integration:{integration}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

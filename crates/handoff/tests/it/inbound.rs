@@ -369,6 +369,31 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn failed_signatures_are_limited_per_integration_across_addresses() {
+        let server = TestServer::with(|c| {
+            c.failed_auth_limit_per_partner = Some(3);
+            c.trusted_proxies = Some("127.0.0.1".into());
+        })
+        .await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let other = integration_only(&server, json!({"slug": "other", "unknown_user": "provision"})).await;
+        let ts = now(&server).to_string();
+        let zeros = "0".repeat(64);
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+            let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", zeros.as_str()), ("X-Forwarded-For", client)];
+            assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 401);
+        }
+        // A fourth address, correctly signed: this integration waits, another one does not.
+        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", signature.as_str()), ("X-Forwarded-For", "203.0.113.4")];
+        let response = portal.send_with(&server, &body, &headers).await;
+        assert!(header(&response, "retry-after").is_some());
+        assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
+        assert_eq!(other.send(&server, &body, &ts).await.status(), 200);
+    }
+
+    #[tokio::test]
     async fn hostile_webhook_inputs_get_4xx_never_5xx() {
         let server = TestServer::start().await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
