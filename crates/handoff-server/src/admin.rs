@@ -239,6 +239,7 @@ async fn organization(state: &AppState, id: &str) -> ApiResult<Organization> {
     state.store.organization(id).await?.ok_or_else(|| ApiError::not_found("No organization with this id."))
 }
 
+/// Reads an organization (never its secret).
 #[utoipa::path(get, path = "/admin/v1/organizations/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The organization.", body = OrganizationView), AdminByIdRefusals))]
@@ -367,6 +368,7 @@ async fn partner(state: &AppState, id: &str) -> ApiResult<Partner> {
     state.store.partner(id).await?.ok_or_else(|| ApiError::not_found("No partner with this id."))
 }
 
+/// Reads a partner (never its secret).
 #[utoipa::path(get, path = "/admin/v1/partners/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The partner.", body = PartnerView), AdminByIdRefusals))]
@@ -530,6 +532,7 @@ async fn user(state: &AppState, id: &str) -> ApiResult<handoff_core::model::User
     state.store.user(id).await?.ok_or_else(|| ApiError::not_found("No user with this id."))
 }
 
+/// Reads a user.
 #[utoipa::path(get, path = "/admin/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The user.", body = UserView), AdminByIdRefusals))]
@@ -788,6 +791,7 @@ async fn integration(state: &AppState, id: &str) -> ApiResult<InboundIntegration
     state.store.integration(id).await?.ok_or_else(|| ApiError::not_found("No integration with this id."))
 }
 
+/// Reads an inbound integration (never its secret).
 #[utoipa::path(get, path = "/admin/v1/inbound-integrations/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The integration.", body = InboundIntegrationView), AdminByIdRefusals))]
@@ -799,6 +803,7 @@ async fn integrations_read(
     Ok(Json(views::integration(&integration(&state, &id).await?, &state.settings.public_url)))
 }
 
+/// Deletes an inbound integration; its endpoint answers 404 from then on.
 #[utoipa::path(delete, path = "/admin/v1/inbound-integrations/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
@@ -924,6 +929,7 @@ async fn supplier(state: &AppState, id: &str) -> ApiResult<Supplier> {
     state.store.supplier(id).await?.ok_or_else(|| ApiError::not_found("No supplier with this id."))
 }
 
+/// Reads a supplier (never its secret).
 #[utoipa::path(get, path = "/admin/v1/suppliers/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 200, description = "The supplier.", body = SupplierView), AdminByIdRefusals))]
@@ -935,6 +941,7 @@ async fn suppliers_read(
     Ok(Json(views::supplier(&supplier(&state, &id).await?, &state.settings.public_url)))
 }
 
+/// Deletes a supplier; its launch URL answers 404 from then on.
 #[utoipa::path(delete, path = "/admin/v1/suppliers/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     responses((status = 204, description = "Deleted."), AdminByIdRefusals))]
