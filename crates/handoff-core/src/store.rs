@@ -10,7 +10,7 @@ use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
     Session, Supplier, User, UserStatus,
 };
-use crate::secret::Credential;
+use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +31,14 @@ pub trait Organizations: Send + Sync {
     async fn organization(&self, id: OrganizationId) -> StoreResult<Option<Organization>>;
     async fn organization_by_number(&self, org_number: &str) -> StoreResult<Option<Organization>>;
     async fn organizations(&self, page: &PageRequest) -> StoreResult<Vec<Organization>>;
-    async fn set_organization_credential(&self, id: OrganizationId, credential: &Credential) -> StoreResult<bool>;
+    /// Replaces the credential if its current secret is still `expected` (compare and swap: of
+    /// two rotations racing, one wins and the other gets `false`).
+    async fn set_organization_credential(
+        &self,
+        id: OrganizationId,
+        expected: &SecretDigest,
+        credential: &Credential,
+    ) -> StoreResult<bool>;
     /// Deletes the organization with its users, links and sessions.
     async fn delete_organization(&self, id: OrganizationId) -> StoreResult<bool>;
 }
@@ -41,7 +48,13 @@ pub trait Partners: Send + Sync {
     async fn create_partner(&self, partner: &Partner) -> StoreResult<()>;
     async fn partner(&self, id: PartnerId) -> StoreResult<Option<Partner>>;
     async fn partners(&self, page: &PageRequest) -> StoreResult<Vec<Partner>>;
-    async fn set_partner_credential(&self, id: PartnerId, credential: &Credential) -> StoreResult<bool>;
+    /// Like [`Organizations::set_organization_credential`].
+    async fn set_partner_credential(
+        &self,
+        id: PartnerId,
+        expected: &SecretDigest,
+        credential: &Credential,
+    ) -> StoreResult<bool>;
     /// Deletes the partner with its links and the sessions it opened.
     async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool>;
     /// Idempotent.
@@ -109,7 +122,13 @@ pub trait Inbound: Send + Sync {
     async fn integration(&self, id: IntegrationId) -> StoreResult<Option<InboundIntegration>>;
     async fn integration_by_slug(&self, slug: &str) -> StoreResult<Option<InboundIntegration>>;
     async fn integrations(&self, page: &PageRequest) -> StoreResult<Vec<InboundIntegration>>;
-    async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool>;
+    /// Replaces the secrets if the current sealed secret is still `expected` (compare and swap).
+    async fn set_integration_secrets(
+        &self,
+        id: IntegrationId,
+        expected: &[u8],
+        secrets: &SealedSecrets,
+    ) -> StoreResult<bool>;
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool>;
 }
 
@@ -120,7 +139,9 @@ pub trait Suppliers: Send + Sync {
     async fn supplier(&self, id: SupplierId) -> StoreResult<Option<Supplier>>;
     async fn supplier_by_slug(&self, slug: &str) -> StoreResult<Option<Supplier>>;
     async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>>;
-    async fn set_supplier_secrets(&self, id: SupplierId, secrets: &SealedSecrets) -> StoreResult<bool>;
+    /// Like [`Integrations::set_integration_secrets`].
+    async fn set_supplier_secrets(&self, id: SupplierId, expected: &[u8], secrets: &SealedSecrets)
+        -> StoreResult<bool>;
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;
 }
 

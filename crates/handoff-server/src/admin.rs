@@ -10,6 +10,7 @@ use handoff_core::model::{
     AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, Supplier,
     UnknownUserPolicy,
 };
+use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
 use handoff_core::webhook::SignatureProfile;
@@ -127,6 +128,19 @@ fn overlap_until(state: &AppState, headers: &HeaderMap, body: RawBody) -> ApiRes
         return Err(ApiError::invalid(format!("overlap_seconds must be between 0 and {MAX_OVERLAP_SECONDS}.")));
     }
     Ok(state.now() + seconds)
+}
+
+/// A rotation's store write lost to another rotation of the same secret (or a delete): its
+/// secret was never stored, so it is not shown.
+fn raced(stored: bool) -> ApiResult<()> {
+    if stored {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ProblemKind::Conflict,
+            "The secret was rotated or deleted by another request at the same time; read it and rotate again.",
+        ))
+    }
 }
 
 /// A secret rotation: the new secret (shown once), the credential to store, and when the old
@@ -277,7 +291,9 @@ async fn organizations_delete(
 #[utoipa::path(post, path = "/admin/v1/organizations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret),
+        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
+        AdminByIdBodyRefusals))]
 async fn organizations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -289,7 +305,12 @@ async fn organizations_rotate(
     let organization = organization(&state, &id).await?;
     let until = overlap_until(&state, &headers, body)?;
     let rotation = Rotation::of(SecretKind::Organization, &organization.credential, until);
-    state.store.set_organization_credential(organization.id, &rotation.credential).await?;
+    let stored = state.store.set_organization_credential(
+        organization.id,
+        &organization.credential.current,
+        &rotation.credential,
+    );
+    raced(stored.await?)?;
     state.forget_organization(organization.id);
     audited(&state, &ctx, "admin.organization.rotate_secret", |e| {
         e.organization_id = Some(organization.id.to_string())
@@ -405,7 +426,9 @@ async fn partners_delete(
 #[utoipa::path(post, path = "/admin/v1/partners/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret),
+        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
+        AdminByIdBodyRefusals))]
 async fn partners_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -417,7 +440,7 @@ async fn partners_rotate(
     let partner = partner(&state, &id).await?;
     let until = overlap_until(&state, &headers, body)?;
     let rotation = Rotation::of(SecretKind::Partner, &partner.credential, until);
-    state.store.set_partner_credential(partner.id, &rotation.credential).await?;
+    raced(state.store.set_partner_credential(partner.id, &partner.credential.current, &rotation.credential).await?)?;
     state.caches.partners.remove(&partner.id);
     audited(&state, &ctx, "admin.partner.rotate_secret", |e| e.partner_id = Some(partner.id.to_string())).await?;
     Ok(rotation.answer())
@@ -825,7 +848,9 @@ async fn integrations_delete(
 #[utoipa::path(post, path = "/admin/v1/inbound-integrations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops being accepted.", body = RotatedSecret), AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops being accepted.", body = RotatedSecret),
+        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
+        AdminByIdBodyRefusals))]
 async fn integrations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -839,7 +864,7 @@ async fn integrations_rotate(
     // The receiver accepts both: the current secret becomes the previous one.
     let (secret, secrets) =
         rotate_sealed(&state, &integration.secrets.current, &inbound::seal_context(&integration), until)?;
-    state.store.set_integration_secrets(integration.id, &secrets).await?;
+    raced(state.store.set_integration_secrets(integration.id, &integration.secrets.current, &secrets).await?)?;
     state.caches.integrations.clear();
     audited(&state, &ctx, "admin.inbound.rotate_secret", |e| {
         e.detail = Some(format!("integration={}", integration.slug))
@@ -961,7 +986,9 @@ async fn suppliers_delete(
 #[utoipa::path(post, path = "/admin/v1/suppliers/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when handoff starts signing with it.", body = RotatedSecret), AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when handoff starts signing with it.", body = RotatedSecret),
+        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
+        AdminByIdBodyRefusals))]
 async fn suppliers_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -976,7 +1003,7 @@ async fn suppliers_rotate(
     // gives the supplier until then to install the new one.
     let signing = supplier.secrets.signing(state.now());
     let (secret, secrets) = rotate_sealed(&state, signing, &outbound::seal_context(&supplier), until)?;
-    state.store.set_supplier_secrets(supplier.id, &secrets).await?;
+    raced(state.store.set_supplier_secrets(supplier.id, &supplier.secrets.current, &secrets).await?)?;
     audited(&state, &ctx, "admin.supplier.rotate_secret", |e| e.detail = Some(format!("supplier={}", supplier.slug)))
         .await?;
     Ok(rotated(&secret, until))

@@ -48,7 +48,8 @@ pub async fn ensure(state: &AppState) -> Result<Demo, StoreError> {
 
     let organization = match store.organization_by_number(DEMO_ORG_NUMBER).await? {
         Some(organization) => {
-            store.set_organization_credential(organization.id, &Credential::new(organization_secret.digest())).await?;
+            let fresh = Credential::new(organization_secret.digest());
+            store.set_organization_credential(organization.id, &organization.credential.current, &fresh).await?;
             organization
         }
         None => {
@@ -73,7 +74,8 @@ pub async fn ensure(state: &AppState) -> Result<Demo, StoreError> {
     }
     let partner = match existing {
         Some(partner) => {
-            store.set_partner_credential(partner.id, &Credential::new(partner_secret.digest())).await?;
+            let fresh = Credential::new(partner_secret.digest());
+            store.set_partner_credential(partner.id, &partner.credential.current, &fresh).await?;
             partner
         }
         None => {

@@ -177,16 +177,23 @@ impl SqlStore {
     }
 
     /// `table` is one of this module's table names, never input.
-    async fn set_credential(&self, table: &'static str, id: String, c: &Credential) -> StoreResult<bool> {
+    async fn set_credential(
+        &self,
+        table: &'static str,
+        id: String,
+        expected: &SecretDigest,
+        c: &Credential,
+    ) -> StoreResult<bool> {
         let (prev, prev_at) = previous_parts(c);
         let done = sqlx::query(&format!(
             "UPDATE {table} SET secret_digest = $1, previous_secret_digest = $2, previous_secret_expires_at = $3 \
-             WHERE id = $4"
+             WHERE id = $4 AND secret_digest = $5"
         ))
         .bind(c.current.as_bytes().as_slice())
         .bind(prev)
         .bind(prev_at)
         .bind(id)
+        .bind(expected.as_bytes().as_slice())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -194,16 +201,23 @@ impl SqlStore {
     }
 
     /// `table` is one of this module's table names, never input.
-    async fn set_sealed_secrets(&self, table: &'static str, id: String, secrets: &SealedSecrets) -> StoreResult<bool> {
+    async fn set_sealed_secrets(
+        &self,
+        table: &'static str,
+        id: String,
+        expected: &[u8],
+        secrets: &SealedSecrets,
+    ) -> StoreResult<bool> {
         let (previous, previous_at) = secrets.previous.clone().unzip();
         let done = sqlx::query(&format!(
             "UPDATE {table} SET secret_sealed = $1, previous_secret_sealed = $2, previous_secret_expires_at = $3 \
-             WHERE id = $4"
+             WHERE id = $4 AND secret_sealed = $5"
         ))
         .bind(&secrets.current)
         .bind(previous)
         .bind(previous_at)
         .bind(id)
+        .bind(expected)
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -401,8 +415,13 @@ impl Organizations for SqlStore {
         self.fetch_page(&sql, page, organization).await
     }
 
-    async fn set_organization_credential(&self, id: OrganizationId, c: &Credential) -> StoreResult<bool> {
-        self.set_credential("organizations", id.to_string(), c).await
+    async fn set_organization_credential(
+        &self,
+        id: OrganizationId,
+        expected: &SecretDigest,
+        c: &Credential,
+    ) -> StoreResult<bool> {
+        self.set_credential("organizations", id.to_string(), expected, c).await
     }
 
     async fn delete_organization(&self, id: OrganizationId) -> StoreResult<bool> {
@@ -441,8 +460,13 @@ impl Partners for SqlStore {
         self.fetch_page(&sql, page, partner).await
     }
 
-    async fn set_partner_credential(&self, id: PartnerId, c: &Credential) -> StoreResult<bool> {
-        self.set_credential("partners", id.to_string(), c).await
+    async fn set_partner_credential(
+        &self,
+        id: PartnerId,
+        expected: &SecretDigest,
+        c: &Credential,
+    ) -> StoreResult<bool> {
+        self.set_credential("partners", id.to_string(), expected, c).await
     }
 
     async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool> {
@@ -807,8 +831,13 @@ impl Inbound for SqlStore {
         self.fetch_page(&sql, page, integration).await
     }
 
-    async fn set_integration_secrets(&self, id: IntegrationId, secrets: &SealedSecrets) -> StoreResult<bool> {
-        self.set_sealed_secrets("inbound_integrations", id.to_string(), secrets).await
+    async fn set_integration_secrets(
+        &self,
+        id: IntegrationId,
+        expected: &[u8],
+        secrets: &SealedSecrets,
+    ) -> StoreResult<bool> {
+        self.set_sealed_secrets("inbound_integrations", id.to_string(), expected, secrets).await
     }
 
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool> {
@@ -874,8 +903,13 @@ impl Suppliers for SqlStore {
         self.fetch_page(&sql, page, supplier).await
     }
 
-    async fn set_supplier_secrets(&self, id: SupplierId, secrets: &SealedSecrets) -> StoreResult<bool> {
-        self.set_sealed_secrets("suppliers", id.to_string(), secrets).await
+    async fn set_supplier_secrets(
+        &self,
+        id: SupplierId,
+        expected: &[u8],
+        secrets: &SealedSecrets,
+    ) -> StoreResult<bool> {
+        self.set_sealed_secrets("suppliers", id.to_string(), expected, secrets).await
     }
 
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool> {

@@ -117,6 +117,44 @@ backend_tests! {
         assert!(client.mint_sso_link(&with(leaked["secret"].as_str().unwrap()), &fx.user.id, None).await.is_ok());
     }
 
+    #[tokio::test]
+    async fn concurrent_rotations_never_hand_out_a_secret_that_was_not_stored() {
+        let server = TestServer::with(|c| c.failed_auth_limit = Some(1000)).await;
+        let fx = server.fixture().await;
+        let path = format!("{}/admin/v1/partners/{}/secrets", server.url, fx.partner.id);
+        let rotations: Vec<_> =
+            (0..12).map(|_| tokio::spawn(server.http.post(&path).bearer_auth(ADMIN_TOKEN).send())).collect();
+        let mut answered = Vec::new();
+        for rotation in rotations {
+            let response = rotation.await.unwrap().unwrap();
+            match response.status().as_u16() {
+                201 => answered.push(response.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned()),
+                409 => {
+                    assert_problem(response, 409, "conflict").await;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        // The successful rotations form one chain: the last two secrets of it work (the newest
+        // and, in its overlap, the one before), or the first rotation's and the original. A
+        // lost update would leave a 201's secret that never worked, and fewer working here.
+        let client = handoff_client::Client::new(&server.url);
+        let works = |secret: String| {
+            let credentials = PartnerCredentials { partner_secret: secret, ..fx.credentials.clone() };
+            let client = &client;
+            let user = fx.user.id.clone();
+            async move { client.mint_sso_link(&credentials, &user, None).await.is_ok() }
+        };
+        let mut working = 0;
+        for secret in &answered {
+            working += usize::from(works(secret.clone()).await);
+        }
+        assert!(!answered.is_empty());
+        assert_eq!(working, answered.len().min(2), "{} rotations answered 201", answered.len());
+        assert_eq!(works(fx.credentials.partner_secret.clone()).await, answered.len() == 1);
+        assert_eq!(server.audit("kind=admin.partner.rotate_secret&limit=100").await.len(), answered.len());
+    }
+
     // The CLI runs as a blocking child process: the server needs a worker thread of its own.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_cli_drives_the_admin_api() {
