@@ -26,7 +26,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, optional_json, AdminAuth, RawBody};
 use crate::openapi::{
     AdminBodyRefusals, AdminByIdBodyRefusals, AdminByIdListRefusals, AdminByIdRefusals, AdminListRefusals,
-    AdminRefusals,
+    AdminRefusals, RotationRefusals,
 };
 use crate::partner_api::{new_user, parse_status, ListQuery};
 use crate::state::{AppState, Ctx};
@@ -291,9 +291,7 @@ async fn organizations_delete(
 #[utoipa::path(post, path = "/admin/v1/organizations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret),
-        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
-        AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), RotationRefusals))]
 async fn organizations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -426,9 +424,7 @@ async fn partners_delete(
 #[utoipa::path(post, path = "/admin/v1/partners/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret),
-        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
-        AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops working.", body = RotatedSecret), RotationRefusals))]
 async fn partners_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -848,9 +844,7 @@ async fn integrations_delete(
 #[utoipa::path(post, path = "/admin/v1/inbound-integrations/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when the old one stops being accepted.", body = RotatedSecret),
-        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
-        AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when the old one stops being accepted.", body = RotatedSecret), RotationRefusals))]
 async fn integrations_rotate(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -986,9 +980,7 @@ async fn suppliers_delete(
 #[utoipa::path(post, path = "/admin/v1/suppliers/{id}/secrets", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = Option<RotateSecret>, content_type = "application/json"),
-    responses((status = 201, description = "The new secret, shown once, and when handoff starts signing with it.", body = RotatedSecret),
-        (status = 409, description = "Another rotation of this secret won the race (`conflict`); nothing changed.", body = ErrorEnvelope, content_type = "application/problem+json"),
-        AdminByIdBodyRefusals))]
+    responses((status = 201, description = "The new secret, shown once, and when handoff starts signing with it.", body = RotatedSecret), RotationRefusals))]
 async fn suppliers_rotate(
     _: AdminAuth,
     State(state): State<AppState>,

@@ -250,8 +250,8 @@ fn refusal(status: u16, style: Style) -> (String, RefOr<utoipa::openapi::Respons
         400 => "A missing or malformed header, parameter or field (`invalid-request`), or a damaged sign-in link (`invalid-token`).",
         401 => "Missing or wrong credentials (`authentication-required`).",
         403 => "Authenticated, but not allowed (`forbidden`).",
-        404 => "No such resource (`not-found`).",
-        409 => "In conflict with what exists (`conflict`), or a sign-in link already used (`token-already-used`).",
+        404 => "No such resource, or no such user in the organization (`not-found`).",
+        409 => "In conflict with what exists or with a concurrent change (`conflict`), or a sign-in link already used (`token-already-used`).",
         410 => "The sign-in link has expired (`expired-token`).",
         413 => "The body is over 64 KiB (`payload-too-large`).",
         415 => "The body is not `application/json` (`unsupported-media-type`).",
@@ -310,10 +310,16 @@ refusals! {
     AdminBodyRefusals(Problem): 400, 401, 413, 415, 429;
     /// Admin calls with a JSON body on one resource by id.
     AdminByIdBodyRefusals(Problem): 400, 401, 404, 413, 415, 429;
+    /// Secret rotations: also 409 when another rotation of the same secret won the race.
+    RotationRefusals(Problem): 400, 401, 404, 409, 413, 415, 429;
     /// Partner calls: missing headers, wrong credentials, not linked, limits.
     PartnerRefusals(Problem): 400, 401, 403, 429;
     /// Partner calls with a JSON body.
     PartnerBodyRefusals(Problem): 400, 401, 403, 413, 415, 429;
+    /// Partner calls about one user (`x-user-id` or the path's `user_id`).
+    PartnerUserRefusals(Problem): 400, 401, 403, 404, 429;
+    /// The same with a JSON body.
+    PartnerUserBodyRefusals(Problem): 400, 401, 403, 404, 413, 415, 429;
     /// Redeeming a sign-in link.
     RedeemRefusals(Page): 400, 403, 409, 410, 429;
     /// Launching into a supplier.

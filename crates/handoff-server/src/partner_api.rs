@@ -21,7 +21,7 @@ use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{json, optional_json, required_headers, RawBody};
-use crate::openapi::{PartnerBodyRefusals, PartnerRefusals};
+use crate::openapi::{PartnerBodyRefusals, PartnerRefusals, PartnerUserBodyRefusals, PartnerUserRefusals};
 use crate::state::{AppState, Ctx};
 use crate::{openapi, ratelimit, sso, views};
 
@@ -150,9 +150,7 @@ async fn authenticate(
     responses(
         (status = 200, description = "The link: open `redirect_url` in the user's browser within `expires_in` seconds, once.",
             body = Envelope<SsoLink>),
-        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
-            content_type = "application/problem+json"),
-        PartnerBodyRefusals,
+        PartnerUserBodyRefusals,
     ))]
 async fn sso_create(
     State(state): State<AppState>,
@@ -311,9 +309,7 @@ async fn scoped_user(state: &AppState, caller: &PartnerCaller, user_id: &str) ->
         ("user_id" = String, Path), PartnerHeaders),
     responses(
         (status = 200, description = "The user.", body = Envelope<UserView>),
-        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
-            content_type = "application/problem+json"),
-        PartnerRefusals,
+        PartnerUserRefusals,
     ))]
 async fn users_read(
     State(state): State<AppState>,
@@ -335,9 +331,7 @@ async fn users_read(
     request_body(content = UpdateUser, content_type = "application/json"),
     responses(
         (status = 200, description = "The user as updated.", body = Envelope<UserView>),
-        (status = 404, description = "No user with this id in the organization (`not-found`).", body = ErrorEnvelope,
-            content_type = "application/problem+json"),
-        PartnerBodyRefusals,
+        PartnerUserBodyRefusals,
     ))]
 async fn users_update(
     State(state): State<AppState>,
