@@ -207,6 +207,56 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+/// Longest text an audit field keeps, in bytes: what a client sends (paths, request ids, names)
+/// reaches the audit log at most this long, so no request can grow the database by more.
+pub const AUDIT_FIELD_LIMIT: usize = 256;
+/// Longest `detail` an audit record keeps, in bytes.
+pub const AUDIT_DETAIL_LIMIT: usize = 1024;
+/// What marks a cut field.
+pub const CUT_MARK: &str = "…[cut]";
+
+/// `text` at most `limit` bytes long, cut at a character boundary and marked [`CUT_MARK`]
+/// when it was longer.
+pub fn bounded(text: &str, limit: usize) -> std::borrow::Cow<'_, str> {
+    if text.len() <= limit {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = limit.saturating_sub(CUT_MARK.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}{CUT_MARK}", &text[..end]))
+}
+
+fn bound_in_place(field: &mut String, limit: usize) {
+    if let std::borrow::Cow::Owned(cut) = bounded(field, limit) {
+        *field = cut;
+    }
+}
+
+impl AuditEvent {
+    /// Cuts every field to its limit ([`AUDIT_FIELD_LIMIT`], [`AUDIT_DETAIL_LIMIT`]).
+    pub fn bound(&mut self) {
+        bound_in_place(&mut self.kind, AUDIT_FIELD_LIMIT);
+        bound_in_place(&mut self.reason, AUDIT_FIELD_LIMIT);
+        for field in [
+            &mut self.partner_id,
+            &mut self.organization_id,
+            &mut self.user_id,
+            &mut self.client_addr,
+            &mut self.request_id,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            bound_in_place(field, AUDIT_FIELD_LIMIT);
+        }
+        if let Some(detail) = &mut self.detail {
+            bound_in_place(detail, AUDIT_DETAIL_LIMIT);
+        }
+    }
+}
+
 /// A stored audit event with its position in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -306,5 +356,21 @@ mod tests {
         assert_eq!(secrets.signing(100), b"new");
         let immediate = SealedSecrets { current: b"new".to_vec(), previous: None };
         assert_eq!(immediate.signing(0), b"new");
+    }
+
+    #[test]
+    fn audit_fields_are_cut_at_a_character_boundary_and_marked() {
+        assert_eq!(bounded("short", 10), "short");
+        let long = "ø".repeat(200);
+        let cut = bounded(&long, AUDIT_FIELD_LIMIT);
+        assert!(cut.len() <= AUDIT_FIELD_LIMIT && cut.ends_with(CUT_MARK), "{cut}");
+        let mut event = AuditEvent {
+            request_id: Some("r".repeat(10_000)),
+            detail: Some("d".repeat(10_000)),
+            ..AuditEvent::default()
+        };
+        event.bound();
+        assert_eq!(event.request_id.as_deref().map(str::len), Some(AUDIT_FIELD_LIMIT));
+        assert_eq!(event.detail.as_deref().map(str::len), Some(AUDIT_DETAIL_LIMIT));
     }
 }

@@ -165,6 +165,13 @@ impl Write {
             Write::Audit(audit) | Write::Redeem { audit, .. } | Write::RememberEvent { audit, .. } => audit,
         }
     }
+
+    /// The audit record this write appends, to change before it is committed.
+    pub fn audit_mut(&mut self) -> &mut AuditEvent {
+        match self {
+            Write::Audit(audit) | Write::Redeem { audit, .. } | Write::RememberEvent { audit, .. } => audit,
+        }
+    }
 }
 
 /// Durable writes, committed in batches: one transaction (one fsync) for many requests.

@@ -13,7 +13,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::HeaderName;
 use axum::Router;
 use handoff_core::crypto::MasterKey;
-use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::model::{bounded, AuditEvent, Outcome, AUDIT_FIELD_LIMIT};
 use handoff_core::secret::{Secret, SecretKind};
 use handoff_core::store::{StoreError, Write};
 use handoff_core::wire::{KeysView, RotatedKeys};
@@ -316,11 +316,12 @@ async fn serve(
 }
 
 fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
+    let request_id = HeaderName::from_static(web::REQUEST_ID);
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        // The path only: query strings carry tokens, which never reach the log.
-        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        // The path only (query strings carry tokens, which never reach the log), and bounded.
+        let id = request.headers().get(web::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let path = bounded(request.uri().path(), AUDIT_FIELD_LIMIT);
+        tracing::info_span!("request", method = metrics::method_label(request.method()), path = %path, request_id = %id)
     });
     Router::new()
         .merge(partner_api::routes())
@@ -334,6 +335,7 @@ fn router(state: AppState) -> Router {
         .fallback(portal::application)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(web::drop_unsafe_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(trace)

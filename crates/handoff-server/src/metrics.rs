@@ -3,7 +3,8 @@
 //! journal's queue and the database pool.
 //!
 //! Owns: the process-wide recorder and the metric names. Must not: put ids, addresses, secrets
-//! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only.
+//! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only,
+//! each from a closed set (a method nobody standardised is `other`).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -56,11 +57,28 @@ pub fn routes() -> Router<AppState> {
 /// Counts one answered request. `route` is the matched route template (`/v1/sso`,
 /// `/admin/v1/users/{user_id}`), or `other` for paths no route names.
 pub fn request(route: String, method: &Method, status: StatusCode, started: Instant) {
-    let method = method.as_str().to_owned();
-    ::metrics::histogram!(DURATION, "route" => route.clone(), "method" => method.clone())
+    let method = method_label(method);
+    ::metrics::histogram!(DURATION, "route" => route.clone(), "method" => method)
         .record(started.elapsed().as_secs_f64());
     ::metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status.as_u16().to_string())
         .increment(1);
+}
+
+/// The method as a label: a method of RFC 9110 or `PATCH`, else `other` — never the client's
+/// own spelling, so made-up methods cannot grow the label set.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
 }
 
 /// Counts one committed audit record by its kind, outcome and reason.

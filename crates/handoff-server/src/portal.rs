@@ -26,7 +26,7 @@ use crate::openapi::RedeemRefusals;
 use crate::sso;
 use crate::state::{AppState, Ctx};
 use crate::views::rfc3339;
-use crate::web::{escape, page, wants_json, FrameAncestors, NoAudit};
+use crate::web::{escape, page, route_miss, wants_json, FrameAncestors, NoAudit};
 
 /// Seconds between two `last_seen_at` writes of one session.
 const TOUCH_INTERVAL: i64 = 60;
@@ -347,7 +347,7 @@ pub async fn application(State(state): State<AppState>, ctx: Ctx, request: Reque
     let path = request.uri().path().to_owned();
     let reserved = ["/v1/", "/admin/", "/auth/", "/errors/", "/.well-known/", "/launch/"];
     if reserved.iter().any(|prefix| path.starts_with(prefix)) {
-        return Err(ApiError::not_found("No such resource."));
+        return Ok(route_miss(ApiError::not_found("No such resource.")));
     }
     let embed = is_embed_path(&path);
     let Some(identity) = identify(&state, request.headers(), embed).await? else {

@@ -69,9 +69,10 @@ impl AppState {
         self.write(Write::Audit(event)).await.map(|_| ())
     }
 
-    /// Commits `write` with whatever else is queued (group commit), and counts its audit record
-    /// once it is committed.
-    pub async fn write(&self, write: Write) -> Result<bool, ApiError> {
+    /// Commits `write` with whatever else is queued (group commit), its audit fields cut to their
+    /// limits, and counts its audit record once it is committed.
+    pub async fn write(&self, mut write: Write) -> Result<bool, ApiError> {
+        write.audit_mut().bound();
         let audit = write.audit();
         let labels = (audit.kind.clone(), audit.outcome, audit.reason.clone());
         let written = self.journal.write(write).await.map_err(|()| ApiError::internal())?;

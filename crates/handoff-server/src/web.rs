@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use handoff_core::model::{bounded, AUDIT_FIELD_LIMIT};
 use handoff_core::problem::ProblemKind;
 use handoff_core::wire::{ErrorEnvelope, ProblemBody, WebhookError};
 use handoff_core::Problem;
@@ -28,9 +29,33 @@ pub struct FrameAncestors(pub Vec<String>);
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
 
-/// Marks a response whose refusal must not be audited (answers to "am I signed in?").
+/// Marks a response whose refusal must not be audited (answers to "am I signed in?", routing
+/// misses).
 #[derive(Debug, Clone, Copy)]
 pub struct NoAudit;
+
+/// Whether a client's `x-request-id` may be kept: 1 to 64 of `A-Z a-z 0-9 . _ -`. Anything
+/// else (long, spaces, quotes, `key=value` forgeries) would reach logs, audit records and
+/// answers, so it is replaced by a generated id.
+pub fn is_safe_request_id(value: &[u8]) -> bool {
+    (1..=64).contains(&value.len())
+        && value.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Drops a client's `x-request-id` unless it is one safe value ([`is_safe_request_id`]); the
+/// request id layer then generates one.
+pub async fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let mut ids = headers.get_all(REQUEST_ID).iter();
+    let keep = matches!((ids.next(), ids.next()), (Some(id), None) if is_safe_request_id(id.as_bytes()));
+    if !keep {
+        headers.remove(REQUEST_ID);
+    }
+    request
+}
+
+/// The request id header, set on every request and answer.
+pub const REQUEST_ID: &str = "x-request-id";
 
 /// Whether the client asked for JSON rather than a page.
 pub fn wants_json(headers: &HeaderMap) -> bool {
@@ -73,13 +98,30 @@ pub async fn finish(State(state): State<AppState>, request: Request, next: Next)
     let route = parts.extensions.get::<MatchedPath>().map_or("other", MatchedPath::as_str).to_owned();
     let method = parts.method.clone();
     let browser = !json_only(&path) && !wants_json(&parts.headers);
-    let response = finish_inner(&state, &ctx, &path, browser, next.run(Request::from_parts(parts, body)).await).await;
+    let response = if method.as_str().len() > MAX_METHOD_LEN {
+        route_miss(ApiError::invalid("The request method is not one handoff knows."))
+    } else {
+        next.run(Request::from_parts(parts, body)).await
+    };
+    let response = finish_inner(&state, &ctx, &path, browser, response).await;
     metrics::request(route, &method, response.status(), started);
     response
 }
 
+/// Longer than any method in IANA's registry (`UPDATEREDIRECTREF` has 17 letters): refused.
+const MAX_METHOD_LEN: usize = 17;
+
+/// A refusal of a request that reached no handler and named no credential (an unknown path or
+/// method): answered like any other, but not audited — it says nothing about anyone, and
+/// auditing it would let any client grow the database at will. `/metrics` counts them.
+pub fn route_miss(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.extensions_mut().insert(NoAudit);
+    response
+}
+
 async fn finish_inner(state: &AppState, ctx: &Ctx, path: &str, browser: bool, mut response: Response) -> Response {
-    let no_audit = response.extensions().get::<NoAudit>().is_some();
+    let mut no_audit = response.extensions().get::<NoAudit>().is_some();
     let frame = response.extensions().get::<FrameAncestors>().cloned();
     let problem = match response.extensions_mut().remove::<ProblemResponse>() {
         Some(problem) => problem,
@@ -88,7 +130,9 @@ async fn finish_inner(state: &AppState, ctx: &Ctx, path: &str, browser: bool, mu
             return response;
         }
         None if response.status().is_client_error() || response.status().is_server_error() => {
-            framework_problem(response).await
+            let problem = framework_problem(response).await;
+            no_audit |= matches!(problem.problem.kind, ProblemKind::NotFound | ProblemKind::MethodNotAllowed);
+            problem
         }
         None => {
             security_headers(path, &mut response);
@@ -97,7 +141,7 @@ async fn finish_inner(state: &AppState, ctx: &Ctx, path: &str, browser: bool, mu
     };
     if !problem.audited && !no_audit && problem.problem.kind != ProblemKind::Internal {
         let mut event = ctx.event(refusal_kind(path));
-        event.detail = Some(format!("{path}: {}", problem.problem.detail));
+        event.detail = Some(format!("{}: {}", bounded(path, AUDIT_FIELD_LIMIT), problem.problem.detail));
         let error = ApiError::from(problem.problem.clone());
         // A failed audit write is logged by the store error mapping; the refusal stands.
         let _ = state.refuse(event, error).await;

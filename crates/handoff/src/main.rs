@@ -10,6 +10,7 @@ use handoff_server::{demo, App, ConfigLayer, OfflineKeys, Settings};
 use handoff_store::SqlStore;
 
 mod admin;
+mod logging;
 mod webhook;
 
 #[derive(Parser)]
@@ -111,7 +112,7 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.fmt_fields(logging::EscapedFields).init(),
     }
 }
 

@@ -161,6 +161,16 @@ impl TestServer {
         set_cookie_pair(&response)
     }
 
+    /// Bytes the database takes on disk: the SQLite file and its log, or the PostgreSQL
+    /// cluster's tables and indexes (`base/`).
+    pub fn stored_bytes(&self) -> u64 {
+        let root = match &self._postgres {
+            Some(pg) => pg.data_dir().join("data").join("base"),
+            None => self._dir.path().to_owned(),
+        };
+        dir_bytes(&root)
+    }
+
     /// Audit records matching `query` (a query string without `?`).
     pub async fn audit(&self, query: &str) -> Vec<Value> {
         self.admin_get(&format!("/audit?{query}")).await["items"].as_array().unwrap().clone()
@@ -192,6 +202,21 @@ impl Fixture {
             ("x-user-id", user_id.to_owned()),
         ]
     }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| match entry.metadata() {
+                    Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+                    Ok(meta) => meta.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The first `Set-Cookie`'s `name=value`.

@@ -7,6 +7,7 @@ mod backend;
 mod harness;
 
 mod admin;
+mod bounds;
 mod browser;
 mod crash;
 mod demo;

@@ -1,0 +1,163 @@
+//! What a client without credentials can make the server keep: no audit rows for routing
+//! misses, bounded audit fields, request ids only when short and safe, a closed set of metric
+//! labels, and text log lines it cannot forge.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+
+use serde_json::Value;
+
+use crate::harness::{assert_problem, header, remote_fixture, Spawned, TestServer};
+
+/// The newest audit record's id (0 for an empty log).
+async fn newest_audit_id(server: &TestServer) -> i64 {
+    server.audit("limit=1").await.first().map_or(0, |record| record["id"].as_i64().unwrap())
+}
+
+fn is_generated_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok()
+}
+
+backend_tests! {
+    #[tokio::test]
+    async fn ten_thousand_routing_misses_grow_neither_the_audit_log_nor_the_database() {
+        let server = TestServer::start().await;
+        let before_id = newest_audit_id(&server).await;
+        let before_bytes = server.stored_bytes();
+        let mut workers = tokio::task::JoinSet::new();
+        for worker in 0..32 {
+            let (http, url) = (server.http.clone(), server.url.clone());
+            workers.spawn(async move {
+                let (long_path, long_id) = ("p".repeat(1024), "r".repeat(4096));
+                for i in (worker..10_000).step_by(32) {
+                    let (path, method) = match i % 3 {
+                        0 => (format!("/v1/{long_path}{i}"), reqwest::Method::GET),
+                        1 => (format!("/admin/v1/{long_path}{i}"), reqwest::Method::GET),
+                        _ => ("/v1/sso".to_owned(), reqwest::Method::PATCH),
+                    };
+                    let response =
+                        http.request(method, format!("{url}{path}")).header("x-request-id", &long_id).send().await.unwrap();
+                    let status = response.status().as_u16();
+                    assert!(status == 404 || status == 405, "{path:.40}: {status}");
+                    let echoed = header(&response, "x-request-id").unwrap().to_owned();
+                    assert!(is_generated_id(&echoed), "the client's request id came back: {echoed:.40}");
+                    let body: Value = response.json().await.unwrap();
+                    assert_eq!(body["error"]["request_id"], echoed.as_str());
+                }
+            });
+        }
+        while let Some(done) = workers.join_next().await {
+            done.unwrap();
+        }
+        assert_eq!(newest_audit_id(&server).await, before_id, "routing misses were audited");
+        let grown = server.stored_bytes().saturating_sub(before_bytes);
+        assert!(grown < 1024 * 1024, "10 000 routing misses grew the database by {grown} bytes");
+    }
+
+    #[tokio::test]
+    async fn audited_refusals_keep_client_text_bounded() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let huge_user = "u".repeat(60 * 1024);
+        let response = server.mint_raw(&fx, &huge_user, None).await;
+        let status = response.status().as_u16();
+        assert!((400..500).contains(&status), "{status}");
+        let huge_path = format!("/dashboard/{}", "d".repeat(60 * 1024));
+        let response = server.mint_raw(&fx, &fx.user.id, Some(serde_json::json!({"redirect_path": huge_path}))).await;
+        assert!(response.status().is_client_error());
+        let records = server.audit("kind=sso.mint&outcome=refused").await;
+        assert!(records.len() >= 2, "{records:?}");
+        for record in records {
+            let text = record.to_string();
+            assert!(text.len() < 2048, "an audit record of {} bytes: {text:.200}", text.len());
+        }
+    }
+
+    #[tokio::test]
+    async fn client_request_ids_are_kept_only_when_short_and_safe() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let wrong = |id: &'static str| {
+            let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-request-id", id);
+            for (name, value) in fx.headers(&fx.user.id) {
+                let value = if name == "x-partner-secret" { "hps_wrong".to_owned() } else { value };
+                request = request.header(name, value);
+            }
+            request.send()
+        };
+        let kept = wrong("partner-retry.42_a").await.unwrap();
+        assert_eq!(header(&kept, "x-request-id"), Some("partner-retry.42_a"));
+        let body = assert_problem(kept, 401, "authentication-required").await;
+        assert_eq!(body["error"]["request_id"], "partner-retry.42_a");
+        let long: &'static str = Box::leak("x".repeat(65).into_boxed_str());
+        for forged in ["a b", "id\" user_id=\"forged", "k=v", long, "ö"] {
+            let response = wrong(forged).await.unwrap();
+            let echoed = header(&response, "x-request-id").unwrap().to_owned();
+            assert!(is_generated_id(&echoed), "{forged:?} came back as {echoed:?}");
+            assert_problem(response, 401, "authentication-required").await;
+        }
+        let records = server.audit("kind=sso.mint&outcome=refused").await;
+        let ids: Vec<&str> = records.iter().filter_map(|r| r["request_id"].as_str()).collect();
+        assert!(ids.contains(&"partner-retry.42_a"), "{ids:?}");
+        assert!(ids.iter().filter(|id| is_generated_id(id)).count() >= 5, "{ids:?}");
+    }
+
+    #[tokio::test]
+    async fn made_up_methods_do_not_grow_the_metrics() {
+        let server = TestServer::start().await;
+        let metrics = || async { server.http.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap() };
+        // Two warm-up rounds put every label of the requests below in place.
+        for _ in 0..2 {
+            for method in ["FOO", &"X".repeat(2048)] {
+                let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+                server.http.request(method, format!("{}/v1/sso", server.url)).send().await.unwrap();
+            }
+        }
+        let before = metrics().await.len();
+        for i in 0..1_200 {
+            let long = format!("{}{i}", "M".repeat(2048));
+            let response = server
+                .http
+                .request(reqwest::Method::from_bytes(long.as_bytes()).unwrap(), format!("{}/v1/sso", server.url))
+                .send()
+                .await
+                .unwrap();
+            assert_problem(response, 400, "invalid-request").await;
+            let short = reqwest::Method::from_bytes(format!("FOO{i}").as_bytes()).unwrap();
+            let response = server.http.request(short, format!("{}/v1/sso", server.url)).send().await.unwrap();
+            assert_eq!(response.status(), 405);
+        }
+        let after = metrics().await;
+        assert!(after.len() < before + 4096, "/metrics grew from {before} to {} bytes", after.len());
+        assert!(after.contains("method=\"other\""));
+        assert!(!after.contains("FOO1") && !after.contains("MMMM"));
+    }
+}
+
+#[tokio::test]
+async fn text_logs_cannot_be_forged_through_request_ids_or_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Spawned::serve(dir.path(), &["--log-format", "text"]);
+    let fx = remote_fixture(&server.url).await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+    // A raw request: a quote and `key=value` in the path, a forged field in the request id.
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /v1/x\"%20user_id=forged-path HTTP/1.1\r\nHost: {address}\r\nx-request-id: a user_id=forged-id\r\n\
+         x-partner-id: {}\r\nConnection: close\r\n\r\n",
+        fx.credentials.partner_id
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert!(!answer.contains("forged-id"), "the forged request id came back: {answer}");
+    let logs = server.stderr();
+    let lines: Vec<&str> = logs.lines().filter(|line| line.contains("forged-path")).collect();
+    assert!(!lines.is_empty(), "the request was not logged:\n{logs}");
+    for line in &lines {
+        assert!(line.contains(r#"path="/v1/x\"%20user_id=forged-path""#), "unescaped: {line}");
+    }
+    assert!(!logs.contains("forged-id"), "the client's request id reached the log");
+}
