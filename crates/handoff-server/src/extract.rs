@@ -73,6 +73,17 @@ pub fn required_headers(headers: &HeaderMap, names: &[&str]) -> Result<Vec<Strin
     }
 }
 
+/// A 400 naming every one of `names` that the request carries more than once: a proxy reading
+/// the last value would see another identity than handoff, which reads the first.
+pub fn unrepeated_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> {
+    let repeated: Vec<&str> = names.iter().copied().filter(|name| headers.get_all(*name).iter().nth(1).is_some()).collect();
+    if repeated.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(format!("Headers sent more than once: {}", repeated.join(", "))))
+    }
+}
+
 /// Proof that the request carries the admin bearer token.
 pub struct AdminAuth;
 

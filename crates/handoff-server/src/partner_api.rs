@@ -20,7 +20,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{json, optional_json, required_headers, RawBody};
+use crate::extract::{json, optional_json, required_headers, unrepeated_headers, RawBody};
 use crate::openapi::{PartnerBodyRefusals, PartnerRefusals, PartnerUserBodyRefusals, PartnerUserRefusals};
 use crate::state::{AppState, Ctx};
 use crate::{openapi, ratelimit, sso, views};
@@ -85,7 +85,9 @@ async fn authenticate(
         return Err(state.refuse(event, AppState::rate_limited(wait)).await);
     }
     let names = ["x-partner-id", "x-partner-secret", "x-organization-id", "x-organization-secret", "x-user-id"];
-    let values = match required_headers(headers, if needs_user { &names } else { &names[..4] }) {
+    let values = match unrepeated_headers(headers, &names)
+        .and_then(|()| required_headers(headers, if needs_user { &names } else { &names[..4] }))
+    {
         Ok(values) => values,
         Err(error) => return Err(state.refuse(event, error).await),
     };

@@ -529,4 +529,36 @@ backend_tests! {
         let accepted = server.audit("kind=sso.mint&outcome=accepted").await;
         assert_eq!(accepted[0]["client_addr"], "192.0.2.44");
     }
+
+    #[tokio::test]
+    async fn a_credential_header_sent_twice_is_refused_naming_it() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let other = server.create_user(&fx.org.id, "other@jensen.com").await;
+        let names = ["x-partner-id", "x-partner-secret", "x-organization-id", "x-organization-secret", "x-user-id"];
+        for repeated in names {
+            let mut request = server.http.post(format!("{}/v1/sso", server.url));
+            for (name, value) in fx.headers(&fx.user.id) {
+                request = request.header(name, value.clone());
+                if name == repeated {
+                    // A second value: another user, or the same value again.
+                    let second = if name == "x-user-id" { other.id.clone() } else { value };
+                    request = request.header(name, second);
+                }
+            }
+            let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
+            let detail = body["error"]["detail"].as_str().unwrap();
+            assert!(detail.contains(repeated), "{repeated}: {detail}");
+        }
+        // The users API reads the same headers.
+        let mut request = server.http.get(format!("{}/v1/organizations/{}/users/{}", server.url, fx.org.id, fx.user.id));
+        for (name, value) in fx.headers(&fx.user.id) {
+            request = request.header(name, value);
+        }
+        let response = request.header("x-organization-id", fx.org.id.clone()).send().await.unwrap();
+        assert_problem(response, 400, "invalid-request").await;
+        let refused = server.audit("kind=sso.mint&outcome=refused").await;
+        assert_eq!(refused.len(), 5, "every refusal is audited: {refused:?}");
+        assert!(server.audit("outcome=accepted&kind=sso.mint").await.is_empty());
+    }
 }
