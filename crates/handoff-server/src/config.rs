@@ -4,7 +4,7 @@
 //! and environment schema (clap), so the three spellings of a key cannot drift. [`Settings`] is
 //! the resolved, validated result.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use axum::http::{HeaderName, Uri};
 use clap::{Args, CommandFactory as _};
 use handoff_core::RedirectPath;
 use handoff_store::{Dialect, PoolSettings};
+use ipnet::{IpNet, Ipv4Net};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,21 @@ pub struct ConfigLayer {
     /// [default: 10].
     #[arg(long, env = "HANDOFF_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: Option<u64>,
+    /// Comma-separated addresses or networks (`10.0.0.0/8`) that may read `/metrics`, checked
+    /// against the TCP peer [default: 127.0.0.0/8,::1].
+    #[arg(long, env = "HANDOFF_METRICS_ALLOW")]
+    pub metrics_allow: Option<String>,
+    /// Comma-separated addresses or networks that may call the forward-auth endpoint
+    /// `/auth/verify` (your proxies), checked against the TCP peer [default: 127.0.0.0/8,::1].
+    #[arg(long, env = "HANDOFF_FORWARD_AUTH_ALLOW")]
+    pub forward_auth_allow: Option<String>,
+    /// Open client connections at most; more are closed at accept [default: 4096].
+    #[arg(long, env = "HANDOFF_MAX_CONNECTIONS")]
+    pub max_connections: Option<u32>,
+    /// Open connections per client address at most (the TCP peer; `trusted_proxies` are exempt),
+    /// more are closed at accept [default: 64].
+    #[arg(long, env = "HANDOFF_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<u32>,
 }
 
 macro_rules! overlay {
@@ -129,7 +145,11 @@ impl ConfigLayer {
             upstream,
             trusted_proxies,
             client_addr_header,
-            header_read_timeout
+            header_read_timeout,
+            metrics_allow,
+            forward_auth_allow,
+            max_connections,
+            max_connections_per_client
         )
     }
 
@@ -240,6 +260,46 @@ pub struct Settings {
     pub client_addr_header: HeaderName,
     /// Time a client has to send a request's headers (slow-loris bound).
     pub header_read_timeout: Duration,
+    /// Who may read `/metrics`.
+    pub metrics_allow: AddrSet,
+    /// Who may call `/auth/verify`.
+    pub forward_auth_allow: AddrSet,
+    /// Open connections at most, in all and per client address.
+    pub max_connections: u32,
+    pub max_connections_per_client: u32,
+}
+
+/// Addresses and networks, as `metrics_allow` and `forward_auth_allow` name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrSet(Vec<IpNet>);
+
+impl AddrSet {
+    /// Loopback only: `127.0.0.0/8` and `::1`.
+    pub fn loopback() -> Self {
+        Self(vec![
+            IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            IpNet::from(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+        ])
+    }
+
+    fn parse(key: &'static str, text: &str) -> Result<Self, ConfigError> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| invalid(key, format!("{entry:?} is neither an address nor a network")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// Whether `addr` is in the set (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn allows(&self, addr: Option<IpAddr>) -> bool {
+        addr.map(|addr| addr.to_canonical()).is_some_and(|addr| self.0.iter().any(|net| net.contains(&addr)))
+    }
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -302,6 +362,15 @@ impl Settings {
             .unwrap_or("x-forwarded-for")
             .parse::<HeaderName>()
             .map_err(|_| invalid("client_addr_header", "is not a header name"))?;
+        let allow =
+            |key, value: Option<String>| value.map_or_else(|| Ok(AddrSet::loopback()), |v| AddrSet::parse(key, &v));
+        let metrics_allow = allow("metrics_allow", layer.metrics_allow)?;
+        let forward_auth_allow = allow("forward_auth_allow", layer.forward_auth_allow)?;
+        let max_connections = layer.max_connections.unwrap_or(4096);
+        let max_connections_per_client = layer.max_connections_per_client.unwrap_or(64);
+        if max_connections == 0 || max_connections_per_client == 0 {
+            return Err(invalid("max_connections", "and max_connections_per_client must be at least 1"));
+        }
         if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
@@ -333,6 +402,10 @@ impl Settings {
             header_read_timeout: Duration::from_secs(
                 seconds("header_read_timeout", layer.header_read_timeout, 10, 60)?.unsigned_abs(),
             ),
+            metrics_allow,
+            forward_auth_allow,
+            max_connections,
+            max_connections_per_client,
         })
     }
 }

@@ -1,9 +1,12 @@
 //! Request pieces every surface shares: JSON bodies with documented errors, required headers,
 //! and the admin bearer token.
 
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -11,6 +14,7 @@ use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
 use serde::de::DeserializeOwned;
 
+use crate::config::AddrSet;
 use crate::error::ApiError;
 use crate::state::{AppState, Ctx};
 
@@ -76,11 +80,38 @@ pub fn required_headers(headers: &HeaderMap, names: &[&str]) -> Result<Vec<Strin
 /// A 400 naming every one of `names` that the request carries more than once: a proxy reading
 /// the last value would see another identity than handoff, which reads the first.
 pub fn unrepeated_headers(headers: &HeaderMap, names: &[&str]) -> Result<(), ApiError> {
-    let repeated: Vec<&str> = names.iter().copied().filter(|name| headers.get_all(*name).iter().nth(1).is_some()).collect();
+    let repeated: Vec<&str> =
+        names.iter().copied().filter(|name| headers.get_all(*name).iter().nth(1).is_some()).collect();
     if repeated.is_empty() {
         Ok(())
     } else {
         Err(ApiError::invalid(format!("Headers sent more than once: {}", repeated.join(", "))))
+    }
+}
+
+/// The TCP peer's address — never one a header names: who may read `/metrics` or ask
+/// `/auth/verify` is decided by who connected.
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Sync> FromRequestParts<S> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
+}
+
+impl Peer {
+    /// A 403 unless the peer is in `allowed` (`setting` names the setting in the answer).
+    pub fn check(&self, allowed: &AddrSet, setting: &str) -> Result<(), ApiError> {
+        if allowed.allows(self.0) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ProblemKind::Forbidden,
+                format!("This address may not call this endpoint (see `{setting}`)."),
+            ))
+        }
     }
 }
 

@@ -15,10 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use handoff_core::model::Outcome;
+use handoff_core::wire::ErrorEnvelope;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use utoipa::OpenApi;
 
+use crate::extract::Peer;
 use crate::state::AppState;
 
 const REQUESTS: &str = "handoff_http_requests_total";
@@ -88,8 +90,13 @@ pub fn outcome(kind: String, outcome: Option<Outcome>, reason: String) {
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain")))]
-async fn render(State(state): State<AppState>) -> Response {
+    responses((status = 200, description = "Prometheus text exposition.", content_type = "text/plain"),
+        (status = 403, description = "The caller is not in `metrics_allow` (`forbidden`).", body = ErrorEnvelope,
+            content_type = "application/problem+json")))]
+async fn render(State(state): State<AppState>, peer: Peer) -> Response {
+    if let Err(refused) = peer.check(&state.settings.metrics_allow, "metrics_allow") {
+        return refused.into_response();
+    }
     let Some(handle) = handle() else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Peer;
 use crate::openapi::RedeemRefusals;
 use crate::sso;
 use crate::state::{AppState, Ctx};
@@ -298,8 +299,11 @@ pub fn identity_headers(state: &AppState, identity: &Identity) -> Vec<(HeaderNam
                 ("X-Handoff-Token" = String, description = "Ed25519-signed JWT of the identity; keys at `/.well-known/jwks.json`."))),
         (status = 401, description = "No live session (`authentication-required`).", body = ErrorEnvelope,
             content_type = "application/problem+json"),
+        (status = 403, description = "The caller is not in `forward_auth_allow` (`forbidden`).", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
     ))]
-async fn verify(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn verify(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> ApiResult<Response> {
+    peer.check(&state.settings.forward_auth_allow, "forward_auth_allow")?;
     let embed = is_embed_path(&original_path(&headers));
     let Some(identity) = identify(&state, &headers, embed).await? else {
         return Ok(not_signed_in());

@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus text with requests by route and status, their latencies, SSO
 //! outcomes (audit records) by reason, the journal queue and the pool — and never a secret or a token.
 
-use crate::harness::TestServer;
+use crate::harness::{http_client_from, TestServer};
 
 /// The value of the sample `name{…}` whose labels include every one of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -64,5 +64,22 @@ backend_tests! {
             assert!(!text.contains(secret), "a secret or token is in the metrics");
         }
         assert!(!text.contains(&fx.user.id) && !text.contains(&fx.partner.id), "ids are in the metrics' labels");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_only_to_the_configured_addresses() {
+        let server = TestServer::with(|c| c.metrics_allow = Some("127.0.0.1, 10.0.0.0/8".into())).await;
+        let url = format!("{}/metrics", server.url);
+        let allowed = server.http.get(&url).send().await.unwrap();
+        assert_eq!(allowed.status(), 200);
+        assert!(allowed.text().await.unwrap().contains("handoff_journal_queue_depth"));
+        let stranger = http_client_from("127.0.0.3").get(&url).header("x-forwarded-for", "127.0.0.1").send().await.unwrap();
+        assert_eq!(stranger.status(), 403);
+        let body = stranger.text().await.unwrap();
+        assert!(!body.contains("handoff_journal_queue_depth"), "{body}");
+        // The default is loopback only: any 127.0.0.0/8 peer.
+        let default = TestServer::start().await;
+        let from_loopback = http_client_from("127.0.0.3").get(format!("{}/metrics", default.url)).send().await.unwrap();
+        assert_eq!(from_loopback.status(), 200);
     }
 }

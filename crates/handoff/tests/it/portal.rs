@@ -3,7 +3,7 @@
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use crate::harness::{assert_problem, header, set_cookie_pair, TestServer};
+use crate::harness::{assert_problem, header, http_client_from, set_cookie_pair, TestServer};
 
 backend_tests! {
     #[tokio::test]
@@ -253,6 +253,34 @@ backend_tests! {
         // The user is still active: a new link signs in again.
         let again = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
         assert_eq!(server.http.get(&verify).header("cookie", &again).send().await.unwrap().status(), 200);
+    }
+
+    #[tokio::test]
+    async fn forward_auth_answers_only_the_configured_proxies() {
+        let server = TestServer::with(|c| c.forward_auth_allow = Some("127.0.0.1".into())).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let verify = format!("{}/auth/verify", server.url);
+        let proxy = server.http.get(&verify).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(proxy.status(), 200);
+        assert!(header(&proxy, "x-handoff-token").is_some());
+        // The same session cookie from any other address (a script on the portal, a browser):
+        // no identity, no token.
+        let stranger = http_client_from("127.0.0.2").get(&verify).header("cookie", &cookie).send().await.unwrap();
+        assert!(header(&stranger, "x-handoff-token").is_none() && header(&stranger, "x-handoff-user-id").is_none());
+        assert_problem(stranger, 403, "forbidden").await;
+        // A client claiming to be the proxy in a forwarding header is still the stranger.
+        let claimed = http_client_from("127.0.0.2")
+            .get(&verify)
+            .header("cookie", &cookie)
+            .header("x-forwarded-for", "127.0.0.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(claimed.status(), 403);
+        let refused = server.audit("outcome=refused&kind=http.request").await;
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused[0]["client_addr"], "127.0.0.2");
     }
 }
 
