@@ -114,15 +114,10 @@ pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> Api
     let Some(session) = session_of(state, value).await? else {
         return Ok(None);
     };
-    let now = state.now();
-    if now >= session.expires_at || now >= session.last_seen_at + state.settings.session_idle_timeout {
-        state.store.delete_session(session.id).await?;
-        state.caches.sessions.remove(&session.id);
-        return Ok(None);
-    }
-    let Some(user) = state.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active) else {
+    let Some(Identity { session, user }) = alive(state, session).await? else {
         return Ok(None);
     };
+    let now = state.now();
     if now - session.last_seen_at >= TOUCH_INTERVAL {
         state.store.touch_session(session.id, now).await?;
         let touched = Arc::new(Session { last_seen_at: now, ..(*session).clone() });
@@ -130,6 +125,29 @@ pub async fn identify(state: &AppState, headers: &HeaderMap, embed: bool) -> Api
         return Ok(Some(Identity { session: touched, user }));
     }
     Ok(Some(Identity { session, user }))
+}
+
+/// Whether session `id` and its user are still alive, without counting as activity: what an open
+/// WebSocket tunnel re-checks. Sees a logout, a disable or an end-sessions on this node at once
+/// (they invalidate the cache), on another node within the cache's TTL.
+pub async fn still_alive(state: &AppState, id: SessionId) -> ApiResult<bool> {
+    let Some(session) = state.session(id).await? else {
+        return Ok(false);
+    };
+    Ok(alive(state, session).await?.is_some())
+}
+
+/// `session` with its user, if the session has not expired (idle or absolute; an expired one is
+/// deleted) and the user is active.
+async fn alive(state: &AppState, session: Arc<Session>) -> ApiResult<Option<Identity>> {
+    let now = state.now();
+    if now >= session.expires_at || now >= session.last_seen_at + state.settings.session_idle_timeout {
+        state.store.delete_session(session.id).await?;
+        state.caches.sessions.remove(&session.id);
+        return Ok(None);
+    }
+    let user = state.user(session.user_id).await?.filter(|u| u.status == UserStatus::Active);
+    Ok(user.map(|user| Identity { session, user }))
 }
 
 pub fn not_signed_in() -> Response {

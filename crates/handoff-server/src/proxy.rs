@@ -1,24 +1,47 @@
 //! Reverse proxy to the protected application (`upstream`): requests with a live session are
-//! forwarded with the identity headers; bodies stream both ways without being buffered, and
-//! WebSocket (any `Upgrade`) connections are joined once the upstream agrees.
+//! forwarded with the identity headers; bodies stream both ways without being buffered.
 //!
-//! Must not: forward a client's own `X-Handoff-*` headers, handoff's session cookies, or
-//! hop-by-hop headers; or call the upstream for a request without a session (the caller checks).
+//! What the application is told comes from handoff, never from the client. Of the client's
+//! headers these are dropped: every name holding `_` (WSGI and CGI servers fold `_` into `-`, so
+//! `X_Handoff_User_Id` would read as `HTTP_X_HANDOFF_USER_ID`; nginx drops them too), every
+//! `x-handoff-*`, the forwarding headers ([`FORWARDING`], any `x-forwarded-*` or `x-original-*`),
+//! the hop-by-hop headers and handoff's session cookies. Set instead: the identity headers,
+//! `X-Forwarded-For` (the client address handoff determined, see [`Ctx`]), `X-Forwarded-Host` and
+//! `X-Forwarded-Proto` (from `public_url`).
+//!
+//! Upgrades: only a WebSocket handshake (`Upgrade: websocket`, RFC 6455) is forwarded as one. Any
+//! other `Upgrade` is dropped and the request goes on as a plain one (RFC 9110 §7.8 lets a server
+//! ignore it); a WebSocket handshake that is no GET, or lacks `Connection: upgrade` or a valid
+//! `Sec-WebSocket-Key`, is a 400. The tunnel is joined only when the upstream answers 101 with
+//! `Upgrade: websocket` and the `Sec-WebSocket-Accept` of the client's key; any other 101 is a
+//! 502. An open tunnel re-checks its session every [`RECHECK`] (no touch: a tunnel is no
+//! activity) and drops both sides once the session ended (logout, disabled user, ended
+//! sessions, idle or absolute expiry).
+//!
+//! Must not: let a client header through that could pass for one handoff sets; join a tunnel
+//! the upstream did not accept; keep a tunnel open past its session; or call the upstream for a
+//! request without a session (the caller checks).
 
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri, Version};
 use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use handoff_core::ids::SessionId;
 use handoff_core::problem::ProblemKind;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha1::{Digest as _, Sha1};
+use tokio::time::MissedTickBehavior;
 
 use crate::error::ApiError;
-use crate::portal::{identity_headers, Identity, SESSION_COOKIES};
+use crate::portal::{identity_headers, still_alive, Identity, SESSION_COOKIES};
 use crate::state::{AppState, Ctx};
 use crate::web::{FrameAncestors, Proxied};
 
@@ -33,6 +56,16 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Client headers claiming who the client is or what it first asked for: only handoff says that
+/// (as do `x-forwarded-*` and `x-original-*`, matched by prefix).
+const FORWARDING: [&str; 5] = ["forwarded", "x-real-ip", "x-rewrite-url", "true-client-ip", "x-client-ip"];
+
+/// The GUID that `Sec-WebSocket-Accept` hashes with the client's key (RFC 6455 §1.3).
+const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// How often an open WebSocket tunnel re-checks its session.
+const RECHECK: Duration = Duration::from_secs(2);
 
 pub struct Upstream {
     client: Client<HttpConnector, Body>,
@@ -50,8 +83,11 @@ impl Upstream {
 
     /// Forwards `request` for `identity`, streaming, and returns the upstream's answer.
     pub async fn forward(&self, state: &AppState, ctx: &Ctx, identity: &Identity, mut request: Request) -> Response {
-        let upgrade = request.headers().get(header::UPGRADE).cloned();
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let websocket_key = match websocket_key(&request) {
+            Ok(key) => key,
+            Err(err) => return err.into_response(),
+        };
+        let client_upgrade = websocket_key.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let Ok(uri) = Uri::builder()
@@ -62,13 +98,11 @@ impl Upstream {
         else {
             return ApiError::invalid("The request target cannot be forwarded.").into_response();
         };
-        let original_host = parts.headers.get(header::HOST).cloned();
         let headers = &mut parts.headers;
         remove_hop_by_hop(headers);
         headers.remove(header::HOST);
-        let forged: Vec<HeaderName> =
-            headers.keys().filter(|n| n.as_str().starts_with("x-handoff-")).cloned().collect();
-        for name in forged {
+        let client_only: Vec<HeaderName> = headers.keys().filter(|name| reserved(name)).cloned().collect();
+        for name in client_only {
             headers.remove(name);
         }
         strip_session_cookies(headers);
@@ -80,14 +114,14 @@ impl Upstream {
         if let Some(addr) = ctx.client_addr.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             headers.insert("x-forwarded-for", addr);
         }
-        let proto = if state.settings.public_url.https { "https" } else { "http" };
-        headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-        if let Some(host) = original_host {
+        let public = &state.settings.public_url;
+        headers.insert("x-forwarded-proto", HeaderValue::from_static(if public.https { "https" } else { "http" }));
+        if let Some(host) = public.base.split_once("://").and_then(|(_, host)| HeaderValue::from_str(host).ok()) {
             headers.insert("x-forwarded-host", host);
         }
-        if let Some(upgrade) = upgrade {
+        if websocket_key.is_some() {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            headers.insert(header::UPGRADE, upgrade);
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
         parts.uri = uri;
 
@@ -99,20 +133,29 @@ impl Upstream {
                     .into_response();
             }
         };
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
-                let upstream_upgrade = hyper::upgrade::on(&mut response);
-                tokio::spawn(async move {
-                    if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
-                        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                    }
-                });
+        let upgrades = if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            match (client_upgrade, &websocket_key) {
+                (Some(client), Some(key)) if accepts(response.headers(), key) => {
+                    Some((client, hyper::upgrade::on(&mut response)))
+                }
+                _ => {
+                    tracing::warn!("the upstream switched protocols without accepting a WebSocket handshake");
+                    return ApiError::new(
+                        ProblemKind::BadGateway,
+                        "The application behind handoff answered the WebSocket handshake wrongly.",
+                    )
+                    .into_response();
+                }
             }
-        }
+        } else {
+            None
+        };
         let (mut parts, body) = response.into_parts();
-        if parts.status != StatusCode::SWITCHING_PROTOCOLS {
-            remove_hop_by_hop(&mut parts.headers);
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some((client, upstream)) = upgrades {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            tokio::spawn(tunnel(state.clone(), identity.session.id, client, upstream));
         }
         let mut response = Response::from_parts(parts, Body::new(body));
         response.extensions_mut().insert(Proxied);
@@ -124,6 +167,103 @@ impl Upstream {
             response.extensions_mut().insert(FrameAncestors(origins));
         }
         response
+    }
+}
+
+/// Whether a client's header is one only handoff may set, or could pass for one once a WSGI or
+/// CGI server read its `_` as `-`: such headers never reach the application.
+fn reserved(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name.contains('_')
+        || name.starts_with("x-handoff-")
+        || name.starts_with("x-forwarded-")
+        || name.starts_with("x-original-")
+        || FORWARDING.contains(&name)
+}
+
+/// The client's `Sec-WebSocket-Key` when the request is a WebSocket handshake (its `Upgrade`
+/// names `websocket`); `None` for any other request, whose `Upgrade` goes with the hop-by-hop
+/// headers. A handshake RFC 6455 §4.2.1 refuses is a 400.
+fn websocket_key(request: &Request) -> Result<Option<HeaderValue>, ApiError> {
+    let headers = request.headers();
+    if !has_token(headers, &header::UPGRADE, "websocket") {
+        return Ok(None);
+    }
+    let key = single(headers, &header::SEC_WEBSOCKET_KEY)
+        .filter(|key| BASE64.decode(key.as_bytes()).is_ok_and(|nonce| nonce.len() == 16));
+    match key {
+        Some(key)
+            if request.method() == Method::GET
+                && request.version() == Version::HTTP_11
+                && has_token(headers, &header::CONNECTION, "upgrade") =>
+        {
+            Ok(Some(key.clone()))
+        }
+        _ => Err(ApiError::invalid(
+            "A WebSocket handshake is an HTTP/1.1 GET with `Connection: upgrade` and one valid `Sec-WebSocket-Key`.",
+        )),
+    }
+}
+
+/// Whether an upstream's 101 accepts the client's handshake with `key` (RFC 6455 §4.1):
+/// `Upgrade: websocket`, `Connection: upgrade` and the `Sec-WebSocket-Accept` derived from `key`.
+fn accepts(headers: &HeaderMap, key: &HeaderValue) -> bool {
+    has_token(headers, &header::UPGRADE, "websocket")
+        && has_token(headers, &header::CONNECTION, "upgrade")
+        && single(headers, &header::SEC_WEBSOCKET_ACCEPT)
+            .is_some_and(|accept| accept.as_bytes() == websocket_accept(key.as_bytes()).as_bytes())
+}
+
+/// `Sec-WebSocket-Accept` for `key`: base64 of the SHA-1 of the key and the GUID.
+fn websocket_accept(key: &[u8]) -> String {
+    let mut sha1 = Sha1::new();
+    sha1.update(key);
+    sha1.update(WEBSOCKET_GUID.as_bytes());
+    BASE64.encode(sha1.finalize())
+}
+
+/// The value of `name` if it is present exactly once.
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    values.next().filter(|_| values.next().is_none())
+}
+
+/// Whether a comma-separated header `name` holds `token` (case-insensitive).
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Pipes a WebSocket both ways until a side closes or `session` ends; then drops both sides.
+async fn tunnel(state: AppState, session: SessionId, client: OnUpgrade, upstream: OnUpgrade) {
+    let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else {
+        return;
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+        () = session_ended(&state, session) => tracing::info!(%session, "WebSocket tunnel closed: its session ended"),
+    }
+}
+
+/// Returns once `session` is no longer alive (or cannot be checked: a tunnel fails closed).
+async fn session_ended(state: &AppState, session: SessionId) {
+    let mut checks = tokio::time::interval(RECHECK);
+    checks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        checks.tick().await;
+        match still_alive(state, session).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(err) => {
+                tracing::warn!(%session, detail = %err.problem.detail, "cannot re-check a tunnel's session");
+                return;
+            }
+        }
     }
 }
 
@@ -157,5 +297,23 @@ fn strip_session_cookies(headers: &mut HeaderMap) {
         if let Ok(value) = HeaderValue::from_str(&kept.join("; ")) {
             headers.insert(header::COOKIE, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_accept_value_is_the_one_of_rfc_6455() {
+        assert_eq!(websocket_accept(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn headers_that_fold_into_reserved_ones_are_reserved() {
+        for name in ["x_handoff_user_id", "x-handoff_partner-id", "x_forwarded_host", "x-forwarded-port", "forwarded"] {
+            assert!(reserved(&HeaderName::from_static(name)), "{name}");
+        }
+        assert!(!reserved(&HeaderName::from_static("x-app-thing")));
     }
 }

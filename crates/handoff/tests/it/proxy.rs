@@ -1,13 +1,16 @@
-//! Reverse-proxy mode: the application behind handoff sees the true identity and nothing a
-//! client forged, is never called without a session, gets bodies streamed and upgrades joined.
+//! Reverse-proxy mode: the application behind handoff (an axum one, a WSGI one under Python's
+//! `wsgiref`, a WebSocket one) sees the true identity and forwarding headers and nothing a client
+//! forged, is never called without a session, gets bodies streamed, and WebSockets joined only
+//! when it accepted the handshake, for as long as the session lives.
 
 use std::process::Command;
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{header, http_client, remote_fixture, set_cookie_pair, Spawned, TestServer};
-use crate::upstream;
+use crate::upstream::{self, head_value, read_head, WebSocket, Wsgi};
 
 /// Whether the node tools of `tests/browser` are installed; panics under CI when they are not.
 pub fn node_tools_available() -> bool {
@@ -131,7 +134,96 @@ backend_tests! {
     }
 
     #[tokio::test]
-    async fn upgrades_pass_through() {
+    async fn a_wsgi_application_never_sees_forged_identity_headers() {
+        let app = Wsgi::start();
+        let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let forged = [
+            "X_Handoff_User_Id",
+            "x-handoff_user-id",
+            "X-Handoff_Partner-Id",
+            "X_HANDOFF_ORGANIZATION_ID",
+            "x_handoff_email",
+            "X-Handoff-Embed_",
+            "X_Handoff_Token",
+            "x_handoff_role",
+        ];
+        let mut request = server.http.get(format!("{}/dashboard?tab=rx", server.url)).header("cookie", &cookie);
+        for name in forged {
+            request = request.header(name, "forged");
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let environ: Value = response.json().await.unwrap();
+        assert_eq!(environ["PATH_INFO"], "/dashboard");
+        assert_eq!(environ["HTTP_X_HANDOFF_USER_ID"], fx.user.id.as_str(), "{environ}");
+        assert_eq!(environ["HTTP_X_HANDOFF_PARTNER_ID"], fx.partner.id.as_str(), "{environ}");
+        assert_eq!(environ["HTTP_X_HANDOFF_ORGANIZATION_ID"], fx.org.id.as_str(), "{environ}");
+        assert_eq!(environ["HTTP_X_HANDOFF_EMAIL"], "turid@jensen.com", "{environ}");
+        assert_eq!(environ["HTTP_X_HANDOFF_EMBED"], "false", "{environ}");
+        assert!(environ.get("HTTP_X_HANDOFF_ROLE").is_none(), "{environ}");
+        assert!(!environ.to_string().contains("forged"), "{environ}");
+    }
+
+    #[tokio::test]
+    async fn forwarding_headers_come_from_handoff_not_the_client() {
+        let app = Wsgi::start();
+        let server = TestServer::with(|c| {
+            c.upstream = Some(app.url.clone());
+            c.public_url = Some("https://portal.example.com".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let link = server.mint(&fx, "/dashboard").await.replace("https://portal.example.com", &server.url);
+        let cookie = server.sign_in(&link).await;
+        let claims = [
+            ("host", "evil.example"),
+            ("forwarded", "for=6.6.6.6;host=evil.example;proto=http"),
+            ("x-real-ip", "6.6.6.6"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-forwarded-host", "evil.example"),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-port", "6666"),
+            ("x-forwarded-prefix", "/evil"),
+            ("x-forwarded-server", "evil.example"),
+            ("x-forwarded-ssl", "off"),
+            ("true-client-ip", "6.6.6.6"),
+            ("x-client-ip", "6.6.6.6"),
+            ("X_Forwarded_Host", "evil.example"),
+        ];
+        let mut request = server.http.get(format!("{}/dashboard", server.url)).header("cookie", &cookie);
+        for (name, value) in claims {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let environ: Value = response.json().await.unwrap();
+        assert_eq!(environ["HTTP_X_FORWARDED_HOST"], "portal.example.com", "{environ}");
+        assert_eq!(environ["HTTP_X_FORWARDED_PROTO"], "https", "{environ}");
+        assert_eq!(environ["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{environ}");
+        assert_eq!(environ["HTTP_X_HANDOFF_USER_ID"], fx.user.id.as_str(), "{environ}");
+        for gone in [
+            "HTTP_FORWARDED",
+            "HTTP_X_REAL_IP",
+            "HTTP_X_ORIGINAL_URL",
+            "HTTP_X_REWRITE_URL",
+            "HTTP_X_FORWARDED_PORT",
+            "HTTP_X_FORWARDED_PREFIX",
+            "HTTP_X_FORWARDED_SERVER",
+            "HTTP_X_FORWARDED_SSL",
+            "HTTP_TRUE_CLIENT_IP",
+            "HTTP_X_CLIENT_IP",
+        ] {
+            assert!(environ.get(gone).is_none(), "{gone} reached the application: {environ}");
+        }
+        assert!(!environ.to_string().contains("6.6.6.6") && !environ.to_string().contains("evil"), "{environ}");
+    }
+
+    #[tokio::test]
+    async fn other_upgrades_are_not_forwarded() {
         let app = upstream::start().await;
         let server = TestServer::with(|c| c.upstream = Some(app.url.clone())).await;
         let fx = server.fixture().await;
@@ -141,20 +233,101 @@ backend_tests! {
             "GET /socket HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: echo\r\nCookie: {cookie}\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            stream.read_exact(&mut byte).await.unwrap();
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8(head).unwrap();
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "the request went on as a plain one: {head}");
+        let length: usize = head_value(&head, "content-length").unwrap().parse().unwrap();
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.unwrap();
+        let seen: Value = serde_json::from_slice(&body).unwrap();
+        assert!(seen["headers"].get("upgrade").is_none(), "{seen}");
+        assert!(seen["headers"].get("connection").is_none_or(|c| c != "upgrade"), "{seen}");
+        assert_eq!(app.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn websocket_tunnels_need_the_upstreams_valid_accept() {
+        let honest = upstream::websocket(true).await;
+        let server = TestServer::with(|c| c.upstream = Some(honest)).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let mut socket = WebSocket::open(&server.url, "/socket", &cookie).await;
+        assert_eq!(socket.receive().await, fx.user.id, "the upstream saw the true identity on the handshake");
         for message in ["ping", "handoff"] {
-            stream.write_all(message.as_bytes()).await.unwrap();
-            let mut echoed = vec![0u8; message.len()];
-            stream.read_exact(&mut echoed).await.unwrap();
-            assert_eq!(echoed, message.as_bytes());
+            socket.send(message).await;
+            assert_eq!(socket.receive().await, message);
         }
+
+        // A handshake without a key is refused before the upstream is asked.
+        let mut stream = tokio::net::TcpStream::connect(server.url.trim_start_matches("http://")).await.unwrap();
+        let request = format!(
+            "GET /socket HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: WebSocket\r\n\
+             Accept: application/json\r\nCookie: {cookie}\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+
+        // An upstream that answers 101 with the wrong accept value gets no tunnel: 502.
+        let liar = upstream::websocket(false).await;
+        let server = TestServer::with(|c| c.upstream = Some(liar)).await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let (head, mut stream, _) =
+            WebSocket::handshake(&server.url, "/socket", &cookie, "Accept: application/json\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 502"), "{head}");
+        let length: usize = head_value(&head, "content-length").unwrap().parse().unwrap();
+        let mut body = vec![0u8; length];
+        stream.read_exact(&mut body).await.unwrap();
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert!(problem["error"]["type"].as_str().unwrap().ends_with("/errors/bad-gateway"), "{problem}");
+    }
+
+    #[tokio::test]
+    async fn an_open_tunnel_closes_when_its_session_ends() {
+        let app = upstream::websocket(true).await;
+        let server = TestServer::with(|c| {
+            c.upstream = Some(app);
+            c.session_idle_timeout = Some(600);
+        })
+        .await;
+        let fx = server.fixture().await;
+        let tunnel = |cookie: String| {
+            let url = server.url.clone();
+            async move {
+                let mut socket = WebSocket::open(&url, "/socket", &cookie).await;
+                socket.receive().await;
+                socket.send("still there?").await;
+                assert_eq!(socket.receive().await, "still there?");
+                socket
+            }
+        };
+
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let socket = tunnel(cookie.clone()).await;
+        let logout = server
+            .http
+            .post(format!("{}/auth/logout", server.url))
+            .header("cookie", &cookie)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), 204);
+        socket.assert_closed("after logout").await;
+
+        let user = format!("/users/{}", fx.user.id);
+        let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
+        server.admin.admin::<Value, Value>(Method::PATCH, &user, Some(&json!({"status": "disabled"}))).await.unwrap();
+        socket.assert_closed("after the user was disabled").await;
+        server.admin.admin::<Value, Value>(Method::PATCH, &user, Some(&json!({"status": "active"}))).await.unwrap();
+
+        let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
+        server.admin.admin::<Value, Value>(Method::DELETE, &format!("{user}/sessions"), None).await.unwrap();
+        socket.assert_closed("after the admin ended the sessions").await;
+
+        let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
+        server.clock.advance(601);
+        socket.assert_closed("after the idle timeout").await;
     }
 
     #[tokio::test]
