@@ -151,10 +151,8 @@ pub trait Inbound: Send + Sync {
         organization: OrganizationId,
         now: i64,
     ) -> StoreResult<()>;
-    async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId)
-        -> StoreResult<bool>;
-    async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId)
-        -> StoreResult<bool>;
+    async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
+    async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
     async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<OrganizationId>>;
 }
 

@@ -7,8 +7,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use handoff_core::model::{
-    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, StatusSetter, Supplier,
-    UnknownUserPolicy,
+    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, StatusSetter,
+    Supplier, UnknownUserPolicy,
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;

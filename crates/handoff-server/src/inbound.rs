@@ -410,9 +410,13 @@ async fn sandbox(
     checks.push(check("event", event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error)));
     // Who is known is told only to a sender that holds the secret.
     if let (true, Ok(valid)) = (signed, &event) {
-        let organization = organization_check(&state, &integration, valid)
-            .await
-            .and_then(|(organization, served)| if served { Ok(organization) } else { Err(not_linked()) });
+        let organization = organization_check(&state, &integration, valid).await.and_then(|(organization, served)| {
+            if served {
+                Ok(organization)
+            } else {
+                Err(not_linked())
+            }
+        });
         checks.push(check(
             "organization",
             organization.as_ref().map(|o| format!("organization {}", o.id)).map_err(clone_error),

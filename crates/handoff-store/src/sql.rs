@@ -438,7 +438,13 @@ const PARTNER_LINKS: (&str, &str) = ("partner_organizations", "partner_id");
 const INTEGRATION_LINKS: (&str, &str) = ("integration_organizations", "integration_id");
 
 impl SqlStore {
-    async fn link_rows(&self, (table, owner): (&str, &str), id: String, org: OrganizationId, now: i64) -> StoreResult<()> {
+    async fn link_rows(
+        &self,
+        (table, owner): (&str, &str),
+        id: String,
+        org: OrganizationId,
+        now: i64,
+    ) -> StoreResult<()> {
         sqlx::query(&format!(
             "INSERT INTO {table} ({owner}, organization_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
         ))
@@ -910,19 +916,11 @@ impl Inbound for SqlStore {
         self.link_rows(INTEGRATION_LINKS, integration.to_string(), organization, now).await
     }
 
-    async fn unlink_integration(
-        &self,
-        integration: IntegrationId,
-        organization: OrganizationId,
-    ) -> StoreResult<bool> {
+    async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool> {
         unlink_row(&self.pool, INTEGRATION_LINKS, &integration.to_string(), &organization.to_string()).await
     }
 
-    async fn integration_serves(
-        &self,
-        integration: IntegrationId,
-        organization: OrganizationId,
-    ) -> StoreResult<bool> {
+    async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool> {
         self.is_linked_row(INTEGRATION_LINKS, integration.to_string(), organization).await
     }
 

@@ -396,9 +396,11 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
             Inbound::Link { integration_id, organization_id } => {
                 (Method::PUT, format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"), None)
             }
-            Inbound::Unlink { integration_id, organization_id } => {
-                (Method::DELETE, format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"), None)
-            }
+            Inbound::Unlink { integration_id, organization_id } => (
+                Method::DELETE,
+                format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"),
+                None,
+            ),
             Inbound::Organizations { integration_id } => {
                 (Method::GET, format!("/inbound-integrations/{integration_id}/organizations"), None)
             }
