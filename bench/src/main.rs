@@ -201,6 +201,8 @@ pub struct Target {
     pub url: String,
     pub env: Vec<(&'static str, String)>,
     pub user_email: String,
+    /// The organization of the user (org number 123456789).
+    pub organization_id: String,
 }
 
 /// Starts the release handoff binary on `data_dir` and creates the fixtures.
@@ -242,7 +244,8 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
         ("HB_ORG_SECRET", org["secret"].as_str().unwrap_or_default().to_owned()),
         ("HB_USER_ID", user["id"].as_str().unwrap_or_default().to_owned()),
     ];
-    Ok(Target { proc, url, env, user_email: email })
+    let organization_id = org_id.to_owned();
+    Ok(Target { proc, url, env, user_email: email, organization_id })
 }
 
 /// How long each connection of a paced run waits before each request.
@@ -356,6 +359,17 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let secret = integration["secret"].as_str().ok_or("no integration secret")?.to_owned();
+    // An integration serves the organizations it is linked to only.
+    let integration_id = integration["id"].as_str().ok_or("no integration id")?;
+    http.put(format!(
+        "{}/admin/v1/inbound-integrations/{integration_id}/organizations/{}",
+        target.url, target.organization_id
+    ))
+    .bearer_auth(ADMIN_TOKEN)
+    .send()
+    .await
+    .and_then(reqwest::Response::error_for_status)
+    .map_err(|e| e.to_string())?;
     let mut inbound = Vec::new();
     for _ in 0..args.runs {
         let events = work.join(format!("events-{}.txt", uuid::Uuid::new_v4()));

@@ -51,6 +51,28 @@ impl UserStatus {
     }
 }
 
+/// Who set a user's status last: the operator (admin API, CLI, console) or a partner (partner
+/// API). A partner may lift only a partner's disable, never the operator's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusSetter {
+    Operator,
+    Partner,
+}
+
+impl StatusSetter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusSetter::Operator => "operator",
+            StatusSetter::Partner => "partner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Operator, Self::Partner].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
@@ -60,6 +82,8 @@ pub struct User {
     pub given_name: String,
     pub family_name: String,
     pub status: UserStatus,
+    /// Who changed the status last; `None` while it is the one the user was created with.
+    pub status_set_by: Option<StatusSetter>,
     pub created_at: i64,
 }
 

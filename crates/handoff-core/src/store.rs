@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
-    Session, Supplier, User, UserStatus,
+    Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -59,9 +59,21 @@ pub trait Partners: Send + Sync {
     async fn delete_partner(&self, id: PartnerId) -> StoreResult<bool>;
     /// Idempotent.
     async fn link(&self, partner: PartnerId, organization: OrganizationId, now: i64) -> StoreResult<()>;
+    /// Removes the link and, in the same transaction, ends the sessions the partner opened in
+    /// the organization (as deleting the partner ends all of its sessions).
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>>;
+}
+
+/// What [`Users::set_user_status`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusChange {
+    Set,
+    /// No such user.
+    NotFound,
+    /// A partner asked, and the operator disabled the user: nothing was written.
+    OperatorDisabled,
 }
 
 #[async_trait]
@@ -77,8 +89,10 @@ pub trait Users: Send + Sync {
         email: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Vec<User>>;
-    /// Sets the status; disabling also ends the user's sessions, in the same transaction.
-    async fn set_user_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool>;
+    /// Sets the status as `by`; disabling also ends the user's sessions, in the same transaction.
+    /// A partner's change never touches a user the operator disabled (checked in the same
+    /// statement, so a concurrent disable cannot be overtaken).
+    async fn set_user_status(&self, id: UserId, status: UserStatus, by: StatusSetter) -> StoreResult<StatusChange>;
     async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
 }
 
@@ -130,6 +144,16 @@ pub trait Inbound: Send + Sync {
         secrets: &SealedSecrets,
     ) -> StoreResult<bool>;
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool>;
+    /// Lets the integration sign in users of the organization. Idempotent.
+    async fn link_integration(
+        &self,
+        integration: IntegrationId,
+        organization: OrganizationId,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
+    async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
+    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<OrganizationId>>;
 }
 
 #[async_trait]

@@ -266,6 +266,10 @@ pub struct UserView {
     pub given_name: String,
     pub family_name: String,
     pub status: String,
+    /// Who changed the status last: `operator` or `partner`; absent while it is the status the
+    /// user was created with. A partner cannot re-enable a user the operator disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_set_by: Option<String>,
     pub created_at: String,
 }
 

@@ -7,12 +7,13 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SupplierId, UserId};
 use handoff_core::model::{
-    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, Supplier,
-    UnknownUserPolicy,
+    AuditFilter, InboundIntegration, Organization, Outcome, PageRequest, Partner, SealedSecrets, StatusSetter,
+    Supplier, UnknownUserPolicy,
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{Credential, Secret, SecretKind};
+use handoff_core::store::StatusChange;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{
     AuditRecordView, CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser,
@@ -63,6 +64,9 @@ const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
     integrations_read,
     integrations_delete,
     integrations_rotate,
+    integration_links_list,
+    integration_links_create,
+    integration_links_delete,
     suppliers_create,
     suppliers_list,
     suppliers_read,
@@ -93,6 +97,11 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/inbound-integrations", post(integrations_create).get(integrations_list))
         .route("/admin/v1/inbound-integrations/{id}", get(integrations_read).delete(integrations_delete))
         .route("/admin/v1/inbound-integrations/{id}/secrets", post(integrations_rotate))
+        .route("/admin/v1/inbound-integrations/{id}/organizations", get(integration_links_list))
+        .route(
+            "/admin/v1/inbound-integrations/{id}/organizations/{organization_id}",
+            put(integration_links_create).delete(integration_links_delete),
+        )
         .route("/admin/v1/suppliers", post(suppliers_create).get(suppliers_list))
         .route("/admin/v1/suppliers/{id}", get(suppliers_read).delete(suppliers_delete))
         .route("/admin/v1/suppliers/{id}/secrets", post(suppliers_rotate))
@@ -478,10 +487,10 @@ async fn links_create(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes the link.
+/// Removes the link and ends the sessions the partner opened in the organization.
 #[utoipa::path(delete, path = "/admin/v1/partners/{partner_id}/organizations/{organization_id}", tag = "admin", security(("admin_token" = [])),
     params(("partner_id" = String, Path), ("organization_id" = String, Path)),
-    responses((status = 204, description = "Unlinked."), AdminByIdRefusals))]
+    responses((status = 204, description = "Unlinked; the partner's sessions in the organization have ended."), AdminByIdRefusals))]
 async fn links_delete(
     _: AdminAuth,
     State(state): State<AppState>,
@@ -492,6 +501,7 @@ async fn links_delete(
     let organization: OrganizationId = parse_id(&organization_id, "organization")?;
     let unlinked = state.store.unlink(partner, organization).await?;
     state.caches.links.remove(&(partner, organization));
+    state.caches.forget_sessions();
     if !unlinked {
         return Err(ApiError::not_found("No such link."));
     }
@@ -559,7 +569,8 @@ async fn users_read(_: AdminAuth, State(state): State<AppState>, Path(id): Path<
     Ok(Json(views::user(&user(&state, &id).await?)))
 }
 
-/// Disables or enables a user.
+/// Disables or enables a user. The operator's disable stands against partners: only the operator
+/// can enable the user again.
 #[utoipa::path(patch, path = "/admin/v1/users/{id}", tag = "admin", security(("admin_token" = [])),
     params(("id" = String, Path)),
     request_body(content = UpdateUser, content_type = "application/json"),
@@ -574,9 +585,13 @@ async fn users_update(
 ) -> ApiResult<Json<UserView>> {
     let status = parse_status(&json::<UpdateUser>(&headers, body)?)?;
     let mut user = user(&state, &id).await?;
-    state.store.set_user_status(user.id, status).await?;
+    let change = state.store.set_user_status(user.id, status, StatusSetter::Operator).await?;
     state.forget_user(user.id);
+    if change != StatusChange::Set {
+        return Err(ApiError::not_found("No user with this id."));
+    }
     user.status = status;
+    user.status_set_by = Some(StatusSetter::Operator);
     audited(&state, &ctx, "admin.user.update", |e| {
         e.organization_id = Some(user.organization_id.to_string());
         e.user_id = Some(user.id.to_string());
@@ -865,6 +880,68 @@ async fn integrations_rotate(
     })
     .await?;
     Ok(rotated(&secret, until))
+}
+
+/// The ids of the organizations whose users the integration may sign in.
+#[utoipa::path(get, path = "/admin/v1/inbound-integrations/{id}/organizations", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Organization ids.", body = Vec<String>), AdminByIdRefusals))]
+async fn integration_links_list(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<String>>> {
+    let integration = integration(&state, &id).await?;
+    let ids = state.store.integration_organizations(integration.id).await?;
+    Ok(Json(ids.iter().map(ToString::to_string).collect()))
+}
+
+/// Lets the integration sign in (and provision) the organization's users (idempotent). An event
+/// naming an organization the integration is not linked to is refused with 403.
+#[utoipa::path(put, path = "/admin/v1/inbound-integrations/{id}/organizations/{organization_id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path), ("organization_id" = String, Path)),
+    responses((status = 204, description = "Linked."), AdminByIdRefusals))]
+async fn integration_links_create(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, organization_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let integration = integration(&state, &id).await?;
+    let organization = organization(&state, &organization_id).await?;
+    state.store.link_integration(integration.id, organization.id, state.now()).await?;
+    state.caches.integration_links.remove(&(integration.id, organization.id));
+    audited(&state, &ctx, "admin.inbound.link", |e| {
+        e.organization_id = Some(organization.id.to_string());
+        e.detail = Some(format!("integration={}", integration.slug));
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the link: the integration's events for the organization are refused from now on.
+#[utoipa::path(delete, path = "/admin/v1/inbound-integrations/{id}/organizations/{organization_id}", tag = "admin", security(("admin_token" = [])),
+    params(("id" = String, Path), ("organization_id" = String, Path)),
+    responses((status = 204, description = "Unlinked."), AdminByIdRefusals))]
+async fn integration_links_delete(
+    _: AdminAuth,
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path((id, organization_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let integration: IntegrationId = parse_id(&id, "integration")?;
+    let organization: OrganizationId = parse_id(&organization_id, "organization")?;
+    let unlinked = state.store.unlink_integration(integration, organization).await?;
+    state.caches.integration_links.remove(&(integration, organization));
+    if !unlinked {
+        return Err(ApiError::not_found("No such link."));
+    }
+    audited(&state, &ctx, "admin.inbound.unlink", |e| {
+        e.organization_id = Some(organization.to_string());
+        e.detail = Some(format!("integration={integration}"));
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn parse_host(host: &str) -> ApiResult<String> {

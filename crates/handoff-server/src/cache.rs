@@ -8,7 +8,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use handoff_core::ids::{OrganizationId, PartnerId, SessionId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, UserId};
 use handoff_core::model::{InboundIntegration, Organization, Partner, Session, User};
 use handoff_core::store::StoreResult;
 
@@ -76,6 +76,8 @@ pub struct Caches {
     pub users_by_email: TtlCache<(OrganizationId, String), Option<Arc<User>>>,
     pub organizations_by_number: TtlCache<String, Option<Arc<Organization>>>,
     pub integrations: TtlCache<String, Option<Arc<InboundIntegration>>>,
+    /// Whether an inbound integration serves an organization.
+    pub integration_links: TtlCache<(IntegrationId, OrganizationId), bool>,
     pub sessions: TtlCache<SessionId, Option<Arc<Session>>>,
     /// Failure windows per client address; dropped at every local failure.
     pub failures: TtlCache<String, Option<(i64, i64)>>,

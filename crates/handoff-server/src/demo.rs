@@ -103,6 +103,7 @@ pub async fn ensure(state: &AppState) -> Result<Demo, StoreError> {
                 given_name: "Turid".into(),
                 family_name: "Jensen".into(),
                 status: UserStatus::Active,
+                status_set_by: None,
                 created_at: now,
             };
             store.create_user(&user).await?;

@@ -3,7 +3,9 @@
 //! provisions the user and answers `{"redirectUrl": …}` with a one-time sign-in link.
 //!
 //! The checks run in a fixed order — content type, timestamp, signature, event fields, replay,
-//! organization, user — and the sandbox endpoint runs the same checks to explain a failure.
+//! organization (known, and linked to the integration), user — and the sandbox endpoint runs the
+//! same checks to explain a failure. Both count failed signatures towards, and obey, the
+//! failed-authentication limits.
 
 use std::sync::Arc;
 
@@ -18,14 +20,14 @@ use handoff_core::redirect::RedirectPath;
 use handoff_core::store::Write;
 use handoff_core::token::PrefillClaims;
 use handoff_core::webhook::{check_timestamp, SsoEvent, TimestampError, ValidEvent};
-use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookError, WebhookRedirect};
+use handoff_core::wire::{SandboxCheck, SandboxReport, WebhookRedirect};
 use handoff_core::UserId;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RawBody;
-use crate::openapi::WebhookRefusals;
+use crate::openapi::{SandboxRefusals, WebhookRefusals};
 use crate::state::{AppState, Ctx};
 use crate::{ratelimit, sso};
 
@@ -120,11 +122,25 @@ fn event_check(state: &AppState, integration: &InboundIntegration, body: &[u8]) 
     Ok(valid)
 }
 
-async fn organization_check(state: &AppState, event: &ValidEvent) -> ApiResult<Arc<Organization>> {
-    state
+/// The audit reason of an event for an organization its integration is not linked to.
+const NOT_LINKED: &str = "organization-not-linked";
+
+fn not_linked() -> ApiError {
+    ApiError::new(ProblemKind::Forbidden, "This integration is not linked to the organization.")
+}
+
+/// The event's organization, and whether the integration serves it (is linked to it).
+async fn organization_check(
+    state: &AppState,
+    integration: &InboundIntegration,
+    event: &ValidEvent,
+) -> ApiResult<(Arc<Organization>, bool)> {
+    let organization = state
         .organization_by_number(&event.org_no)
         .await?
-        .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "Unknown organization."))
+        .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "Unknown organization."))?;
+    let served = state.integration_serves(integration.id, organization.id).await?;
+    Ok((organization, served))
 }
 
 /// What the event leads to for its user.
@@ -165,15 +181,14 @@ fn body_bytes(body: RawBody) -> ApiResult<Bytes> {
     })
 }
 
-/// Every check up to the user; on failure the refusal is audited with its reason.
-async fn verify(
+/// The integration `slug`, unless the client or the integration used up its failed
+/// authentications (then 429, audited as `event`); with the integration's failure counter key.
+async fn admit(
     state: &AppState,
     ctx: &Ctx,
-    event: &mut AuditEvent,
+    event: &AuditEvent,
     slug: &str,
-    headers: &HeaderMap,
-    body: RawBody,
-) -> ApiResult<(Arc<InboundIntegration>, ValidEvent)> {
+) -> ApiResult<(Arc<InboundIntegration>, String)> {
     if let Some(wait) = state.throttled(ctx).await? {
         return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
     }
@@ -183,6 +198,25 @@ async fn verify(
     if let Some(wait) = state.throttled_key(&integration_key, state.settings.failed_auth_limit_per_partner).await? {
         return Err(state.refuse(event.clone(), AppState::rate_limited(wait)).await);
     }
+    Ok((integration, integration_key))
+}
+
+/// Counts a failed authentication for the client behind `ctx` and for the integration.
+async fn count_failure(state: &AppState, ctx: &Ctx, integration_key: &str) {
+    state.failed_authentication(ctx).await;
+    state.count_failure(integration_key).await;
+}
+
+/// Every check up to the user; on failure the refusal is audited with its reason.
+async fn verify(
+    state: &AppState,
+    ctx: &Ctx,
+    event: &mut AuditEvent,
+    slug: &str,
+    headers: &HeaderMap,
+    body: RawBody,
+) -> ApiResult<(Arc<InboundIntegration>, ValidEvent)> {
+    let (integration, integration_key) = admit(state, ctx, event, slug).await?;
     let result = async {
         let body = body_bytes(body)?;
         content_type_check(headers)?;
@@ -198,8 +232,7 @@ async fn verify(
         }
         Err(error) => {
             if error.problem.kind == ProblemKind::AuthenticationRequired {
-                state.failed_authentication(ctx).await;
-                state.count_failure(&integration_key).await;
+                count_failure(state, ctx, &integration_key).await;
             }
             Err(state.refuse(event.clone(), error).await)
         }
@@ -228,11 +261,14 @@ async fn sso_event(
     let mut event = ctx.event("inbound.sso");
     event.detail = Some(format!("integration={slug}"));
     let (integration, valid) = verify(&state, &ctx, &mut event, &slug, &headers, body).await?;
-    let organization = match organization_check(&state, &valid).await {
-        Ok(org) => org,
+    let (organization, served) = match organization_check(&state, &integration, &valid).await {
+        Ok(found) => found,
         Err(error) => return Err(state.refuse(event, error).await),
     };
     event.organization_id = Some(organization.id.to_string());
+    if !served {
+        return Err(state.refuse_because(event, not_linked(), NOT_LINKED).await);
+    }
     let landing = match user_check(&state, &integration, &organization, &valid).await {
         Ok(landing) => landing,
         Err(error) => return Err(state.refuse(event, error).await),
@@ -288,6 +324,7 @@ async fn provision(state: &AppState, organization: &Organization, event: &ValidE
         given_name: event.first_name.clone(),
         family_name: event.last_name.clone(),
         status: UserStatus::Active,
+        status_set_by: None,
         created_at: state.now(),
     };
     let created = state.store.create_user(&user).await;
@@ -331,7 +368,8 @@ fn check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
     }
 }
 
-/// Runs every check without signing anyone in or remembering the event, and reports each.
+/// Runs every check without signing anyone in or remembering the event, and reports each. A
+/// failed signature counts towards the failed-authentication limits, as at the real endpoint.
 #[utoipa::path(post, path = "/v1/inbound/{slug}/sso/test", tag = "inbound",
     params(
         ("slug" = String, Path, description = "The integration's slug."),
@@ -342,8 +380,7 @@ fn check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
         description = "Anything: the event as the portal would send it. The report says what is wrong with it."),
     responses(
         (status = 200, description = "Each check and whether it passed; `ok` when all did.", body = SandboxReport),
-        (status = 404, description = "No such integration, or its sandbox is off (`not-found`).", body = WebhookError),
-        (status = 413, description = "The body is over 64 KiB (`payload-too-large`).", body = WebhookError),
+        SandboxRefusals,
     ))]
 async fn sandbox(
     State(state): State<AppState>,
@@ -352,13 +389,18 @@ async fn sandbox(
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Json<SandboxReport>> {
-    let integration = integration_by_slug(&state, &slug).await?;
+    let mut audit = ctx.event("inbound.sandbox");
+    audit.detail = Some(format!("integration={slug}"));
+    let (integration, integration_key) = admit(&state, &ctx, &audit, &slug).await?;
     if !integration.sandbox {
         return Err(ApiError::not_found("The sandbox is not enabled for this integration."));
     }
     let body = body_bytes(body)?;
     let signature = signature_check(&state, &integration, &headers, &body);
     let signed = signature.is_ok();
+    if !signed {
+        count_failure(&state, &ctx, &integration_key).await;
+    }
     let mut checks = vec![
         check("content-type", content_type_check(&headers).map(|()| "application/json".into())),
         check("timestamp", timestamp_check(&state, &integration, &headers).map(|()| "within the tolerance".into())),
@@ -368,7 +410,13 @@ async fn sandbox(
     checks.push(check("event", event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error)));
     // Who is known is told only to a sender that holds the secret.
     if let (true, Ok(valid)) = (signed, &event) {
-        let organization = organization_check(&state, valid).await;
+        let organization = organization_check(&state, &integration, valid).await.and_then(|(organization, served)| {
+            if served {
+                Ok(organization)
+            } else {
+                Err(not_linked())
+            }
+        });
         checks.push(check(
             "organization",
             organization.as_ref().map(|o| format!("organization {}", o.id)).map_err(clone_error),
@@ -383,11 +431,9 @@ async fn sandbox(
         }
     }
     let ok = checks.iter().all(|c| c.ok);
-    let mut audit = ctx.event("inbound.sandbox");
     audit.at = state.now();
     audit.outcome = Some(if ok { Outcome::Accepted } else { Outcome::Refused });
     audit.reason = if ok { "all-checks-passed".into() } else { "check-failed".into() };
-    audit.detail = Some(format!("integration={}", integration.slug));
     state.audit(audit).await?;
     Ok(Json(SandboxReport { ok, checks }))
 }

@@ -326,4 +326,6 @@ refusals! {
     LaunchRefusals(Page): 401, 403, 404, 502, 504;
     /// Signed webhooks: malformed, badly signed or stale, refused organization or user, replay.
     WebhookRefusals(Webhook): 400, 401, 403, 404, 409, 413, 415, 429;
+    /// The webhook sandbox: no such integration or sandbox off, too big, too many failed signatures.
+    SandboxRefusals(Webhook): 404, 413, 429;
 }

@@ -10,10 +10,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use handoff_core::ids::{OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
-    parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, User, UserStatus,
+    parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, StatusSetter, User, UserStatus,
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::verify_or_dummy;
+use handoff_core::store::StatusChange;
 use handoff_core::wire::{CreateUser, Envelope, ErrorEnvelope, Page, SsoLink, SsoRequest, UpdateUser, UserView};
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -205,6 +206,7 @@ pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> Ap
         given_name,
         family_name,
         status: UserStatus::Active,
+        status_set_by: None,
         created_at: now,
     })
 }
@@ -213,6 +215,9 @@ pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> Ap
 pub fn parse_status(body: &UpdateUser) -> ApiResult<UserStatus> {
     UserStatus::parse(&body.status).ok_or_else(|| ApiError::invalid("status must be \"active\" or \"disabled\"."))
 }
+
+/// The audit reason of a partner's refused attempt to enable a user the operator disabled.
+const OPERATOR_DISABLED: &str = "operator-disabled";
 
 /// Audits an accepted action of `caller` on `user`.
 async fn accepted(state: &AppState, mut event: AuditEvent, reason: &str, user: Option<UserId>) -> ApiResult<()> {
@@ -326,7 +331,8 @@ async fn users_read(
     }
 }
 
-/// Disables or enables a user; a disabled user's links and sessions stop working.
+/// Disables or enables a user; a disabled user's links and sessions stop working. A user the
+/// operator disabled stays disabled: enabling them is `403 forbidden`, only the operator can.
 #[utoipa::path(patch, path = "/v1/organizations/{organization_id}/users/{user_id}", tag = "partner",
     params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."),
         ("user_id" = String, Path), PartnerHeaders),
@@ -351,8 +357,26 @@ async fn users_update(
         Ok(user) => user,
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
-    state.store.set_user_status(user.id, status).await?;
+    let change = state.store.set_user_status(user.id, status, StatusSetter::Partner).await?;
     state.forget_user(user.id);
+    match (change, status) {
+        (StatusChange::Set, _) => user.status_set_by = Some(StatusSetter::Partner),
+        // Disabled already, and it stays the operator's disable.
+        (StatusChange::OperatorDisabled, UserStatus::Disabled) => user.status_set_by = Some(StatusSetter::Operator),
+        (StatusChange::OperatorDisabled, UserStatus::Active) => {
+            let mut event = caller.event;
+            event.user_id = Some(user.id.to_string());
+            let error = ApiError::new(
+                ProblemKind::Forbidden,
+                "The operator disabled this user; only the operator can enable them again.",
+            );
+            return Err(state.refuse_because(event, error, OPERATOR_DISABLED).await);
+        }
+        (StatusChange::NotFound, _) => {
+            let error = ApiError::not_found("No user with this id in the organization.");
+            return Err(state.refuse(caller.event, error).await);
+        }
+    }
     user.status = status;
     accepted(&state, caller.event, status.as_str(), Some(user.id)).await?;
     Ok(Json(Envelope { success: true, data: views::user(&user) }))

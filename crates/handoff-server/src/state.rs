@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use handoff_core::crypto::MasterKey;
-use handoff_core::ids::{OrganizationId, PartnerId, SessionId, UserId};
+use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, UserId};
 use handoff_core::model::{AuditEvent, InboundIntegration, Organization, Outcome, Partner, Session, User};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
@@ -182,6 +182,16 @@ impl AppState {
         Ok(self.caches.integrations.get_or_load(slug.to_owned(), load).await?)
     }
 
+    /// Whether the inbound integration may sign in users of `organization`, through the cache.
+    pub async fn integration_serves(
+        &self,
+        integration: IntegrationId,
+        organization: OrganizationId,
+    ) -> Result<bool, ApiError> {
+        let load = self.store.integration_serves(integration, organization);
+        Ok(self.caches.integration_links.get_or_load((integration, organization), load).await?)
+    }
+
     /// After a change to `user` on this node: forget it, and every cached session.
     pub fn forget_user(&self, user: UserId) {
         self.caches.users.remove(&user);
@@ -214,10 +224,17 @@ impl AppState {
 
     /// Audits a refusal and returns the error marked as audited. If the audit write itself
     /// fails, the answer becomes a 500: a refusal is never silent.
-    pub async fn refuse(&self, mut event: AuditEvent, mut error: ApiError) -> ApiError {
+    pub async fn refuse(&self, event: AuditEvent, error: ApiError) -> ApiError {
+        let reason = error.problem.kind.slug();
+        self.refuse_because(event, error, reason).await
+    }
+
+    /// Like [`AppState::refuse`], with a `reason` of its own where the problem slug alone would
+    /// not tell this refusal from others of its kind (e.g. `organization-not-linked`).
+    pub async fn refuse_because(&self, mut event: AuditEvent, mut error: ApiError, reason: &str) -> ApiError {
         event.at = self.now();
         event.outcome = Some(Outcome::Refused);
-        event.reason = error.problem.kind.slug().to_owned();
+        event.reason = reason.to_owned();
         if event.detail.is_none() {
             event.detail = Some(error.problem.detail.clone());
         }

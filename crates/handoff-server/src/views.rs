@@ -48,6 +48,7 @@ pub fn user(u: &User) -> UserView {
         given_name: u.given_name.clone(),
         family_name: u.family_name.clone(),
         status: u.status.as_str().to_owned(),
+        status_set_by: u.status_set_by.map(|by| by.as_str().to_owned()),
         created_at: rfc3339(u.created_at),
     }
 }

@@ -16,12 +16,12 @@ use async_trait::async_trait;
 use handoff_core::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use handoff_core::model::{
     AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, Outcome, PageRequest, Partner,
-    SealedSecrets, Session, Supplier, UnknownUserPolicy, User, UserStatus,
+    SealedSecrets, Session, StatusSetter, Supplier, UnknownUserPolicy, User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{
-    Audit, Inbound, Journal, Keys, Organizations, Partners, Sessions, Store, StoreError, StoreResult, StoredKey,
-    Suppliers, Throttle, Users, Write,
+    Audit, Inbound, Journal, Keys, Organizations, Partners, Sessions, StatusChange, Store, StoreError, StoreResult,
+    StoredKey, Suppliers, Throttle, Users, Write,
 };
 use handoff_core::token::KeyKind;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -316,13 +316,16 @@ fn partner(row: &AnyRow) -> StoreResult<Partner> {
 
 fn user(row: &AnyRow) -> StoreResult<User> {
     let status: &str = row.try_get("status").map_err(backend)?;
+    let set_by: Option<&str> = row.try_get("status_set_by").map_err(backend)?;
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt {what} in database"));
     Ok(User {
         id: parse(row.try_get("id").map_err(backend)?)?,
         organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
         email: row.try_get("email").map_err(backend)?,
         given_name: row.try_get("given_name").map_err(backend)?,
         family_name: row.try_get("family_name").map_err(backend)?,
-        status: UserStatus::parse(status).ok_or_else(|| StoreError::Backend(format!("corrupt status {status:?}")))?,
+        status: UserStatus::parse(status).ok_or_else(|| corrupt("status"))?,
+        status_set_by: set_by.map(|by| StatusSetter::parse(by).ok_or_else(|| corrupt("status setter"))).transpose()?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }
@@ -429,6 +432,68 @@ impl Organizations for SqlStore {
     }
 }
 
+/// The link tables between an owner (a partner, an integration) and the organizations it serves:
+/// (table, owner column). Never input.
+const PARTNER_LINKS: (&str, &str) = ("partner_organizations", "partner_id");
+const INTEGRATION_LINKS: (&str, &str) = ("integration_organizations", "integration_id");
+
+impl SqlStore {
+    async fn link_rows(
+        &self,
+        (table, owner): (&str, &str),
+        id: String,
+        org: OrganizationId,
+        now: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({owner}, organization_id, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        ))
+        .bind(id)
+        .bind(org.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn is_linked_row(&self, (table, owner): (&str, &str), id: String, org: OrganizationId) -> StoreResult<bool> {
+        let row = sqlx::query(&format!("SELECT 1 FROM {table} WHERE {owner} = $1 AND organization_id = $2"))
+            .bind(id)
+            .bind(org.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.is_some())
+    }
+
+    async fn linked_rows(&self, (table, owner): (&str, &str), id: String) -> StoreResult<Vec<OrganizationId>> {
+        let rows =
+            sqlx::query(&format!("SELECT organization_id FROM {table} WHERE {owner} = $1 ORDER BY organization_id"))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter().map(|row| parse(row.try_get("organization_id").map_err(backend)?)).collect()
+    }
+}
+
+/// Deletes one link row.
+async fn unlink_row<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    (table, owner): (&str, &str),
+    id: &str,
+    org: &str,
+) -> StoreResult<bool> {
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE {owner} = $1 AND organization_id = $2"))
+        .bind(id)
+        .bind(org)
+        .execute(executor)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
+}
+
 const PARTNER_COLUMNS: &str = "id, name, embed_origins, allowed_path_prefixes, secret_digest, \
     previous_secret_digest, previous_secret_expires_at, created_at";
 
@@ -474,63 +539,45 @@ impl Partners for SqlStore {
     }
 
     async fn link(&self, partner: PartnerId, organization: OrganizationId, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO partner_organizations (partner_id, organization_id, created_at) \
-             VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(partner.to_string())
-        .bind(organization.to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        self.link_rows(PARTNER_LINKS, partner.to_string(), organization, now).await
     }
 
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM partner_organizations WHERE partner_id = $1 AND organization_id = $2")
-            .bind(partner.to_string())
-            .bind(organization.to_string())
-            .execute(&self.pool)
+        let (partner, organization) = (partner.to_string(), organization.to_string());
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let unlinked = unlink_row(&mut *tx, PARTNER_LINKS, &partner, &organization).await?;
+        sqlx::query("DELETE FROM sessions WHERE partner_id = $1 AND organization_id = $2")
+            .bind(&partner)
+            .bind(&organization)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        tx.commit().await.map_err(backend)?;
+        Ok(unlinked)
     }
 
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
-        let row = sqlx::query("SELECT 1 FROM partner_organizations WHERE partner_id = $1 AND organization_id = $2")
-            .bind(partner.to_string())
-            .bind(organization.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(row.is_some())
+        self.is_linked_row(PARTNER_LINKS, partner.to_string(), organization).await
     }
 
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>> {
-        let rows = sqlx::query(
-            "SELECT organization_id FROM partner_organizations WHERE partner_id = $1 ORDER BY organization_id",
-        )
-        .bind(partner.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(|row| parse(row.try_get("organization_id").map_err(backend)?)).collect()
+        self.linked_rows(PARTNER_LINKS, partner.to_string()).await
     }
 }
 
-const USER_COLUMNS: &str = "id, organization_id, email, given_name, family_name, status, created_at";
+const USER_COLUMNS: &str = "id, organization_id, email, given_name, family_name, status, status_set_by, created_at";
 
 #[async_trait]
 impl Users for SqlStore {
     async fn create_user(&self, u: &User) -> StoreResult<()> {
-        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"))
+        sqlx::query(&format!("INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"))
             .bind(u.id.to_string())
             .bind(u.organization_id.to_string())
             .bind(&u.email)
             .bind(&u.given_name)
             .bind(&u.family_name)
             .bind(u.status.as_str())
+            .bind(u.status_set_by.map(StatusSetter::as_str))
             .bind(u.created_at)
             .execute(&self.pool)
             .await
@@ -576,14 +623,30 @@ impl Users for SqlStore {
         .collect()
     }
 
-    async fn set_user_status(&self, id: UserId, status: UserStatus) -> StoreResult<bool> {
+    async fn set_user_status(&self, id: UserId, status: UserStatus, by: StatusSetter) -> StoreResult<StatusChange> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let done = sqlx::query("UPDATE users SET status = $1 WHERE id = $2")
-            .bind(status.as_str())
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        // The operator's word stands; a partner's only where no operator's disable is in force
+        // (a status from before setters were recorded counts as the operator's).
+        let done = sqlx::query(
+            "UPDATE users SET status = $1, status_set_by = $2 WHERE id = $3 \
+             AND ($2 = 'operator' OR status = 'active' OR status_set_by = 'partner')",
+        )
+        .bind(status.as_str())
+        .bind(by.as_str())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?
+                .is_some();
+            tx.rollback().await.map_err(backend)?;
+            return Ok(if exists { StatusChange::OperatorDisabled } else { StatusChange::NotFound });
+        }
         if status == UserStatus::Disabled {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.to_string())
@@ -592,7 +655,7 @@ impl Users for SqlStore {
                 .map_err(backend)?;
         }
         tx.commit().await.map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        Ok(StatusChange::Set)
     }
 
     async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
@@ -842,6 +905,27 @@ impl Inbound for SqlStore {
 
     async fn delete_integration(&self, id: IntegrationId) -> StoreResult<bool> {
         self.delete_by_id("inbound_integrations", id.to_string()).await
+    }
+
+    async fn link_integration(
+        &self,
+        integration: IntegrationId,
+        organization: OrganizationId,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.link_rows(INTEGRATION_LINKS, integration.to_string(), organization, now).await
+    }
+
+    async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool> {
+        unlink_row(&self.pool, INTEGRATION_LINKS, &integration.to_string(), &organization.to_string()).await
+    }
+
+    async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool> {
+        self.is_linked_row(INTEGRATION_LINKS, integration.to_string(), organization).await
+    }
+
+    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<OrganizationId>> {
+        self.linked_rows(INTEGRATION_LINKS, integration.to_string()).await
     }
 }
 

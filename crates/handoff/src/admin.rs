@@ -130,6 +130,19 @@ enum Inbound {
         #[arg(long)]
         overlap_seconds: Option<i64>,
     },
+    /// Allow the integration to sign in (and provision) the organization's users.
+    Link {
+        integration_id: String,
+        organization_id: String,
+    },
+    Unlink {
+        integration_id: String,
+        organization_id: String,
+    },
+    /// The organizations an integration is linked to.
+    Organizations {
+        integration_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -380,6 +393,17 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 format!("/inbound-integrations/{id}/secrets"),
                 Some(to_value(&RotateSecret { overlap_seconds })?),
             ),
+            Inbound::Link { integration_id, organization_id } => {
+                (Method::PUT, format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"), None)
+            }
+            Inbound::Unlink { integration_id, organization_id } => (
+                Method::DELETE,
+                format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"),
+                None,
+            ),
+            Inbound::Organizations { integration_id } => {
+                (Method::GET, format!("/inbound-integrations/{integration_id}/organizations"), None)
+            }
         },
         AdminCommand::Suppliers(command) => match command {
             Suppliers::Create {

@@ -155,6 +155,64 @@ backend_tests! {
         assert_eq!(server.audit("kind=admin.partner.rotate_secret&limit=100").await.len(), answered.len());
     }
 
+    #[tokio::test]
+    async fn unlinking_a_partner_ends_the_sessions_it_opened_in_that_organization() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let other = server.fixture().await;
+        // The partner serves a second organization; another partner serves the first one too.
+        let put = |path: String| {
+            let server = &server;
+            async move { server.admin.admin::<Value, Value>(reqwest::Method::PUT, &path, None).await.unwrap() }
+        };
+        put(format!("/partners/{}/organizations/{}", fx.partner.id, other.org.id)).await;
+        put(format!("/partners/{}/organizations/{}", other.partner.id, fx.org.id)).await;
+        let client = handoff_client::Client::new(&server.url);
+        let session = |credentials: PartnerCredentials, user: String| {
+            let (client, server) = (&client, &server);
+            async move {
+                let link = client.mint_sso_link(&credentials, &user, Some("/dashboard")).await.unwrap();
+                server.sign_in(&link.redirect_url).await
+            }
+        };
+        let alive = |cookie: String| {
+            let server = &server;
+            async move {
+                let url = format!("{}/auth/session", server.url);
+                server.http.get(url).header("cookie", cookie).send().await.unwrap().status().as_u16()
+            }
+        };
+        let unlinked = session(fx.credentials.clone(), fx.user.id.clone()).await;
+        let same_partner_elsewhere = session(
+            PartnerCredentials {
+                organization_id: other.org.id.clone(),
+                organization_secret: other.credentials.organization_secret.clone(),
+                ..fx.credentials.clone()
+            },
+            other.user.id.clone(),
+        )
+        .await;
+        let other_partner_here = session(
+            PartnerCredentials {
+                partner_id: other.partner.id.clone(),
+                partner_secret: other.credentials.partner_secret.clone(),
+                ..fx.credentials.clone()
+            },
+            fx.user.id.clone(),
+        )
+        .await;
+        for cookie in [&unlinked, &same_partner_elsewhere, &other_partner_here] {
+            assert_eq!(alive(cookie.clone()).await, 200);
+        }
+
+        let path = format!("{}/admin/v1/partners/{}/organizations/{}", server.url, fx.partner.id, fx.org.id);
+        let response = server.http.delete(&path).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(response.status(), 204);
+        assert_eq!(alive(unlinked).await, 401);
+        assert_eq!(alive(same_partner_elsewhere).await, 200);
+        assert_eq!(alive(other_partner_here).await, 200);
+    }
+
     // The CLI runs as a blocking child process: the server needs a worker thread of its own.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_cli_drives_the_admin_api() {
@@ -198,6 +256,12 @@ backend_tests! {
         let user_id = user["id"].as_str().unwrap();
         assert_eq!(cli(&["users", "disable", user_id])["status"], "disabled");
         assert_eq!(cli(&["users", "list", "--organization", org_id, "--email", "a@b.no"])["items"][0]["id"], user_id);
+        let integration = cli(&["inbound", "create", "--slug", "vinst"]);
+        let integration_id = integration["id"].as_str().unwrap();
+        cli(&["inbound", "link", integration_id, org_id]);
+        assert_eq!(cli(&["inbound", "organizations", integration_id]), json!([org_id]));
+        cli(&["inbound", "unlink", integration_id, org_id]);
+        assert_eq!(cli(&["inbound", "organizations", integration_id]), json!([]));
         let audit = cli(&["audit", "--kind", "admin.user.update"]);
         assert_eq!(audit["items"].as_array().unwrap().len(), 1);
         assert_eq!(server.admin_get("/partners").await["items"].as_array().unwrap().len(), 1);

@@ -3,11 +3,13 @@
 
 use handoff_core::webhook::SignatureProfile;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::harness::{header, TestServer};
 
 struct Portal {
+    id: String,
     slug: String,
     secret: String,
     profile: SignatureProfile,
@@ -18,15 +20,28 @@ async fn setup(server: &TestServer, integration: Value) -> Portal {
     integration_only(server, integration).await
 }
 
+/// An integration linked to every organization there is so far.
 async fn integration_only(server: &TestServer, integration: Value) -> Portal {
     let created = server.admin_post("/inbound-integrations", integration).await;
     assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
     assert_eq!(created["endpoint"], format!("{}/v1/inbound/{}/sso", server.url, created["slug"].as_str().unwrap()));
+    let id = created["id"].as_str().unwrap();
+    for org in server.admin_get("/organizations").await["items"].as_array().unwrap() {
+        link(server, Method::PUT, id, org["id"].as_str().unwrap()).await;
+    }
     Portal {
+        id: id.to_owned(),
         slug: created["slug"].as_str().unwrap().to_owned(),
         secret: created["secret"].as_str().unwrap().to_owned(),
         profile: created["signature_profile"].as_str().unwrap().parse().unwrap(),
     }
+}
+
+/// Links (`PUT`) or unlinks (`DELETE`) an integration and an organization.
+async fn link(server: &TestServer, method: Method, integration: &str, organization: &str) {
+    let path = format!("/inbound-integrations/{integration}/organizations/{organization}");
+    let answer: Value = server.admin.admin::<Value, Value>(method, &path, None).await.unwrap();
+    assert_eq!(answer, Value::Null, "204");
 }
 
 fn event(email: &str, org_no: &str) -> Value {
@@ -306,6 +321,7 @@ backend_tests! {
         let id = server.admin_get("/inbound-integrations").await["items"][0]["id"].as_str().unwrap().to_owned();
         let rotated = server.admin_post(&format!("/inbound-integrations/{id}/secrets"), json!({})).await;
         let new = Portal {
+            id: id.clone(),
             secret: rotated["secret"].as_str().unwrap().to_owned(),
             slug: portal.slug.clone(),
             profile: portal.profile,
@@ -546,6 +562,112 @@ backend_tests! {
         let closed_test = server.http.post(format!("{}/v1/inbound/closed/sso/test", server.url)).send().await.unwrap();
         assert_eq!(closed_test.status(), 404);
         let _ = closed;
+    }
+
+    #[tokio::test]
+    async fn an_integration_serves_only_the_organizations_it_is_linked_to() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision", "sandbox": true})).await;
+        let served = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
+        let other = server.admin_post("/organizations", json!({"name": "Other", "org_numbers": ["987654321"]})).await;
+        let other = other["id"].as_str().unwrap().to_owned();
+        let known = server.create_user(&other, "kari@other.no").await;
+        let links = format!("/inbound-integrations/{}/organizations", portal.id);
+        assert_eq!(server.admin_get(&links).await, json!([served]));
+        let send = |email: &'static str, org_no: &'static str| {
+            let body = serde_json::to_vec(&event(email, org_no)).unwrap();
+            let (portal, server) = (&portal, &server);
+            async move { portal.send(server, &body, &now(server).to_string()).await }
+        };
+
+        // Neither an existing user of another organization nor a new one (provisioning).
+        let not_linked = "This integration is not linked to the organization.";
+        assert_eq!(refused(send("kari@other.no", "987654321").await, 403).await, not_linked);
+        assert_eq!(refused(send("new@other.no", "987654321").await, 403).await, not_linked);
+        let provisioned = server.admin_get(&format!("/organizations/{other}/users?email=new@other.no")).await;
+        assert_eq!(provisioned["items"], json!([]));
+        let refusals = server.audit("kind=inbound.sso&outcome=refused").await;
+        assert_eq!(refusals.len(), 2);
+        assert!(refusals.iter().all(|r| r["reason"] == "organization-not-linked" && r["organization_id"] == other));
+        assert_eq!(send("a@b.no", "123456789").await.status(), 200);
+
+        // The sandbox says so too, to a sender holding the secret.
+        let ts = now(&server).to_string();
+        let body = serde_json::to_vec(&event("kari@other.no", "987654321")).unwrap();
+        let report: Value = server
+            .http
+            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
+            .header("content-type", "application/json")
+            .header("Vinst-Timestamp", &ts)
+            .header("Vinst-Signature", portal.profile.sign(&portal.secret, &ts, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(report["checks"][4], json!({"name": "organization", "ok": false, "detail": not_linked}));
+
+        // Linking and unlinking take effect at once (no stale cache on this node).
+        link(&server, Method::PUT, &portal.id, &other).await;
+        let answer: Value = send("kari@other.no", "987654321").await.json().await.unwrap();
+        let landing = server.open(answer["redirectUrl"].as_str().unwrap()).await;
+        assert_eq!(landing.status(), 303);
+        let accepted = server.audit("kind=inbound.sso&outcome=accepted").await;
+        assert_eq!(accepted[0]["user_id"], known.id.as_str());
+        link(&server, Method::DELETE, &portal.id, &served).await;
+        assert_eq!(refused(send("a@b.no", "123456789").await, 403).await, not_linked);
+        assert_eq!(server.admin_get(&links).await, json!([other]));
+        let again = server
+            .http
+            .delete(format!("{}/admin/v1{links}/{served}", server.url))
+            .bearer_auth(crate::harness::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        crate::harness::assert_problem(again, 404, "not-found").await;
+        assert_eq!(server.audit("kind=admin.inbound.link").await.len(), 2);
+        assert_eq!(server.audit("kind=admin.inbound.unlink").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_sandbox_counts_failed_signatures_and_obeys_the_limit() {
+        // The guesser comes from its own address (the admin calls below come from loopback).
+        let server = TestServer::with(|c| {
+            c.failed_auth_limit = Some(3);
+            c.trusted_proxies = Some("127.0.0.1".into());
+        })
+        .await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision", "sandbox": true})).await;
+        let ts = now(&server).to_string();
+        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let guesser = "203.0.113.9";
+        let test = |signature: String| {
+            server
+                .http
+                .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
+                .header("x-forwarded-for", guesser)
+                .header("content-type", "application/json")
+                .header("Vinst-Timestamp", &ts)
+                .header("Vinst-Signature", signature)
+                .body(body.clone())
+                .send()
+        };
+        for guess in 0..3 {
+            let response = test(format!("{guess:064x}")).await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.json::<Value>().await.unwrap()["checks"][2]["ok"], false);
+        }
+        // Over the limit: the sandbox, even with the right signature, and the real endpoint wait.
+        let response = test(portal.profile.sign(&portal.secret, &ts, &body)).await.unwrap();
+        assert!(header(&response, "retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+        assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
+        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", &signature), ("X-Forwarded-For", guesser)];
+        assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 429);
+        let refusals = server.audit("kind=inbound.sandbox&outcome=refused").await;
+        assert_eq!(refusals[0]["reason"], "rate-limited");
     }
 
     // The CLI runs as a blocking child process: the server needs a worker thread of its own.

@@ -79,7 +79,7 @@ async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
     }
     let cluster = cluster(3, &[]);
     let admin = Client::new(cluster.url(0)).with_admin_token(ADMIN_TOKEN);
-    let _: Value = admin
+    let organization: Value = admin
         .admin(reqwest::Method::POST, "/organizations", Some(&json!({"name": "O", "org_numbers": ["123456789"]})))
         .await
         .unwrap();
@@ -91,6 +91,9 @@ async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
         )
         .await
         .unwrap();
+    let (integration_id, organization_id) = (created["id"].as_str().unwrap(), organization["id"].as_str().unwrap());
+    let link = format!("/inbound-integrations/{integration_id}/organizations/{organization_id}");
+    admin.admin::<Value, Value>(reqwest::Method::PUT, &link, None).await.unwrap();
     let secret = created["secret"].as_str().unwrap().to_owned();
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();

@@ -120,6 +120,51 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn a_partner_enables_only_users_a_partner_disabled() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let client = handoff_client::Client::new(&server.url);
+        let operator = |status: &str| {
+            let body = json!({"status": status});
+            let (server, id) = (&server, fx.user.id.clone());
+            async move {
+                let path = format!("/users/{id}");
+                server.admin.admin::<Value, Value>(reqwest::Method::PATCH, &path, Some(&body)).await.unwrap()
+            }
+        };
+        let partner_enable = || {
+            request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{}", fx.user.id))
+                .json(&json!({"status": "active"}))
+                .send()
+        };
+
+        // The operator disables: the partner can neither enable nor take the disable over.
+        let disabled = operator("disabled").await;
+        assert_eq!((&disabled["status"], &disabled["status_set_by"]), (&json!("disabled"), &json!("operator")));
+        let body = assert_problem(partner_enable().await.unwrap(), 403, "forbidden").await;
+        assert!(body["error"]["detail"].as_str().unwrap().contains("operator"), "{body}");
+        let again = client.set_user_status(&fx.credentials, &fx.user.id, "disabled").await.unwrap();
+        assert_eq!((again.status.as_str(), again.status_set_by.as_deref()), ("disabled", Some("operator")));
+        assert_problem(partner_enable().await.unwrap(), 403, "forbidden").await;
+        assert_eq!(server.admin_get(&format!("/users/{}", fx.user.id)).await["status"], "disabled");
+        let refusals = server.audit("kind=partner.users.update&outcome=refused").await;
+        assert_eq!(refusals.len(), 2);
+        assert!(refusals.iter().all(|r| r["reason"] == "operator-disabled" && r["user_id"] == fx.user.id.as_str()));
+        assert_eq!(client.mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap_err().slug(), Some("forbidden"));
+
+        // The operator enables; now a partner's disable is the partner's to lift.
+        assert_eq!(operator("active").await["status"], "active");
+        let by_partner = client.set_user_status(&fx.credentials, &fx.user.id, "disabled").await.unwrap();
+        assert_eq!(by_partner.status_set_by.as_deref(), Some("partner"));
+        let enabled: Value = partner_enable().await.unwrap().json().await.unwrap();
+        assert_eq!((&enabled["data"]["status"], &enabled["data"]["status_set_by"]), (&json!("active"), &json!("partner")));
+        assert!(client.mint_sso_link(&fx.credentials, &fx.user.id, None).await.is_ok());
+        // And the operator can always lift a partner's disable.
+        client.set_user_status(&fx.credentials, &fx.user.id, "disabled").await.unwrap();
+        assert_eq!(operator("active").await["status_set_by"], "operator");
+    }
+
+    #[tokio::test]
     async fn the_sdk_manages_users() {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
