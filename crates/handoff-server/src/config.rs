@@ -96,6 +96,11 @@ pub struct ConfigLayer {
     /// [default: 10].
     #[arg(long, env = "HANDOFF_HEADER_READ_TIMEOUT")]
     pub header_read_timeout: Option<u64>,
+    /// Whether suppliers may be at private, loopback, link-local or other reserved addresses
+    /// (on-premise suppliers, development); `--allow-private-endpoints` alone means true
+    /// [default: false].
+    #[arg(long, env = "HANDOFF_ALLOW_PRIVATE_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_endpoints: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -129,7 +134,8 @@ impl ConfigLayer {
             upstream,
             trusted_proxies,
             client_addr_header,
-            header_read_timeout
+            header_read_timeout,
+            allow_private_endpoints
         )
     }
 
@@ -240,6 +246,8 @@ pub struct Settings {
     pub client_addr_header: HeaderName,
     /// Time a client has to send a request's headers (slow-loris bound).
     pub header_read_timeout: Duration,
+    /// Whether suppliers may be at private or reserved addresses (refused by default: SSRF).
+    pub allow_private_endpoints: bool,
 }
 
 fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
@@ -333,6 +341,7 @@ impl Settings {
             header_read_timeout: Duration::from_secs(
                 seconds("header_read_timeout", layer.header_read_timeout, 10, 60)?.unsigned_abs(),
             ),
+            allow_private_endpoints: layer.allow_private_endpoints.unwrap_or(false),
         })
     }
 }
