@@ -151,7 +151,8 @@ fn reserved_v6(ip: Ipv6Addr) -> Option<&'static str> {
         0xfe80..=0xfebf => "link-local",
         0xfec0..=0xfeff => "site-local",
         0xff00..=0xffff => "multicast",
-        0x0000..=0x00ff | 0x0100 => "reserved",
+        // Outside 2000::/3 nothing is global unicast.
+        first if first & 0xe000 != 0x2000 => "reserved",
         0x2001 if segments[1] == 0x0db8 => "documentation",
         0x2001 if segments[1] < 0x0200 => "IETF protocol assignment",
         _ => return None,
@@ -287,7 +288,7 @@ fn portal_origin(state: &AppState) -> String {
         .unwrap_or_else(|_| state.settings.public_url.base.clone())
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).map(|value| value.to_str().unwrap_or("\u{0}"))
 }
 
@@ -572,6 +573,8 @@ mod tests {
             ("2002:a00:1::", "private (RFC 1918)"),
             ("2001:db8::1", "documentation"),
             ("2001::1", "IETF protocol assignment"),
+            ("100::1", "reserved"),
+            ("4000::1", "reserved"),
         ] {
             assert_eq!(range(ip), Some(kind), "{ip}");
         }
