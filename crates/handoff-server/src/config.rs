@@ -388,6 +388,14 @@ mod tests {
     }
 
     #[test]
+    fn private_endpoints_are_refused_unless_allowed() {
+        assert!(!Settings::resolve(ConfigLayer::default()).unwrap().allow_private_endpoints);
+        let layer: ConfigLayer = toml::from_str("allow_private_endpoints = true").unwrap();
+        assert!(Settings::resolve(layer).unwrap().allow_private_endpoints);
+        assert!(ConfigLayer::known_env().contains(&"HANDOFF_ALLOW_PRIVATE_ENDPOINTS".to_string()));
+    }
+
+    #[test]
     fn ttl_is_capped_at_five_minutes() {
         let layer = ConfigLayer { sso_token_ttl: Some(301), ..Default::default() };
         assert!(Settings::resolve(layer).is_err());

@@ -249,7 +249,7 @@ fn refused_endpoint(forbidden: &ForbiddenHost, supplier: &Supplier, event: &mut 
     )
 }
 
-/// The confirmation form: the token [`launch`]'s page carries.
+/// The confirmation page's form.
 #[derive(Debug, ToSchema)]
 struct LaunchForm {
     /// The confirmation page's token, bound to the session and the supplier.
@@ -330,7 +330,7 @@ enum Step {
     params(("slug" = String, Path, description = "The supplier's slug."),
         ("Sec-Fetch-Site" = Option<String>, Header, description = "`same-origin` launches; anything else gets the confirmation page. Without it, `Origin` or `Referer` on the portal's origin launches.")),
     responses(
-        (status = 200, description = "The confirmation page (\"Open …?\"), for a request that did not come from the portal's pages; nothing was sent.", content_type = "text/html"),
+        (status = 200, description = "The confirmation page (\"Open …?\"), for a request that did not come from the portal's pages; nothing was sent.", body = String, content_type = "text/html"),
         (status = 303, description = "To the supplier's `redirectUrl`.", headers(("Location" = String))),
         LaunchRefusals,
     ))]
