@@ -720,6 +720,22 @@ fn parse_browser_url(field: &str, value: &str) -> ApiResult<String> {
     }
 }
 
+/// A supplier's endpoint: a browser-safe URL (https, http only on loopback) and, unless
+/// `allow_private_endpoints`, not at a private or reserved address (SSRF).
+async fn parse_supplier_endpoint(state: &AppState, value: &str) -> ApiResult<String> {
+    let endpoint = parse_browser_url("endpoint", value)?;
+    if !state.settings.allow_private_endpoints {
+        let url = url::Url::parse(&endpoint).map_err(|_| ApiError::internal())?;
+        outbound::check_endpoint(&url).await.map_err(|forbidden| {
+            ApiError::invalid(format!(
+                "endpoint is at a private or reserved address: {forbidden}. Suppliers on such addresses \
+                 (on-premise, development) need the setting allow_private_endpoints."
+            ))
+        })?;
+    }
+    Ok(endpoint)
+}
+
 fn parse_slug(slug: &str) -> ApiResult<String> {
     let ok = !slug.is_empty()
         && slug.len() <= 64
@@ -967,7 +983,7 @@ async fn suppliers_create(
     let slug = parse_slug(&body.slug)?;
     let name = handoff_core::model::parse_name(&body.name)
         .ok_or_else(|| ApiError::invalid("name must be 1 to 200 characters."))?;
-    let endpoint = parse_browser_url("endpoint", &body.endpoint)?;
+    let endpoint = parse_supplier_endpoint(&state, &body.endpoint).await?;
     let allowed_redirect_hosts =
         clean_list(body.allowed_redirect_hosts).iter().map(|h| parse_host(h)).collect::<ApiResult<Vec<_>>>()?;
     if allowed_redirect_hosts.is_empty() {

@@ -189,6 +189,7 @@ impl App {
         let upstream = settings.upstream.clone().map(Upstream::new);
         let journal = Journal::start(store.clone());
         metrics::handle();
+        let allow_private_endpoints = settings.allow_private_endpoints;
         let state = AppState::new(Inner {
             settings,
             store,
@@ -200,7 +201,7 @@ impl App {
             caches: Caches::default(),
             partner_windows: Mutex::default(),
             upstream,
-            http: outbound::client(),
+            http: outbound::client(allow_private_endpoints),
         });
         let router = router(state.clone());
         Ok(App { listener, router, state })

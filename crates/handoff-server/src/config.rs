@@ -112,6 +112,11 @@ pub struct ConfigLayer {
     /// more are closed at accept [default: 64].
     #[arg(long, env = "HANDOFF_MAX_CONNECTIONS_PER_CLIENT")]
     pub max_connections_per_client: Option<u32>,
+    /// Whether suppliers may be at private, loopback, link-local or other reserved addresses
+    /// (on-premise suppliers, development); `--allow-private-endpoints` alone means true
+    /// [default: false].
+    #[arg(long, env = "HANDOFF_ALLOW_PRIVATE_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_endpoints: Option<bool>,
 }
 
 macro_rules! overlay {
@@ -149,7 +154,8 @@ impl ConfigLayer {
             metrics_allow,
             forward_auth_allow,
             max_connections,
-            max_connections_per_client
+            max_connections_per_client,
+            allow_private_endpoints
         )
     }
 
@@ -267,6 +273,8 @@ pub struct Settings {
     /// Open connections at most, in all and per client address.
     pub max_connections: u32,
     pub max_connections_per_client: u32,
+    /// Whether suppliers may be at private or reserved addresses (refused by default: SSRF).
+    pub allow_private_endpoints: bool,
 }
 
 /// Addresses and networks, as `metrics_allow` and `forward_auth_allow` name them.
@@ -406,6 +414,7 @@ impl Settings {
             forward_auth_allow,
             max_connections,
             max_connections_per_client,
+            allow_private_endpoints: layer.allow_private_endpoints.unwrap_or(false),
         })
     }
 }
@@ -449,6 +458,14 @@ mod tests {
         assert!(ConfigLayer::known_env().contains(&"HANDOFF_SSO_TOKEN_TTL".to_string()));
         assert!(ConfigLayer::check_env(["HANDOFF_LISTEN".to_string()].into_iter(), &[]).is_ok());
         assert!(ConfigLayer::check_env(["HANDOFF_LISTN".to_string()].into_iter(), &[]).is_err());
+    }
+
+    #[test]
+    fn private_endpoints_are_refused_unless_allowed() {
+        assert!(!Settings::resolve(ConfigLayer::default()).unwrap().allow_private_endpoints);
+        let layer: ConfigLayer = toml::from_str("allow_private_endpoints = true").unwrap();
+        assert!(Settings::resolve(layer).unwrap().allow_private_endpoints);
+        assert!(ConfigLayer::known_env().contains(&"HANDOFF_ALLOW_PRIVATE_ENDPOINTS".to_string()));
     }
 
     #[test]

@@ -15,7 +15,9 @@ use axum::{Json, Router};
 use handoff_core::webhook::{check_timestamp, SignatureProfile, SsoEvent};
 use serde_json::{json, Value};
 
+use crate::backend::Backend;
 use crate::harness::{assert_problem, header, Fixture, TestServer};
+use handoff_server::ConfigLayer;
 
 #[derive(Clone, Default)]
 struct Supplier {
@@ -70,6 +72,20 @@ async fn start_supplier() -> Supplier {
     supplier
 }
 
+/// A server whose suppliers may be on loopback, like the test suppliers.
+async fn allowing_private() -> TestServer {
+    TestServer::with(|c| c.allow_private_endpoints = Some(true)).await
+}
+
+/// A launch from the portal's own pages (a link on them): the browser says `same-origin`.
+fn launch_request(server: &TestServer, slug: &str, cookie: &str) -> reqwest::RequestBuilder {
+    server
+        .http
+        .get(format!("{}/launch/{slug}", server.url))
+        .header("cookie", cookie)
+        .header("sec-fetch-site", "same-origin")
+}
+
 async fn create_supplier(server: &TestServer, supplier: &Supplier, path: &str, timeout: i64) -> Value {
     let created = server
         .admin_post(
@@ -112,11 +128,11 @@ backend_tests! {
     #[tokio::test]
     async fn a_launch_signs_the_event_and_follows_the_allowed_redirect() {
         let supplier = start_supplier().await;
-        let server = TestServer::start().await;
+        let server = allowing_private().await;
         let created = create_supplier(&server, &supplier, "ok", 5).await;
         assert_eq!(created["launch_url"], format!("{}/launch/ok", server.url));
         let (fx, cookie) = signed_in(&server).await;
-        let response = server.http.get(format!("{}/launch/ok", server.url)).header("cookie", &cookie).send().await.unwrap();
+        let response = launch_request(&server, "ok", &cookie).send().await.unwrap();
         assert_eq!(response.status(), 303);
         assert_eq!(
             header(&response, "location"),
@@ -137,12 +153,12 @@ backend_tests! {
     #[tokio::test]
     async fn a_rotated_supplier_secret_keeps_signing_until_the_overlap_ends() {
         let supplier = start_supplier().await;
-        let server = TestServer::start().await;
+        let server = allowing_private().await;
         let created = create_supplier(&server, &supplier, "ok", 5).await;
         let id = created["id"].as_str().unwrap();
         let (fx, cookie) = signed_in(&server).await;
         let launch = |cookie: String| {
-            let request = server.http.get(format!("{}/launch/ok", server.url)).header("cookie", cookie);
+            let request = launch_request(&server, "ok", &cookie);
             async move { request.send().await.unwrap().status().as_u16() }
         };
         let old = supplier.secret.lock().unwrap().clone();
@@ -196,7 +212,7 @@ backend_tests! {
     #[tokio::test]
     async fn launch_failures_are_clear_pages_and_audited() {
         let supplier = start_supplier().await;
-        let server = TestServer::start().await;
+        let server = allowing_private().await;
         for path in ["evil", "scheme", "fail", "garbage", "huge", "moved"] {
             create_supplier(&server, &supplier, path, 5).await;
         }
@@ -212,12 +228,10 @@ backend_tests! {
             ("hang", 504, "gateway-timeout", "within 1 seconds"),
         ];
         for (path, status, slug, words) in cases {
-            let url = format!("{}/launch/{path}", server.url);
-            let json =
-                server.http.get(&url).header("cookie", &cookie).header("accept", "application/json").send().await.unwrap();
+            let json = launch_request(&server, path, &cookie).header("accept", "application/json").send().await.unwrap();
             let body = assert_problem(json, status, slug).await;
             assert!(body["error"]["detail"].as_str().unwrap().contains(words), "{path}: {body}");
-            let page = server.http.get(&url).header("cookie", &cookie).send().await.unwrap();
+            let page = launch_request(&server, path, &cookie).send().await.unwrap();
             assert_eq!(page.status().as_u16(), status);
             assert!(page.text().await.unwrap().contains("<h1>"), "{path}: a page for the browser");
         }
@@ -253,5 +267,218 @@ backend_tests! {
         assert_eq!(ok.status(), 201);
         let body: Value = ok.json().await.unwrap();
         assert_eq!(body["allowed_redirect_hosts"], json!(["app.s.example"]));
+    }
+
+    #[tokio::test]
+    async fn a_launch_from_another_site_asks_first_and_sends_nothing() {
+        let supplier = start_supplier().await;
+        let server = allowing_private().await;
+        create_supplier(&server, &supplier, "ok", 5).await;
+        let (fx, cookie) = signed_in(&server).await;
+        let url = format!("{}/launch/ok", server.url);
+        let get = |headers: &[(&str, &str)]| {
+            let mut request = server.http.get(&url).header("cookie", &cookie);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            async move { request.send().await.unwrap() }
+        };
+        let events = || supplier.events.lock().unwrap().len();
+
+        // A link on another site, a bookmark, a sibling subdomain, or a request that says
+        // nothing about where it comes from: the confirmation page, and nothing is sent.
+        let mut token = String::new();
+        for headers in [
+            &[("sec-fetch-site", "cross-site")][..],
+            &[("sec-fetch-site", "none")],
+            &[("sec-fetch-site", "same-site")],
+            &[("sec-fetch-site", "cross-site"), ("origin", server.url.as_str())],
+            &[("origin", "https://evil.example")],
+            &[("referer", "https://evil.example/page")],
+            &[],
+        ] {
+            let page = get(headers).await;
+            assert_eq!(page.status(), 200, "{headers:?}");
+            let csp = header(&page, "content-security-policy").unwrap().to_owned();
+            for directive in ["default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"] {
+                assert!(csp.contains(directive), "{csp}");
+            }
+            assert_eq!(header(&page, "x-frame-options"), Some("DENY"));
+            assert_eq!(header(&page, "referrer-policy"), Some("same-origin"));
+            let html = page.text().await.unwrap();
+            assert!(html.contains("<h1>Open Supplier ok?</h1>"), "{html}");
+            assert!(html.contains("<form method=\"post\" action=\"/launch/ok\">"), "{html}");
+            let start = html.find("name=\"token\" value=\"").unwrap() + 20;
+            token = html[start..start + 64].to_owned();
+        }
+        assert_eq!(events(), 0, "a confirmation page sends nothing");
+        assert!(server.audit("kind=launch").await.is_empty());
+
+        // From the portal's own pages it launches at once.
+        for headers in [
+            &[("sec-fetch-site", "same-origin")][..],
+            &[("origin", server.url.as_str())],
+            &[("referer", format!("{}/dashboard", server.url).as_str())],
+        ] {
+            assert_eq!(get(headers).await.status(), 303, "{headers:?}");
+        }
+        assert_eq!(events(), 3);
+
+        // The confirmation's button: the form POST with the session's token.
+        let post = |token: Option<&str>, headers: &[(&str, &str)]| {
+            let mut request = server.http.post(&url).header("cookie", &cookie);
+            if let Some(token) = token {
+                request = request.header("content-type", "application/x-www-form-urlencoded").body(format!("token={token}"));
+            }
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            async move { request.send().await.unwrap() }
+        };
+        let portal = [("sec-fetch-site", "same-origin"), ("origin", server.url.as_str())];
+        let launched = post(Some(&token), &portal).await;
+        assert_eq!(launched.status(), 303);
+        assert!(header(&launched, "location").unwrap().contains("/welcome?user=kari@nordmann.no"));
+        assert_eq!(events(), 4);
+
+        // A forged confirmation: no token, a wrong one, another session's, or sent from another
+        // page than the portal's.
+        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
+        let other_cookie = server.sign_in(&link.redirect_url).await;
+        let other_page = server.http.get(&url).header("cookie", &other_cookie).send().await.unwrap().text().await.unwrap();
+        let start = other_page.find("name=\"token\" value=\"").unwrap() + 20;
+        let other_token = other_page[start..start + 64].to_owned();
+        assert_ne!(other_token, token);
+        let wrong = "0".repeat(64);
+        let forged = [
+            (None, &portal[..]),
+            (Some(wrong.as_str()), &portal[..]),
+            (Some(other_token.as_str()), &portal[..]),
+            (Some(token.as_str()), &[("origin", "https://evil.example")][..]),
+            (Some(token.as_str()), &[("origin", "null")][..]),
+            (Some(token.as_str()), &[("sec-fetch-site", "cross-site"), ("origin", server.url.as_str())][..]),
+            (Some(token.as_str()), &[("sec-fetch-site", "same-site")][..]),
+        ];
+        for (token, headers) in forged {
+            let refused = post(token, headers).await;
+            assert_eq!(refused.status(), 403, "{token:?} {headers:?}");
+            assert!(refused.text().await.unwrap().contains("<h1>"), "a page for the browser");
+        }
+        assert_eq!(events(), 4, "no forged confirmation reaches the supplier");
+        let refused = server.audit("kind=launch&outcome=refused&limit=100").await;
+        assert_eq!(refused.len(), forged.len());
+        assert!(refused.iter().all(|r| r["reason"] == "forbidden" && r["detail"].as_str().unwrap().starts_with("supplier=ok")));
+        // Without a session the confirmation sends nothing either.
+        let anonymous = server.http.post(&url).body(format!("token={token}")).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401);
+        assert_eq!(events(), 4);
+    }
+
+    #[tokio::test]
+    async fn suppliers_at_private_and_reserved_addresses_are_refused_unless_allowed() {
+        let endpoints = [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/sso",
+            "https://192.168.1.10/sso",
+            "https://100.64.0.1/sso",
+            "https://[fd00::1]/sso",
+            "https://[fe80::1]/sso",
+            "https://[::ffff:127.0.0.1]/sso",
+            "https://[::ffff:a9fe:a9fe]/sso",
+            "https://[::]/sso",
+            "https://0.0.0.0/sso",
+            "https://224.0.0.1/sso",
+            "https://2130706433/sso",
+            "https://metadata.google.internal/computeMetadata/v1/",
+            "https://localhost/sso",
+            "http://localhost:9/sso",
+            "http://127.0.0.1:9/sso",
+        ];
+        let body = |i: usize, endpoint: &str| {
+            json!({"slug": format!("s{i}"), "name": "S", "endpoint": endpoint, "allowed_redirect_hosts": ["a.example"]})
+        };
+        let server = TestServer::start().await;
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let url = format!("{}/admin/v1/suppliers", server.url);
+            let response =
+                server.http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&body(i, endpoint)).send().await.unwrap();
+            let problem = assert_problem(response, 400, "invalid-request").await;
+            let detail = problem["error"]["detail"].as_str().unwrap();
+            assert!(detail.contains("private or reserved address") && detail.contains("allow_private_endpoints"), "{endpoint}: {detail}");
+        }
+        let detail = |endpoint: &str| {
+            let url = format!("{}/admin/v1/suppliers", server.url);
+            let request = server.http.post(url).bearer_auth(crate::harness::ADMIN_TOKEN).json(&body(99, endpoint));
+            async move { request.send().await.unwrap().json::<Value>().await.unwrap()["error"]["detail"].as_str().unwrap().to_owned() }
+        };
+        assert!(detail("https://localhost/sso").await.contains("localhost resolves to"));
+        assert!(detail("https://169.254.169.254/").await.contains("169.254.169.254 is a link-local address"));
+        assert!(detail("https://[::ffff:127.0.0.1]/").await.contains("a loopback address"));
+        assert!(server.audit("kind=admin.supplier.create").await.is_empty());
+
+        // The operator of on-premise suppliers allows them.
+        let allowing = allowing_private().await;
+        for (i, endpoint) in endpoints.iter().enumerate() {
+            let created = allowing.admin_post("/suppliers", body(i, endpoint)).await;
+            assert_eq!(created["endpoint"], *endpoint);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_supplier_that_resolves_to_a_private_address_is_never_connected() {
+        // The operator allowed private endpoints, configured two suppliers on loopback, and
+        // turned the setting off again (or the supplier's name now resolves elsewhere than when
+        // it was configured): the same database, served without the setting.
+        let shared = tempfile::tempdir().unwrap();
+        let postgres = Backend::current().database();
+        let database_url = postgres.as_ref().map(|pg| pg.url.clone());
+        let on_shared = |allow: bool| {
+            let (dir, database_url) = (shared.path().to_owned(), database_url.clone());
+            move |c: &mut ConfigLayer| {
+                c.data_dir = Some(dir);
+                c.database_url = database_url;
+                c.allow_private_endpoints = Some(allow);
+            }
+        };
+        // A listener that reports every connection it accepts, in order.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (accepted, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, peer)) = listener.accept().await {
+                let _ = accepted.send(peer);
+                drop(stream);
+            }
+        });
+        let configuring = TestServer::with(on_shared(true)).await;
+        for (slug, host) in [("by-name", "localhost"), ("by-address", "127.0.0.1")] {
+            configuring
+                .admin_post(
+                    "/suppliers",
+                    json!({"slug": slug, "name": slug, "endpoint": format!("http://{host}:{port}/sso"),
+                        "allowed_redirect_hosts": ["localhost"], "timeout_seconds": 1}),
+                )
+                .await;
+        }
+        drop(configuring);
+
+        let server = TestServer::with(on_shared(false)).await;
+        let (_, cookie) = signed_in(&server).await;
+        for (slug, reason) in [("by-name", "localhost resolves to"), ("by-address", "127.0.0.1 is a loopback address")] {
+            let response = launch_request(&server, slug, &cookie).header("accept", "application/json").send().await.unwrap();
+            let body = assert_problem(response, 502, "bad-gateway").await;
+            assert!(body["error"]["detail"].as_str().unwrap().contains("private or reserved address"), "{body}");
+            let page = launch_request(&server, slug, &cookie).send().await.unwrap();
+            assert_eq!(page.status(), 502);
+            assert!(page.text().await.unwrap().contains("private or reserved address"));
+            let audit = server.audit("kind=launch&outcome=refused").await;
+            let detail = audit[0]["detail"].as_str().unwrap();
+            assert!(detail.starts_with(&format!("supplier={slug}; ")) && detail.contains(reason), "{detail}");
+        }
+        assert_eq!(server.audit("kind=launch&outcome=refused").await.len(), 4);
+        // Connections are accepted in the order they were made: if handoff had connected, its
+        // connection would come before this probe's.
+        let probe = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        assert_eq!(accepts.recv().await, Some(probe.local_addr().unwrap()), "handoff connected to the listener");
     }
 }
