@@ -31,6 +31,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::Caches;
 use crate::config::{PublicUrl, Settings};
+use crate::connections::Limits;
 use crate::extract::BODY_LIMIT;
 use crate::journal::Journal;
 use crate::keyring::Keyring;
@@ -250,7 +251,13 @@ impl App {
                 }
             }
         });
-        let result = serve(self.listener, self.router, self.state.settings.header_read_timeout, shutdown).await;
+        let settings = &self.state.settings;
+        let limits = Limits::new(
+            settings.max_connections,
+            settings.max_connections_per_client,
+            settings.trusted_proxies.clone(),
+        );
+        let result = serve(self.listener, self.router, settings.header_read_timeout, limits, shutdown).await;
         purger.abort();
         refresher.abort();
         upkeep.abort();
@@ -259,13 +266,14 @@ impl App {
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown`, then lets every open connection finish its
-/// request. What `axum::serve` does, plus hyper's timer: without one hyper never enforces
+/// request. Connections over the caps of `limits` are closed at accept. What `axum::serve` does, plus hyper's timer: without one hyper never enforces
 /// `header_read_timeout`, and a client sending its headers a byte at a time (slow loris) would
 /// hold its connection for ever.
 async fn serve(
     listener: TcpListener,
     router: Router,
     header_read_timeout: Duration,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -287,6 +295,14 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let admitted = match limits.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(cap) => {
+                metrics::connection_refused(cap);
+                tracing::debug!(cap, "connection refused at accept");
+                continue;
+            }
+        };
         let router = router.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -306,7 +322,7 @@ async fn serve(
             if let Err(err) = result {
                 tracing::debug!(%err, "connection ended with an error");
             }
-            drop(held);
+            drop((held, admitted));
         });
     }
     drop(listener);

@@ -28,6 +28,8 @@ const DURATION: &str = "handoff_http_request_duration_seconds";
 const AUDIT_RECORDS: &str = "handoff_audit_records_total";
 const QUEUE: &str = "handoff_journal_queue_depth";
 const CONNECTIONS: &str = "handoff_db_connections";
+const OPEN_CONNECTIONS: &str = "handoff_connections_open";
+const REFUSED_CONNECTIONS: &str = "handoff_connections_refused_total";
 
 /// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -81,6 +83,16 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::PATCH => "PATCH",
         _ => "other",
     }
+}
+
+/// The number of open client connections.
+pub fn connections_open(open: u32) {
+    ::metrics::gauge!(OPEN_CONNECTIONS).set(f64::from(open));
+}
+
+/// Counts one connection closed at accept, by the cap it was over.
+pub fn connection_refused(cap: &'static str) {
+    ::metrics::counter!(REFUSED_CONNECTIONS, "cap" => cap).increment(1);
 }
 
 /// Counts one committed audit record by its kind, outcome and reason.

@@ -2,6 +2,8 @@
 //! and per partner in fixed one-minute windows whose counters live in the store, so those limits
 //! hold across every node. Each partner's request budget is counted per second on each node.
 
+use std::net::{IpAddr, Ipv6Addr};
+
 /// Length of one counting window.
 pub const WINDOW_SECONDS: i64 = 60;
 
@@ -23,6 +25,18 @@ pub fn admit(window: &mut (i64, u32), now: i64, limit: u32) -> bool {
     }
     window.1 = window.1.saturating_add(1);
     window.1 <= limit
+}
+
+/// Whom an address stands for in limits: itself for IPv4, its /64 for IPv6 (one subscriber, one
+/// host, usually holds a whole /64, so counting single IPv6 addresses would count nothing).
+pub fn client_key(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & (u128::MAX << 64);
+            IpAddr::V6(Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
 }
 
 /// The key failed authentications naming `partner` are counted under.

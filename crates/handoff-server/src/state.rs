@@ -258,6 +258,9 @@ fn forwarded_addr(entry: &str) -> Option<IpAddr> {
 pub struct Ctx {
     pub client_addr: Option<String>,
     pub request_id: Option<String>,
+    /// What failed authentications of this client are counted under: its address, or for IPv6
+    /// its /64.
+    limiter: String,
 }
 
 impl Ctx {
@@ -284,7 +287,13 @@ impl Ctx {
                 .or(Some(peer)),
             other => other,
         };
+        let limiter = match client.map(ratelimit::client_key) {
+            Some(IpAddr::V6(prefix)) => format!("{prefix}/64"),
+            Some(v4) => v4.to_string(),
+            None => "unknown".to_owned(),
+        };
         Self {
+            limiter,
             client_addr: client.map(|ip| ip.to_string()),
             request_id: parts.headers.get("x-request-id").and_then(|value| value.to_str().ok()).map(str::to_owned),
         }
@@ -302,7 +311,7 @@ impl Ctx {
 
     /// The key failed authentications are counted under.
     pub fn limiter_key(&self) -> &str {
-        self.client_addr.as_deref().unwrap_or("unknown")
+        &self.limiter
     }
 }
 

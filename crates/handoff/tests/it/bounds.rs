@@ -3,7 +3,9 @@
 //! labels, and text log lines it cannot forge.
 
 use std::io::{Read as _, Write as _};
+
 use std::net::TcpStream;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use serde_json::Value;
 
@@ -160,4 +162,70 @@ async fn text_logs_cannot_be_forged_through_request_ids_or_paths() {
         assert!(line.contains(r#"path="/v1/x\"%20user_id=forged-path""#), "unescaped: {line}");
     }
     assert!(!logs.contains("forged-id"), "the client's request id reached the log");
+}
+
+/// Whether the server closed `stream` without answering a request on it.
+async fn closed_at_accept(mut stream: tokio::net::TcpStream) -> bool {
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut byte)).await;
+    matches!(read, Ok(Ok(0) | Err(_)))
+}
+
+/// A connection to `address` from `source` (any 127.0.0.0/8 address is this machine).
+async fn connect_from(address: &str, source: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(address.parse().unwrap()).await.unwrap()
+}
+
+/// Sends `request` on `stream` and reads the status line.
+async fn status_line(stream: &mut tokio::net::TcpStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut line = [0u8; 12];
+    stream.read_exact(&mut line).await.unwrap();
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+#[tokio::test]
+async fn connections_are_capped_in_all_and_per_client() {
+    let server = TestServer::with(|c| {
+        c.max_connections = Some(5);
+        c.max_connections_per_client = Some(3);
+    })
+    .await;
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let health = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut held = Vec::new();
+    for source in ["127.0.0.1", "127.0.0.1", "127.0.0.1"] {
+        let mut stream = connect_from(&address, source).await;
+        assert_eq!(status_line(&mut stream, health).await, "HTTP/1.1 200");
+        held.push(stream);
+    }
+    assert!(closed_at_accept(connect_from(&address, "127.0.0.1").await).await, "a 4th connection of one client");
+    for _ in 0..2 {
+        let mut stream = connect_from(&address, "127.0.0.2").await;
+        assert_eq!(status_line(&mut stream, health).await, "HTTP/1.1 200");
+        held.push(stream);
+    }
+    assert!(closed_at_accept(connect_from(&address, "127.0.0.3").await).await, "a 6th connection in all");
+    // A closed connection gives its place back once the server has seen it close.
+    held.truncate(4);
+    let mut metrics = None;
+    for _ in 0..200 {
+        let mut stream = connect_from(&address, "127.0.0.3").await;
+        let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut text = String::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_string(&mut text)).await;
+        if matches!(read, Ok(Ok(_))) && text.starts_with("HTTP/1.1 200") {
+            metrics = Some(text);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let metrics = metrics.expect("the place of the closed connection was never given back");
+    assert!(metrics.contains(r#"handoff_connections_refused_total{cap="max_connections_per_client"} 1"#), "{metrics}");
+    assert!(metrics.contains(r#"handoff_connections_refused_total{cap="max_connections"} "#), "{metrics}");
+    drop(held);
 }

@@ -561,4 +561,31 @@ backend_tests! {
         assert_eq!(refused.len(), 5, "every refusal is audited: {refused:?}");
         assert!(server.audit("outcome=accepted&kind=sso.mint").await.is_empty());
     }
+
+    #[tokio::test]
+    async fn ipv6_clients_are_counted_per_64() {
+        let server = TestServer::with(|c| {
+            c.failed_auth_limit = Some(3);
+            c.trusted_proxies = Some("127.0.0.1".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let send = |forwarded: &'static str| {
+            let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", forwarded);
+            for (name, value) in fx.headers(&fx.user.id) {
+                let value = if name == "x-partner-secret" { "hps_wrong".to_owned() } else { value };
+                request = request.header(name, value);
+            }
+            async move { request.send().await.unwrap().status().as_u16() }
+        };
+        // Three addresses of one /64 share one budget; the next /64 has its own.
+        for forwarded in ["2001:db8:1:2::1", "2001:db8:1:2::2", "[2001:db8:1:2:ffff::3]:443"] {
+            assert_eq!(send(forwarded).await, 401, "{forwarded}");
+        }
+        assert_eq!(send("2001:db8:1:2:abcd::99").await, 429);
+        assert_eq!(send("2001:db8:1:3::1").await, 401);
+        // The audit log keeps each full address.
+        let refused = server.audit("kind=sso.mint&outcome=refused").await;
+        assert!(refused.iter().any(|r| r["client_addr"] == "2001:db8:1:2:abcd::99"), "{refused:?}");
+    }
 }
