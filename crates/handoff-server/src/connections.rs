@@ -85,7 +85,7 @@ fn capped_by_descriptors(max_connections: u32) -> u32 {
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current < limit.maximum {
         limit.current = limit.maximum;
-        if let Err(err) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(err) = setrlimit(Resource::Nofile, limit) {
             tracing::warn!(%err, "cannot raise the file descriptor limit");
         }
     }
