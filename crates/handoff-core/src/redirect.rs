@@ -90,8 +90,8 @@ impl RedirectPath {
         }
         let (without_fragment, fragment) = input.split_once('#').unwrap_or((input, ""));
         let (path, query) = without_fragment.split_once('?').unwrap_or((without_fragment, ""));
-        if !path.bytes().all(is_path_byte) || !(query.bytes().all(is_query_byte) && fragment.bytes().all(is_query_byte))
-        {
+        let rfc_3986 = path.bytes().all(is_path_byte) && query.bytes().chain(fragment.bytes()).all(is_query_byte);
+        if !rfc_3986 {
             return Err(E::BadCharacter);
         }
         if !path.starts_with('/') {
