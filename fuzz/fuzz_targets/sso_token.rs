@@ -21,7 +21,8 @@ fuzz_target!(|input: (&str, &str, &str, [u8; 16], i64)| {
             public: Vec::new(),
             created_at: 0,
         }],
-    );
+    )
+    .unwrap();
     assert!(keys.verify::<SsoClaims>(token, ISS, AUD).is_err(), "an arbitrary string verified: {token:?}");
 
     let uuid = Uuid::from_bytes(id);

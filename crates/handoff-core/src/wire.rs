@@ -466,6 +466,7 @@ pub struct EndedSessions {
 pub struct RotatedKeys {
     pub sso_kid: String,
     pub identity_kid: String,
+    pub prefill_kid: String,
 }
 
 /// One kind of signing key: the `kid` that signs on this node and every `kid` that verifies.
@@ -483,8 +484,10 @@ pub struct KeySetView {
 pub struct KeysView {
     /// HS256 keys of SSO tokens.
     pub sso: KeySetView,
-    /// Ed25519 keys of identity tokens (the JWKS).
+    /// Ed25519 keys of identity tokens (in the JWKS).
     pub identity: KeySetView,
+    /// Ed25519 keys of registration prefill tokens (in the JWKS too).
+    pub prefill: KeySetView,
 }
 
 /// `GET /healthz` and `GET /readyz` answer.

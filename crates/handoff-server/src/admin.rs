@@ -1102,7 +1102,7 @@ async fn keys_list(_: AdminAuth, State(state): State<AppState>) -> ApiResult<Jso
     Ok(Json(state.keys.describe()))
 }
 
-/// Creates a new SSO-token key and a new identity key. They sign on this node at once and on the
+/// Creates a new SSO-token key, a new identity key and a new prefill key. They sign on this node at once and on the
 /// others within the key refresh interval; every older key keeps verifying.
 #[utoipa::path(post, path = "/admin/v1/keys/rotate", tag = "admin", security(("admin_token" = [])),
     responses((status = 201, description = "The new keys' ids.", body = RotatedKeys), AdminRefusals))]
@@ -1112,7 +1112,7 @@ async fn keys_rotate(
     ctx: Ctx,
 ) -> ApiResult<(StatusCode, Json<RotatedKeys>)> {
     let rotated = state.keys.rotate(state.now()).await?;
-    let detail = format!("sso={} identity={}", rotated.sso_kid, rotated.identity_kid);
+    let detail = format!("sso={} identity={} prefill={}", rotated.sso_kid, rotated.identity_kid, rotated.prefill_kid);
     audited(&state, &ctx, "admin.keys.rotate", |e| e.detail = Some(detail)).await?;
     Ok((StatusCode::CREATED, Json(rotated)))
 }

@@ -134,7 +134,7 @@ impl OfflineKeys {
         self.keys.describe()
     }
 
-    /// New keys of both kinds, audited like the admin API's rotation. Running nodes sign with
+    /// New keys of every kind, audited like the admin API's rotation. Running nodes sign with
     /// them once they reload their keys (within 30 seconds); older keys keep verifying.
     pub async fn rotate(&self) -> Result<RotatedKeys, BootError> {
         let now = self.clock.unix();
@@ -144,7 +144,10 @@ impl OfflineKeys {
             kind: "admin.keys.rotate".into(),
             outcome: Some(Outcome::Accepted),
             reason: "ok".into(),
-            detail: Some(format!("sso={} identity={} via=cli", rotated.sso_kid, rotated.identity_kid)),
+            detail: Some(format!(
+                "sso={} identity={} prefill={} via=cli",
+                rotated.sso_kid, rotated.identity_kid, rotated.prefill_kid
+            )),
             ..AuditEvent::default()
         };
         self.store.commit(vec![Write::Audit(audit)]).await?;

@@ -356,7 +356,7 @@ fn register_url(state: &AppState, url: &str, organization: &Organization, event:
         iat: now,
         exp: now + PREFILL_TTL_SECONDS,
     };
-    let token = state.keys.identity().sign(&claims).map_err(|_| ApiError::internal())?;
+    let token = state.keys.prefill().sign(&claims).map_err(|_| ApiError::internal())?;
     let separator = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{separator}prefill={token}"))
 }

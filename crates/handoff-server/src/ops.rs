@@ -52,7 +52,7 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations",
     responses((status = 200, description = "The JSON Web Key Set (Ed25519).", body = Jwks)))]
 async fn jwks(State(state): State<AppState>) -> Response {
-    let keys: Jwks = state.keys.identity().jwks();
+    let keys: Jwks = state.keys.jwks();
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(keys)).into_response()
 }
 

@@ -13,6 +13,8 @@ use handoff_core::Clock;
 use handoff_server::{App, ConfigLayer, Settings};
 
 use crate::backend::{Backend, Postgres};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -236,6 +238,30 @@ pub fn set_cookie_pair(response: &reqwest::Response) -> String {
 
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// The JOSE header of a JWT, unverified.
+pub fn jwt_header(token: &str) -> Value {
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap()
+}
+
+/// The header and claims of an EdDSA JWT whose signature verifies with the key its `kid` names in
+/// the JWKS at `jwks_url` — checked with ed25519-dalek directly, not with handoff's token code
+/// (the browser tests check with `jose`).
+pub async fn verify_with_jwks(http: &reqwest::Client, jwks_url: &str, token: &str) -> (Value, Value) {
+    let jwks: Value = http.get(jwks_url).send().await.unwrap().json().await.unwrap();
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).unwrap();
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let (header, claims) = signed.split_once('.').unwrap();
+    let header: Value = serde_json::from_slice(&decode(header)).unwrap();
+    assert_eq!(header["alg"], "EdDSA", "{header}");
+    let jwk =
+        jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == header["kid"]).expect("the key is in the JWKS");
+    assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("OKP"), Some("Ed25519")));
+    let x: [u8; 32] = decode(jwk["x"].as_str().unwrap()).try_into().unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&decode(signature)).unwrap();
+    ed25519_dalek::VerifyingKey::from_bytes(&x).unwrap().verify_strict(signed.as_bytes(), &signature).unwrap();
+    (header, serde_json::from_slice(&decode(claims)).unwrap())
 }
 
 /// Asserts the problem envelope and returns it.

@@ -2,11 +2,10 @@
 //! replays, and answers a one-time link that signs the right user in.
 
 use handoff_core::webhook::SignatureProfile;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{header, TestServer};
+use crate::harness::{header, verify_with_jwks, TestServer};
 
 struct Portal {
     id: String,
@@ -282,14 +281,14 @@ backend_tests! {
         let answer: Value = register.send(&server, &body, &ts).await.json().await.unwrap();
         let url = answer["redirectUrl"].as_str().unwrap();
         let token = url.strip_prefix("https://register.example.com/signup?src=vinst&prefill=").unwrap();
-        let jwks: jsonwebtoken::jwk::JwkSet =
-            server.http.get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
-        let jwk = jwks.find(&jsonwebtoken::decode_header(token).unwrap().kid.unwrap()).unwrap();
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_audience(&["https://register.example.com/signup?src=vinst"]);
-        validation.set_issuer(&[&server.url]);
-        let claims =
-            jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
+        let (jose, claims) = verify_with_jwks(&server.http, &format!("{}/.well-known/jwks.json", server.url), token).await;
+        // Its own type and its own key, not the identity token's.
+        assert_eq!(jose["typ"], "handoff-prefill+jwt");
+        let keys = server.admin_get("/keys").await;
+        assert_eq!(jose["kid"], keys["prefill"]["current"]);
+        assert_ne!(jose["kid"], keys["identity"]["current"]);
+        assert_eq!(claims["iss"], server.url.as_str());
+        assert_eq!(claims["aud"], "https://register.example.com/signup?src=vinst");
         assert_eq!(claims["email"], "new@b.no");
         assert_eq!(claims["org_no"], "123456789");
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);

@@ -98,6 +98,8 @@ async fn keys_rotated_on_the_host_reach_the_running_server() {
     let after: Value = admin.admin::<Value, Value>(Method::GET, "/keys", None).await.unwrap();
     assert_eq!(after["sso"]["current"], rotated["sso_kid"]);
     assert_eq!(after["identity"]["current"], rotated["identity_kid"]);
+    assert_eq!(after["prefill"]["current"], rotated["prefill_kid"]);
+    assert_ne!(after["prefill"]["current"], before["prefill"]["current"]);
     let kids = after["sso"]["kids"].as_array().unwrap();
     assert!(kids.contains(&before["sso"]["current"]), "the old key keeps verifying: {after}");
     let listed = handoff(&["keys", "list", "--data-dir", data]).output().unwrap();

@@ -1,9 +1,8 @@
 //! Sessions after redemption: cookies, framing, forward-auth, who-am-I, logout, revocation.
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use crate::harness::{assert_problem, header, http_client_from, set_cookie_pair, TestServer};
+use crate::harness::{assert_problem, header, http_client_from, set_cookie_pair, verify_with_jwks, TestServer};
 
 backend_tests! {
     #[tokio::test]
@@ -108,15 +107,10 @@ backend_tests! {
 
         // The identity token verifies against the published JWKS.
         let token = header(&response, "x-handoff-token").unwrap().to_owned();
-        let jwks: jsonwebtoken::jwk::JwkSet =
-            server.http.get(format!("{}/.well-known/jwks.json", server.url)).send().await.unwrap().json().await.unwrap();
-        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
-        let jwk = jwks.find(&kid).unwrap();
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_audience(&[&server.url]);
-        validation.set_issuer(&[&server.url]);
-        let claims =
-            jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &validation).unwrap().claims;
+        let (jose, claims) = verify_with_jwks(&server.http, &format!("{}/.well-known/jwks.json", server.url), &token).await;
+        assert_eq!(jose["typ"], "handoff-id+jwt");
+        assert_eq!(jose["kid"], server.admin_get("/keys").await["identity"]["current"]);
+        assert_eq!((claims["iss"].as_str(), claims["aud"].as_str()), (Some(server.url.as_str()), Some(server.url.as_str())));
         assert_eq!(claims["sub"], fx.user.id.as_str());
         assert_eq!(claims["email"], "turid@jensen.com");
         let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
