@@ -8,6 +8,7 @@ mod admin;
 pub mod app;
 mod cache;
 pub mod config;
+mod csrf;
 pub mod demo;
 mod error;
 mod extract;
