@@ -42,7 +42,12 @@ pub fn form_token(session: &Session, purpose: Purpose, subject: &str) -> String 
 
 /// Whether `token` is `session`'s form token for `purpose` and `subject` (constant time).
 pub fn form_token_matches(session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
-    SignatureProfile::TimestampBodyHex.verify([token_key(session).as_str()], purpose.context(), subject.as_bytes(), token)
+    SignatureProfile::TimestampBodyHex.verify(
+        [token_key(session).as_str()],
+        purpose.context(),
+        subject.as_bytes(),
+        token,
+    )
 }
 
 fn token_key(session: &Session) -> String {
