@@ -1,8 +1,8 @@
 //! The portal's sign-in surface: `GET /auth/sso` redeems a link into a session (or, where another
 //! user is signed in, asks first and `POST /auth/sso` redeems on confirmation); `GET /auth/session`
 //! says who is signed in; `GET /auth/verify` answers forward-auth sub-requests; `POST /auth/logout`
-//! ends the session (only when sent from the portal's or the embed partner's pages); every other portal path shows the built-in placeholder page when no upstream
-//! is configured.
+//! ends the session (only when sent from the portal's or the embed partner's pages); every other
+//! portal path shows the built-in placeholder page when no upstream is configured.
 
 use std::sync::Arc;
 
@@ -205,11 +205,7 @@ async fn sso_redeem(
         }
     }
     .await;
-    let mut response = result.unwrap_or_else(IntoResponse::into_response);
-    if let Some(origins) = frame {
-        response.extensions_mut().insert(FrameAncestors(origins));
-    }
-    response
+    framed(result, frame)
 }
 
 /// The switch confirmation's form.
@@ -268,6 +264,12 @@ async fn sso_confirm(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
         Ok::<_, ApiError>(signed_in(&state, redeemed))
     }
     .await;
+    framed(result, frame)
+}
+
+/// A redemption's answer, framed by the partner's embed origins when the link is an embed link
+/// (refusals too, so that they show inside the partner's frame).
+fn framed(result: ApiResult<Response>, frame: Option<Vec<String>>) -> Response {
     let mut response = result.unwrap_or_else(IntoResponse::into_response);
     if let Some(origins) = frame {
         response.extensions_mut().insert(FrameAncestors(origins));
