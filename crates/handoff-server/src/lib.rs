@@ -9,6 +9,7 @@ pub mod app;
 mod cache;
 pub mod config;
 mod connections;
+mod csrf;
 pub mod demo;
 mod error;
 mod extract;

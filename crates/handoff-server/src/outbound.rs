@@ -26,11 +26,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use handoff_core::model::{AuditEvent, Outcome, Session, Supplier};
+use handoff_core::model::{AuditEvent, Outcome, Supplier};
 use handoff_core::problem::ProblemKind;
-use handoff_core::webhook::{SignatureProfile, SsoEvent, SsoEventData};
+use handoff_core::webhook::{SsoEvent, SsoEventData};
 use handoff_core::wire::WebhookRedirect;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -38,6 +36,7 @@ use url::Host;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
+use crate::csrf::{form_token, form_token_matches, from_portal, portal_origin, posted_from_portal, Purpose};
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::LaunchRefusals;
 use crate::portal::{any_identity, not_signed_in, Identity};
@@ -262,58 +261,6 @@ impl LaunchForm {
     }
 }
 
-/// What is signed into the confirmation token besides the supplier's slug.
-const TOKEN_CONTEXT: &str = "handoff:launch";
-
-/// The confirmation token for launching `slug` from `session`: an HMAC-SHA256 of the slug keyed
-/// by the session's secret digest, which only the server holds (the browser holds the secret in
-/// an `HttpOnly` cookie). It dies with the session and works for no other session or supplier.
-fn launch_token(session: &Session, slug: &str) -> String {
-    SignatureProfile::TimestampBodyHex.sign(&token_key(session), TOKEN_CONTEXT, slug.as_bytes())
-}
-
-/// Whether `token` is `session`'s token for `slug` (constant time).
-fn token_matches(session: &Session, slug: &str, token: &str) -> bool {
-    SignatureProfile::TimestampBodyHex.verify([token_key(session).as_str()], TOKEN_CONTEXT, slug.as_bytes(), token)
-}
-
-fn token_key(session: &Session) -> String {
-    URL_SAFE_NO_PAD.encode(session.secret_digest.as_bytes())
-}
-
-/// The portal's origin as browsers write it (`https://portal.example.com`).
-fn portal_origin(state: &AppState) -> String {
-    url::Url::parse(&state.settings.public_url.base)
-        .map(|url| url.origin().ascii_serialization())
-        .unwrap_or_else(|_| state.settings.public_url.base.clone())
-}
-
-fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
-    headers.get(name).map(|value| value.to_str().unwrap_or("\u{0}"))
-}
-
-/// Whether a GET comes from the portal's own pages: `Sec-Fetch-Site: same-origin`; from browsers
-/// that send no `Sec-Fetch-Site`, an `Origin`, or else a `Referer`, on the portal's origin.
-/// `none` (typed, bookmarked), `same-site` and `cross-site` do not.
-fn from_portal(headers: &HeaderMap, portal: &str) -> bool {
-    if let Some(site) = header_str(headers, "sec-fetch-site") {
-        return site == "same-origin";
-    }
-    if let Some(origin) = header_str(headers, header::ORIGIN) {
-        return origin == portal;
-    }
-    header_str(headers, header::REFERER)
-        .and_then(|referer| url::Url::parse(referer).ok())
-        .is_some_and(|referer| referer.origin().ascii_serialization() == portal)
-}
-
-/// Whether a confirmation POST may come from the portal's page: what the browser says about its
-/// origin (`Sec-Fetch-Site`, `Origin`), when it says it, is the portal's.
-fn posted_from_portal(headers: &HeaderMap, portal: &str) -> bool {
-    header_str(headers, "sec-fetch-site").is_none_or(|site| site == "same-origin")
-        && header_str(headers, header::ORIGIN).is_none_or(|origin| origin == portal)
-}
-
 /// What a launch request may do once the supplier is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -366,7 +313,7 @@ async fn launch_confirmed(
         if !from_portal {
             return Err(ApiError::new(ProblemKind::Forbidden, "The confirmation was not sent from the portal's page."));
         }
-        if !form.is_some_and(|form| token_matches(&identity.session, &slug, &form.token)) {
+        if !form.is_some_and(|form| form_token_matches(&identity.session, Purpose::Launch, &slug, &form.token)) {
             return Err(ApiError::new(
                 ProblemKind::Forbidden,
                 "The confirmation's token is missing or not valid for this session; open the supplier again.",
@@ -437,7 +384,7 @@ fn confirmation(supplier: &Supplier, identity: &Identity) -> Response {
          <p class=\"muted\">If you did not mean to open {name}, close this page.</p>",
         email = escape(&identity.user.email),
         slug = escape(&supplier.slug),
-        token = launch_token(&identity.session, &supplier.slug),
+        token = form_token(&identity.session, Purpose::Launch, &supplier.slug),
     );
     let mut response = Html(page(&format!("Open {}?", supplier.name), &body)).into_response();
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -598,26 +545,5 @@ mod tests {
             "localhost resolves to 127.0.0.1, a loopback address"
         );
         assert!(check_ip("[::1]", "::1".parse().unwrap()).unwrap_err().to_string().starts_with("::1 is a"));
-    }
-
-    #[test]
-    fn a_launch_token_is_bound_to_its_session_and_supplier() {
-        let session = |secret: &str| Session {
-            id: handoff_core::ids::SessionId::new(),
-            secret_digest: handoff_core::secret::SecretDigest::of(secret),
-            user_id: handoff_core::ids::UserId::new(),
-            organization_id: handoff_core::ids::OrganizationId::new(),
-            partner_id: None,
-            embed: false,
-            created_at: 0,
-            last_seen_at: 0,
-            expires_at: 1,
-        };
-        let (mine, other) = (session("a"), session("b"));
-        let token = launch_token(&mine, "lab");
-        assert!(token_matches(&mine, "lab", &token));
-        assert!(!token_matches(&other, "lab", &token));
-        assert!(!token_matches(&mine, "lab2", &token));
-        assert!(!token_matches(&mine, "lab", ""));
     }
 }

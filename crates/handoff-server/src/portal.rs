@@ -1,10 +1,12 @@
-//! The portal's sign-in surface: `GET /auth/sso` redeems a link into a session; `GET /auth/session`
+//! The portal's sign-in surface: `GET /auth/sso` redeems a link into a session (or, where another
+//! user is signed in, asks first and `POST /auth/sso` redeems on confirmation); `GET /auth/session`
 //! says who is signed in; `GET /auth/verify` answers forward-auth sub-requests; `POST /auth/logout`
-//! ends the session; every other portal path shows the built-in placeholder page when no upstream
-//! is configured.
+//! ends the session (only when sent from the portal's or the embed partner's pages); every other
+//! portal path shows the built-in placeholder page when no upstream is configured.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
@@ -19,8 +21,9 @@ use handoff_core::secret::SecretDigest;
 use handoff_core::token::IdentityClaims;
 use handoff_core::wire::{ErrorEnvelope, SessionView};
 use serde::Deserialize;
-use utoipa::{IntoParams, OpenApi};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::csrf::{form_token, form_token_matches, portal_origin, posted_from, posted_from_portal, Purpose};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Peer;
 use crate::openapi::RedeemRefusals;
@@ -35,12 +38,12 @@ const TOUCH_INTERVAL: i64 = 60;
 const IDENTITY_TOKEN_TTL: i64 = 60;
 
 #[derive(OpenApi)]
-#[openapi(paths(sso_redeem, sso_probe, session_read, verify, logout))]
+#[openapi(paths(sso_redeem, sso_confirm, sso_probe, session_read, verify, logout), components(schemas(SwitchForm)))]
 pub struct Api;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/auth/sso", get(sso_redeem).head(sso_probe))
+        .route("/auth/sso", get(sso_redeem).head(sso_probe).post(sso_confirm))
         .route("/auth/session", get(session_read))
         .route("/auth/verify", get(verify))
         .route("/auth/logout", post(logout))
@@ -165,43 +168,166 @@ struct SsoQuery {
     redirect: Option<String>,
 }
 
-/// Redeems a sign-in link (once): starts a session and sends the browser to the signed path.
+/// Redeems a sign-in link (once): starts a session and sends the browser to the signed path. If
+/// the browser is signed in at the top level as another user, the link is not consumed: the
+/// browser gets a page asking whether to switch (login CSRF: someone may have sent the user a
+/// link to *their* account), a JSON client a 409.
 #[utoipa::path(get, path = "/auth/sso", tag = "portal",
     params(SsoQuery),
     responses(
+        (status = 200, description = "The browser is signed in as another user: a page asking \"continue as …?\" \
+            whose form posts to `POST /auth/sso`. The link is not consumed.", body = String, content_type = "text/html"),
         (status = 303, description = "Signed in: `Location` is the signed path, `Set-Cookie` the session.",
             headers(("Location" = String), ("Set-Cookie" = String))),
         RedeemRefusals,
     ))]
-async fn sso_redeem(State(state): State<AppState>, ctx: Ctx, Query(query): Query<SsoQuery>) -> Response {
+async fn sso_redeem(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+    Query(query): Query<SsoQuery>,
+) -> Response {
     let mut frame = None;
-    let result = sso::redeem(&state, &ctx, query.token.as_deref(), query.redirect.as_deref(), &mut frame).await;
-    let mut response = match result {
-        Ok(redeemed) => {
-            let cookie = set_cookie(
-                &state,
-                redeemed.session.embed,
-                &redeemed.cookie_value,
-                state.settings.session_absolute_timeout,
-            );
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            let headers = response.headers_mut();
-            if let (Ok(location), Ok(cookie)) =
-                (HeaderValue::from_str(redeemed.path.as_str()), HeaderValue::from_str(&cookie))
-            {
-                headers.insert(header::LOCATION, location);
-                headers.insert(header::SET_COOKIE, cookie);
+    let token = query.token.as_deref();
+    let result = async {
+        let checked = sso::check(&state, &ctx, token, query.redirect.as_deref(), &mut frame).await?;
+        match other_user(&state, &headers, &checked).await? {
+            None => Ok(signed_in(&state, sso::consume(&state, checked).await?)),
+            Some(_) if wants_json(&headers) => {
+                let error = ApiError::new(
+                    ProblemKind::Conflict,
+                    "The browser is signed in as another user; sign out first, or open the link in a browser to \
+                     confirm the switch.",
+                );
+                Err(checked.refuse(&state, error).await)
             }
-            if redeemed.session.embed {
-                response.extensions_mut().insert(FrameAncestors(redeemed.embed_origins));
-            }
-            response
+            Some(current) => Ok(switch_page(&current, &checked, token.unwrap_or_default())),
         }
-        Err(error) => error.into_response(),
-    };
+    }
+    .await;
+    framed(result, frame)
+}
+
+/// The switch confirmation's form.
+#[derive(Debug, ToSchema)]
+struct SwitchForm {
+    /// The sign-in link's SSO token.
+    token: String,
+    /// The confirmation page's token, bound to the current session and the link.
+    confirm: String,
+}
+
+impl SwitchForm {
+    fn parse(body: &[u8]) -> Self {
+        let mut form = Self { token: String::new(), confirm: String::new() };
+        for (key, value) in url::form_urlencoded::parse(body) {
+            match &*key {
+                "token" => form.token = value.into_owned(),
+                "confirm" => form.confirm = value.into_owned(),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+/// The switch confirmation's button: redeems the link, if the form's token is the current
+/// session's for this link and the browser says the form was the portal's; then ends the
+/// session it replaces, as a sign-out would. Any refusal leaves the link unused.
+#[utoipa::path(post, path = "/auth/sso", tag = "portal",
+    request_body(content = SwitchForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in as the link's user: `Location` is the signed path, `Set-Cookie` \
+            the session; the previous session has ended.", headers(("Location" = String), ("Set-Cookie" = String))),
+        RedeemRefusals,
+    ))]
+async fn sso_confirm(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap, body: Bytes) -> Response {
+    let form = SwitchForm::parse(&body);
+    let mut frame = None;
+    let result = async {
+        let mut checked = sso::check(&state, &ctx, Some(&form.token), None, &mut frame).await?;
+        let current = identify(&state, &headers, false).await?;
+        let from_portal = posted_from_portal(&headers, &portal_origin(&state));
+        let Some(current) = current.filter(|current| {
+            from_portal && form_token_matches(&current.session, Purpose::Switch, &checked.claims.jti, &form.confirm)
+        }) else {
+            let error = ApiError::new(
+                ProblemKind::Forbidden,
+                "The confirmation was not sent from the portal's page for this session; open the link again.",
+            );
+            return Err(checked.refuse(&state, error).await);
+        };
+        checked.event.detail =
+            Some(format!("jti={}; replaces the session of user {}", checked.claims.jti, current.user.id));
+        let redeemed = sso::consume(&state, checked).await?;
+        end_session(&state, &current.session).await?;
+        Ok::<_, ApiError>(signed_in(&state, redeemed))
+    }
+    .await;
+    framed(result, frame)
+}
+
+/// A redemption's answer, framed by the partner's embed origins when the link is an embed link
+/// (refusals too, so that they show inside the partner's frame).
+fn framed(result: ApiResult<Response>, frame: Option<Vec<String>>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     if let Some(origins) = frame {
         response.extensions_mut().insert(FrameAncestors(origins));
     }
+    response
+}
+
+/// The live top-level session of another user than the link's, which redeeming would replace.
+/// Embed links never replace it: embed sessions have their own cookie, partitioned per site.
+async fn other_user(state: &AppState, headers: &HeaderMap, checked: &sso::Checked) -> ApiResult<Option<Identity>> {
+    if checked.path.is_embed() {
+        return Ok(None);
+    }
+    Ok(identify(state, headers, false).await?.filter(|current| current.user.id != checked.claims.sub))
+}
+
+/// The 303 to the signed path with the new session's cookie.
+fn signed_in(state: &AppState, redeemed: sso::Redeemed) -> Response {
+    let embed = redeemed.session.embed;
+    let cookie = set_cookie(state, embed, &redeemed.cookie_value, state.settings.session_absolute_timeout);
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    let headers = response.headers_mut();
+    if let (Ok(location), Ok(cookie)) = (HeaderValue::from_str(redeemed.path.as_str()), HeaderValue::from_str(&cookie))
+    {
+        headers.insert(header::LOCATION, location);
+        headers.insert(header::SET_COOKIE, cookie);
+    }
+    if embed {
+        response.extensions_mut().insert(FrameAncestors(redeemed.embed_origins));
+    }
+    response
+}
+
+/// "Continue as B?": a button that POSTs the link's token and a form token bound to the current
+/// session to `/auth/sso`, and a way back to `/` that keeps the current session. No link on the
+/// page carries the token. `Referrer-Policy: strict-origin` makes the browser send the portal's
+/// `Origin` with the form (`no-referrer` would send `Origin: null`) without ever sending this
+/// page's URL, which holds the token, as a `Referer`.
+fn switch_page(current: &Identity, checked: &sso::Checked, token: &str) -> Response {
+    let name = |user: &User| escape(&format!("{} {}", user.given_name, user.family_name));
+    let (now, next) = (&current.user, &checked.user);
+    let body = format!(
+        "<h1>Continue as {next_name}?</h1><p>You are signed in as <strong>{now_name}</strong> ({now_email}). \
+         This sign-in link is for <strong>{next_name}</strong> ({next_email}).</p>\
+         <p>Continuing signs {now_name} out and signs you in as {next_name}. If you did not open this link \
+         to sign in as {next_name}, cancel: someone may have sent it to you to sign you in to their account.</p>\
+         <form method=\"post\" action=\"/auth/sso\"><input type=\"hidden\" name=\"token\" value=\"{token}\">\
+         <input type=\"hidden\" name=\"confirm\" value=\"{confirm}\"><button>Continue as {next_name}</button></form>\
+         <p><a href=\"/\">Cancel and stay signed in as {now_name}</a></p>",
+        now_name = name(now),
+        now_email = escape(&now.email),
+        next_name = name(next),
+        next_email = escape(&next.email),
+        token = escape(token),
+        confirm = form_token(&current.session, Purpose::Switch, &checked.claims.jti),
+    );
+    let mut response = Html(page("Switch account?", &body)).into_response();
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin"));
     response
 }
 
@@ -335,28 +461,65 @@ async fn verify(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -
     Ok(response)
 }
 
+/// Ends `session`: deleted, and forgotten by this node's caches.
+async fn end_session(state: &AppState, session: &Session) -> ApiResult<()> {
+    state.store.delete_session(session.id).await?;
+    state.caches.sessions.remove(&session.id);
+    state.caches.identity_tokens.remove(&session.id);
+    Ok(())
+}
+
 /// Ends the session(s) of this browser. JSON clients get 204; a browser form is sent to `/`.
+/// The embed cookie is `SameSite=None`, so any site could post here with it: a request that names
+/// a session must come from the portal's pages or, with an embed session, from one of its
+/// partner's embed origins (logout CSRF). A request without `Origin` or `Sec-Fetch-Site` is no
+/// browser's and proceeds.
 #[utoipa::path(post, path = "/auth/logout", tag = "portal",
+    params(("Origin" = Option<String>, Header, description = "The portal's origin, or for an embed session one of \
+        its partner's embed origins; any other (`null` too) is refused unless `Sec-Fetch-Site` is `same-origin`.")),
     responses(
         (status = 204, description = "Signed out (with `Accept: application/json`)."),
         (status = 303, description = "Signed out; a browser goes to `/`.", headers(("Location" = String))),
+        (status = 403, description = "Sent from another site's page (`forbidden`); no session ended.", body = ErrorEnvelope,
+            content_type = "application/problem+json"),
     ))]
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+async fn logout(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> ApiResult<Response> {
+    let mut sessions = Vec::new();
+    for embed in [false, true] {
+        if let Some(value) = cookie_value(&headers, cookie_name(&state, embed)) {
+            sessions.push((embed, session_of(&state, value).await?));
+        }
+    }
+    if !sessions.is_empty() {
+        let embed_partner = sessions.iter().find_map(|(embed, s)| s.as_ref().filter(|_| *embed)?.partner_id);
+        let partner_origins = match embed_partner {
+            Some(id) => state.partner(id).await?.map(|p| p.embed_origins.clone()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if !posted_from(&headers, &portal_origin(&state), &partner_origins) {
+            let mut event = ctx.event("auth.logout");
+            if let Some(session) = sessions.iter().find_map(|(_, s)| s.as_ref()) {
+                event.user_id = Some(session.user_id.to_string());
+                event.organization_id = Some(session.organization_id.to_string());
+                event.partner_id = session.partner_id.map(|p| p.to_string());
+            }
+            let origin = headers.get(header::ORIGIN).map(|o| String::from_utf8_lossy(o.as_bytes()).into_owned());
+            event.detail = Some(format!("sign-out from another site refused; origin={}", origin.unwrap_or_default()));
+            let error = ApiError::new(ProblemKind::Forbidden, "Sign-out was sent from another site's page.");
+            return Err(state.refuse(event, error).await);
+        }
+    }
     let mut response = if wants_json(&headers) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
     };
-    for embed in [false, true] {
-        if let Some(value) = cookie_value(&headers, cookie_name(&state, embed)) {
-            if let Some(session) = session_of(&state, value).await? {
-                state.store.delete_session(session.id).await?;
-                state.caches.sessions.remove(&session.id);
-                state.caches.identity_tokens.remove(&session.id);
-            }
-            if let Ok(clear) = HeaderValue::from_str(&set_cookie(&state, embed, "", 0)) {
-                response.headers_mut().append(header::SET_COOKIE, clear);
-            }
+    for (embed, session) in sessions {
+        if let Some(session) = session {
+            end_session(&state, &session).await?;
+        }
+        if let Ok(clear) = HeaderValue::from_str(&set_cookie(&state, embed, "", 0)) {
+            response.headers_mut().append(header::SET_COOKIE, clear);
         }
     }
     Ok(response)

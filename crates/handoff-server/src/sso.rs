@@ -1,8 +1,11 @@
-//! The SSO link's life: minting for an authenticated caller, and redeeming it into a session.
-//! Both write their audit record before the caller answers.
+//! The SSO link's life: minting for an authenticated caller, and redeeming it into a session:
+//! checked first ([`check`], which consumes nothing), then consumed once ([`consume`]). Minting
+//! and every outcome of a redemption write their audit record before the caller answers.
+
+use std::sync::Arc;
 
 use handoff_core::ids::{PartnerId, SessionId, UserId};
-use handoff_core::model::{Outcome, Session, User, UserStatus};
+use handoff_core::model::{AuditEvent, Outcome, Session, User, UserStatus};
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::secret::{opaque_token, SecretDigest};
@@ -107,15 +110,34 @@ pub struct Redeemed {
     pub embed_origins: Vec<String>,
 }
 
-/// Verifies and consumes a token, opening a session. `frame` receives the partner's embed origins
-/// as soon as they are known, so that even a refusal page can be shown inside the partner's frame.
-pub async fn redeem(
+/// A link that passed every check and is not consumed yet: what [`consume`] redeems, or what a
+/// confirmation page asks about.
+pub struct Checked {
+    pub claims: SsoClaims,
+    /// The user the link signs in (active, in the signed organization).
+    pub user: Arc<User>,
+    pub path: RedirectPath,
+    embed_origins: Vec<String>,
+    /// The `sso.redeem` record, for the outcome.
+    pub event: AuditEvent,
+}
+
+impl Checked {
+    /// Refuses the link for `error` (audited); the link stays unused.
+    pub async fn refuse(self, state: &AppState, error: ApiError) -> ApiError {
+        state.refuse(self.event, error).await
+    }
+}
+
+/// Verifies a token without consuming it. `frame` receives the partner's embed origins as soon
+/// as they are known, so that even a refusal page can be shown inside the partner's frame.
+pub async fn check(
     state: &AppState,
     ctx: &Ctx,
     token: Option<&str>,
     redirect: Option<&str>,
     frame: &mut Option<Vec<String>>,
-) -> ApiResult<Redeemed> {
+) -> ApiResult<Checked> {
     let mut event = ctx.event("sso.redeem");
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Err(state.refuse(event, ApiError::new(ProblemKind::InvalidToken, "The link has no token.")).await);
@@ -143,8 +165,7 @@ pub async fn redeem(
         }
     }
     let refuse = |kind: ProblemKind, detail: &str| ApiError::new(kind, detail);
-    let now = state.now();
-    let outcome = match check_time(now, claims.nbf, claims.exp) {
+    let outcome = match check_time(state.now(), claims.nbf, claims.exp) {
         Err(TokenError::Expired) => Err(refuse(ProblemKind::ExpiredToken, "The sign-in link has expired.")),
         Err(_) => Err(refuse(ProblemKind::InvalidToken, "The sign-in link is not valid yet.")),
         Ok(()) if redirect.is_some_and(|r| r != claims.rp) => {
@@ -158,10 +179,18 @@ pub async fn redeem(
     let Some(path) = path else {
         return Err(state.refuse(event, refuse(ProblemKind::InvalidToken, "The signed path is not allowed.")).await);
     };
-    if let Err(error) = recheck(state, &claims, partner.is_some()).await {
-        return Err(state.refuse(event, error).await);
-    }
+    let user = match recheck(state, &claims, partner.is_some()).await {
+        Ok(user) => user,
+        Err(error) => return Err(state.refuse(event, error).await),
+    };
+    let embed_origins = partner.map(|p| p.embed_origins.clone()).unwrap_or_default();
+    Ok(Checked { claims, user, path, embed_origins, event })
+}
 
+/// Consumes a checked link (once: a second use is refused) and opens its session.
+pub async fn consume(state: &AppState, checked: Checked) -> ApiResult<Redeemed> {
+    let Checked { claims, path, embed_origins, event, .. } = checked;
+    let now = state.now();
     let secret = opaque_token();
     let session = Session {
         id: SessionId::new_ordered(),
@@ -178,38 +207,28 @@ pub async fn redeem(
     accepted.at = now;
     accepted.outcome = Some(Outcome::Accepted);
     accepted.reason = "redeemed".into();
-    let redeem = Write::Redeem {
-        jti: claims.jti.clone(),
-        token_expires_at: claims.exp,
-        session: session.clone(),
-        audit: accepted,
-    };
+    let redeem =
+        Write::Redeem { jti: claims.jti, token_expires_at: claims.exp, session: session.clone(), audit: accepted };
     if !state.write(redeem).await? {
-        let error = refuse(ProblemKind::TokenAlreadyUsed, "The sign-in link was already used.");
+        let error = ApiError::new(ProblemKind::TokenAlreadyUsed, "The sign-in link was already used.");
         return Err(state.refuse(event, error).await);
     }
-    Ok(Redeemed {
-        cookie_value: session_cookie_value(session.id, &secret),
-        session,
-        path,
-        embed_origins: partner.map(|p| p.embed_origins.clone()).unwrap_or_default(),
-    })
+    Ok(Redeemed { cookie_value: session_cookie_value(session.id, &secret), session, path, embed_origins })
 }
 
 /// The user must still be active in the organization, and the partner still linked to it.
-async fn recheck(state: &AppState, claims: &SsoClaims, partner_exists: bool) -> ApiResult<()> {
-    let user = state.user(claims.sub).await?.filter(|u| u.organization_id == claims.org);
-    match user {
+async fn recheck(state: &AppState, claims: &SsoClaims, partner_exists: bool) -> ApiResult<Arc<User>> {
+    let user = match state.user(claims.sub).await?.filter(|u| u.organization_id == claims.org) {
         None => return Err(ApiError::new(ProblemKind::Forbidden, "The user no longer exists.")),
         Some(u) if u.status != UserStatus::Active => {
             return Err(ApiError::new(ProblemKind::Forbidden, "The user is disabled."))
         }
-        Some(_) => {}
-    }
+        Some(u) => u,
+    };
     if let Some(partner) = claims.ptn {
         if !partner_exists || !state.linked(partner, claims.org).await? {
             return Err(ApiError::new(ProblemKind::Forbidden, "The partner is no longer linked to the organization."));
         }
     }
-    Ok(())
+    Ok(user)
 }

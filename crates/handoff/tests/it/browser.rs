@@ -57,6 +57,44 @@ async fn the_demo_link_signs_a_browser_in() {
     assert_eq!(again["h1"], "Sign-in link already used");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_link_asks_before_switching_and_sign_out_works() {
+    if !browser_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let fx = server.fixture().await;
+    let eve: Value = server
+        .admin_post(
+            &format!("/organizations/{}/users", fx.org.id),
+            json!({"email": "eve@example.com", "given_name": "Eve", "family_name": "Hansen"}),
+        )
+        .await;
+    let client = Client::new(&server.url);
+    let turid = client.mint_sso_link(&fx.credentials, &fx.user.id, Some("/dashboard")).await.unwrap();
+    let eves =
+        client.mint_sso_link(&fx.credentials, eve["id"].as_str().unwrap(), Some("/dashboard/eve")).await.unwrap();
+    let shown = open_in_browser(
+        &turid.redirect_url,
+        &["--goto", &eves.redirect_url, "--click", "Continue as Eve Hansen", "--click", "Sign out"],
+    );
+    assert_eq!(shown["h1"], "Signed in as Turid Jensen", "{shown}");
+    let steps = &shown["steps"];
+    assert_eq!(steps[0]["h1"], "Continue as Eve Hansen?", "{shown}");
+    assert_eq!(steps[1]["h1"], "Signed in as Eve Hansen", "{shown}");
+    assert_eq!(steps[1]["url"], format!("{}/dashboard/eve", server.url));
+    // Signed out: the portal's root asks for a session again.
+    assert_eq!(steps[2]["url"], format!("{}/", server.url));
+    assert_eq!(steps[2]["h1"], "Unauthorized", "{shown}");
+    // The switch form sent the portal's Origin and never the page's URL (it holds the token).
+    let posts = shown["posts"].as_array().unwrap();
+    assert_eq!(posts[0]["origin"], server.url.as_str(), "{shown}");
+    assert!(posts[0]["referer"].as_str().is_none_or(|r| !r.contains("token")), "{shown}");
+    // The landing page is `no-referrer`, so the sign-out form says `Origin: null`: the logout
+    // check goes by `Sec-Fetch-Site: same-origin` then.
+    assert_eq!(posts[1]["origin"], "null", "{shown}");
+}
+
 /// Serves `html` to every request on `listener` until the test ends.
 fn serve_page(listener: std::net::TcpListener, html: String) {
     std::thread::spawn(move || {

@@ -24,6 +24,35 @@ async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides:
     request.json(&json!({"redirect_path": "/dashboard"})).send().await.unwrap()
 }
 
+/// A second user of the fixture's organization (a name that needs escaping) and a sign-in link
+/// to `path` for them: the "attacker" of a login CSRF.
+async fn other_users_link(server: &TestServer, fx: &crate::harness::Fixture, path: &str) -> (String, String) {
+    let user = server
+        .admin_post(
+            &format!("/organizations/{}/users", fx.org.id),
+            json!({"email": "eve@example.com", "given_name": "<b>Eve", "family_name": "O'Hara"}),
+        )
+        .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &id, Some(path)).await.unwrap();
+    (id, link.redirect_url)
+}
+
+/// The `value` of the hidden input `name` on a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no {name} on {page}")) + marker.len();
+    page[start..start + page[start..].find('"').unwrap()].to_owned()
+}
+
+/// `GET /auth/session` with `cookie`: the signed-in user's id, if any.
+async fn session_user(server: &TestServer, cookie: &str) -> Option<String> {
+    let response =
+        server.http.get(format!("{}/auth/session", server.url)).header("cookie", cookie).send().await.unwrap();
+    let body: Value = response.json().await.unwrap();
+    body["user_id"].as_str().map(str::to_owned)
+}
+
 fn b64(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
 }
@@ -455,6 +484,115 @@ backend_tests! {
         let cursor = page["next_cursor"].as_str().unwrap();
         let next = server.audit(&format!("user_id={}&limit=1&cursor={cursor}", fx.user.id)).await;
         assert_ne!(next[0]["id"], page["items"][0]["id"]);
+    }
+
+    #[tokio::test]
+    async fn a_link_of_another_user_asks_before_replacing_the_session() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let victim = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let (eve, link) = other_users_link(&server, &fx, "/dashboard/eve").await;
+        let token = link.split("token=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+
+        // The browser signed in as Turid opens Eve's link: a question, not a switch.
+        let asked = server.http.get(&link).header("cookie", &victim).send().await.unwrap();
+        assert_eq!(asked.status(), 200);
+        assert!(asked.headers().get("set-cookie").is_none());
+        assert_eq!(
+            header(&asked, "content-security-policy"),
+            Some(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            )
+        );
+        assert_eq!(header(&asked, "x-frame-options"), Some("DENY"));
+        assert_eq!(header(&asked, "cache-control"), Some("no-store"));
+        // The form's Origin must be sent, its URL (with the token) never as a Referer.
+        assert_eq!(header(&asked, "referrer-policy"), Some("strict-origin"));
+        let page = asked.text().await.unwrap();
+        assert!(page.contains("You are signed in as <strong>Turid Jensen</strong>"), "{page}");
+        assert!(page.contains("Continue as &lt;b&gt;Eve O&#39;Hara?"), "{page}");
+        assert!(!page.contains("<b>Eve"), "{page}");
+        assert!(page.contains("<form method=\"post\" action=\"/auth/sso\">") && page.contains("<a href=\"/\">"));
+        assert_eq!(page.matches(&token).count(), 1, "the token only in the form's hidden field: {page}");
+        assert_eq!(hidden(&page, "token"), token);
+        let confirm = hidden(&page, "confirm");
+        assert_eq!(session_user(&server, &victim).await.as_deref(), Some(fx.user.id.as_str()), "still Turid");
+
+        // A JSON client is told of the conflict; the link stays unused.
+        let json = server.http.get(&link).header("cookie", &victim).header("accept", "application/json").send().await;
+        assert_problem(json.unwrap(), 409, "conflict").await;
+
+        let post = |cookie: Option<&str>, origin: Option<&str>, body: String| {
+            let mut request = server
+                .http
+                .post(format!("{}/auth/sso", server.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("accept", "application/json")
+                .body(body);
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie.to_owned());
+            }
+            if let Some(origin) = origin {
+                request = request.header("origin", origin.to_owned());
+            }
+            request.send()
+        };
+        let portal = server.url.clone();
+        let good = format!("token={token}&confirm={confirm}");
+        let other_session = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        for (what, cookie, origin, body) in [
+            ("no confirmation token", Some(&victim), Some(&portal), format!("token={token}")),
+            ("a wrong token", Some(&victim), Some(&portal), format!("token={token}&confirm={}", "0".repeat(64))),
+            ("another session's token", Some(&other_session), Some(&portal), good.clone()),
+            ("no session", None, Some(&portal), good.clone()),
+            ("a foreign origin", Some(&victim), Some(&"https://evil.example".to_owned()), good.clone()),
+            ("origin null", Some(&victim), Some(&"null".to_owned()), good.clone()),
+        ] {
+            let response = post(cookie.map(String::as_str), origin.map(String::as_str), body).await.unwrap();
+            assert!(response.headers().get("set-cookie").is_none(), "{what}");
+            assert_problem(response, 403, "forbidden").await;
+        }
+        let refused = server.audit("kind=sso.redeem&outcome=refused").await;
+        assert_eq!(refused.len(), 7, "{refused:?}");
+        assert!(refused.iter().all(|r| r["user_id"] == eve.as_str()));
+        assert_eq!(session_user(&server, &victim).await.as_deref(), Some(fx.user.id.as_str()), "still Turid");
+
+        // Confirmed from the portal's page: Eve is signed in, Turid's session has ended.
+        let confirmed = post(Some(&victim), Some(&portal), good.clone()).await.unwrap();
+        assert_eq!(confirmed.status(), 303);
+        assert_eq!(header(&confirmed, "location"), Some("/dashboard/eve"));
+        let eves = crate::harness::set_cookie_pair(&confirmed);
+        assert!(eves.starts_with("handoff="), "{eves}");
+        assert_eq!(session_user(&server, &eves).await.as_deref(), Some(eve.as_str()));
+        assert_eq!(session_user(&server, &victim).await, None, "the replaced session has ended");
+        let accepted = server.audit("kind=sso.redeem&outcome=accepted").await;
+        assert!(accepted[0]["detail"].as_str().unwrap().ends_with(&format!("replaces the session of user {}", fx.user.id)));
+        // Consumed now, and only now.
+        assert_problem(post(Some(&eves), Some(&portal), good).await.unwrap(), 403, "forbidden").await;
+        let again = server.http.get(&link).header("accept", "application/json").send().await.unwrap();
+        assert_problem(again, 409, "token-already-used").await;
+    }
+
+    #[tokio::test]
+    async fn a_link_redeems_at_once_for_the_same_user_no_session_or_an_embed() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let turid = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let same = server.http.get(server.mint(&fx, "/dashboard/x").await).header("cookie", &turid).send().await.unwrap();
+        assert_eq!(same.status(), 303);
+        assert_eq!(header(&same, "location"), Some("/dashboard/x"));
+        // Embed sessions have their own partitioned cookie: another user's embed link replaces nothing.
+        let (eve, embed) = other_users_link(&server, &fx, "/embed/x").await;
+        let embedded = server.http.get(&embed).header("cookie", &turid).send().await.unwrap();
+        assert_eq!(embedded.status(), 303);
+        assert!(header(&embedded, "set-cookie").unwrap().starts_with("__Host-handoff-embed="));
+        assert_eq!(session_user(&server, &turid).await.as_deref(), Some(fx.user.id.as_str()));
+        let link = handoff_client::Client::new(&server.url)
+            .mint_sso_link(&fx.credentials, &eve, Some("/dashboard"))
+            .await
+            .unwrap();
+        assert_eq!(server.open(&link.redirect_url).await.status(), 303, "no session: signed in at once");
     }
 
     #[tokio::test]

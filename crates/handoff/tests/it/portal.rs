@@ -180,6 +180,60 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn logout_from_another_site_is_refused_and_ends_nothing() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await; // embed origin https://ehr.example.com
+        let verify = format!("{}/auth/verify", server.url);
+        let logout = |cookie: &str, origin: &str| {
+            server
+                .http
+                .post(format!("{}/auth/logout", server.url))
+                .header("cookie", cookie.to_owned())
+                .header("origin", origin.to_owned())
+                .header("accept", "application/json")
+                .send()
+        };
+        let embed = server.sign_in(&server.mint(&fx, "/embed/x").await).await;
+        let embed_alive = || server.http.get(&verify).header("cookie", &embed).header("x-original-uri", "/embed/x").send();
+        // The embed cookie is SameSite=None: any site's page can send it along.
+        for origin in ["https://evil.example", "null", "https://ehr.example.com.evil.example"] {
+            let refused = logout(&embed, origin).await.unwrap();
+            assert!(refused.headers().get("set-cookie").is_none(), "{origin}");
+            assert_problem(refused, 403, "forbidden").await;
+            assert_eq!(embed_alive().await.unwrap().status(), 200, "{origin}: the session is still alive");
+        }
+        let audited = server.audit("kind=auth.logout&outcome=refused").await;
+        assert_eq!(audited.len(), 3, "{audited:?}");
+        assert_eq!(audited[0]["user_id"], fx.user.id.as_str());
+        assert!(audited[0]["detail"].as_str().unwrap().contains("origin=https://ehr.example.com.evil.example"));
+        // The embed session's partner may sign it out from its own page.
+        assert_eq!(logout(&embed, "https://ehr.example.com").await.unwrap().status(), 204);
+        assert_eq!(embed_alive().await.unwrap().status(), 401);
+
+        // A top-level session: the portal's own pages only, not the partner's.
+        let top = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        assert_problem(logout(&top, "https://ehr.example.com").await.unwrap(), 403, "forbidden").await;
+        assert_eq!(server.http.get(&verify).header("cookie", &top).send().await.unwrap().status(), 200);
+        assert_eq!(logout(&top, &server.url).await.unwrap().status(), 204);
+        assert_eq!(server.http.get(&verify).header("cookie", &top).send().await.unwrap().status(), 401);
+
+        // A no-referrer page of the portal makes browsers send `Origin: null`, but `Sec-Fetch-Site`
+        // still says same-origin.
+        let again = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        let form = server
+            .http
+            .post(format!("{}/auth/logout", server.url))
+            .header("cookie", &again)
+            .header("origin", "null")
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 303);
+        assert_eq!(server.http.get(&verify).header("cookie", &again).send().await.unwrap().status(), 401);
+    }
+
+    #[tokio::test]
     async fn sessions_end_after_idle_and_absolute_timeouts() {
         let server = TestServer::with(|c| {
             c.session_idle_timeout = Some(100);
