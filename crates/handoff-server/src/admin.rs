@@ -550,9 +550,9 @@ async fn users_list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
     let organization = organization(&state, &id).await?;
-    let email = q.email.as_deref().map(|e| e.trim().to_lowercase());
+    let email = q.email()?;
     let (page, limit) = q.page()?;
-    let users = state.store.users(organization.id, email.as_deref(), &page).await?;
+    let users = state.store.users(organization.id, email.as_ref().map(|e| e.as_str()), &page).await?;
     Ok(Json(views::page(users, limit, views::user, |u| u.id.to_string())))
 }
 

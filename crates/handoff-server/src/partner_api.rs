@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use handoff_core::ids::{OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
-    parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, StatusSetter, User, UserStatus,
+    parse_name, AuditEvent, Email, Organization, Outcome, PageRequest, Partner, StatusSetter, User, UserStatus,
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::verify_or_dummy;
@@ -194,7 +194,7 @@ async fn users_caller(
 
 /// Validates a new user's fields.
 pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> ApiResult<User> {
-    let email = parse_email(&body.email).ok_or_else(|| ApiError::invalid("email is not a valid address."))?;
+    let email = parse_email(&body.email, "email")?;
     let given_name =
         parse_name(&body.given_name).ok_or_else(|| ApiError::invalid("given_name must be 1 to 200 characters."))?;
     let family_name =
@@ -202,13 +202,18 @@ pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> Ap
     Ok(User {
         id: UserId::new(),
         organization_id: organization,
-        email,
+        email: email.into(),
         given_name,
         family_name,
         status: UserStatus::Active,
         status_set_by: None,
         created_at: now,
     })
+}
+
+/// Parses the email address in `field`, refusing it with the rule it breaks.
+fn parse_email(input: &str, field: &str) -> ApiResult<Email> {
+    Email::parse(input).map_err(|e| ApiError::invalid(format!("{field} {e}.")))
 }
 
 /// Parses `{"status": "active" | "disabled"}`.
@@ -273,6 +278,11 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
+    /// The `email` filter in its stored form; the address rules apply to it as to a new user.
+    pub fn email(&self) -> ApiResult<Option<Email>> {
+        self.email.as_deref().map(|e| parse_email(e, "email")).transpose()
+    }
+
     pub fn page(&self) -> ApiResult<(PageRequest, u32)> {
         views::page_request(self.cursor.as_deref(), self.limit, 50, 200)
     }
@@ -290,12 +300,12 @@ async fn users_list(
     headers: HeaderMap,
 ) -> ApiResult<Json<Envelope<Page<UserView>>>> {
     let caller = users_caller(&state, &ctx, "partner.users.list", &headers, &organization_id).await?;
-    let email = query.email.as_deref().map(|e| e.trim().to_lowercase());
-    let (page, limit) = match query.page() {
-        Ok(page) => page,
+    let (email, (page, limit)) = match query.email().and_then(|email| query.page().map(|page| (email, page))) {
+        Ok(parsed) => parsed,
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
-    let users = state.store.users(caller.organization.id, email.as_deref(), &page).await?;
+    let email = email.as_ref().map(Email::as_str);
+    let users = state.store.users(caller.organization.id, email, &page).await?;
     let page = views::page(users, limit, views::user, |u| u.id.to_string());
     Ok(Json(Envelope { success: true, data: page }))
 }
