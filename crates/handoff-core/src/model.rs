@@ -445,8 +445,8 @@ mod tests {
     fn email_local_parts_with_look_alike_letters_are_refused() {
         for look_alike in [
             "\u{212A}ari@x.no", // KELVIN SIGN, which Unicode lower-cases to `k`
-            "ｋａｒｉ@x.no",     // full-width
-            "каri@x.no",         // Cyrillic к and а
+            "ｋａｒｉ@x.no",    // full-width
+            "каri@x.no",        // Cyrillic к and а
             "øyvind@x.no",
         ] {
             assert_eq!(email(look_alike), Err(EmailError::NonAsciiLocalPart), "{look_alike:?}");
