@@ -278,14 +278,25 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The `email` filter in its stored form; the address rules apply to it as to a new user.
-    pub fn email(&self) -> ApiResult<Option<Email>> {
-        self.email.as_deref().map(|e| parse_email(e, "email")).transpose()
-    }
-
     pub fn page(&self) -> ApiResult<(PageRequest, u32)> {
         views::page_request(self.cursor.as_deref(), self.limit, 50, 200)
     }
+}
+
+/// A page of the organization's users, only the one with the `email` filter's address when
+/// there is one. An address [`Email::parse`] refuses (such as a look-alike of another) matches
+/// nobody: no user can have it.
+pub async fn users_page(
+    state: &AppState,
+    organization: OrganizationId,
+    email: Option<&str>,
+    page: &PageRequest,
+) -> ApiResult<Vec<User>> {
+    let email = match email.map(Email::parse) {
+        Some(Err(_)) => return Ok(Vec::new()),
+        filter => filter.and_then(Result::ok),
+    };
+    Ok(state.store.users(organization, email.as_ref().map(Email::as_str), page).await?)
 }
 
 /// Lists the organization's users, oldest first, a page at a time.
@@ -300,12 +311,11 @@ async fn users_list(
     headers: HeaderMap,
 ) -> ApiResult<Json<Envelope<Page<UserView>>>> {
     let caller = users_caller(&state, &ctx, "partner.users.list", &headers, &organization_id).await?;
-    let (email, (page, limit)) = match query.email().and_then(|email| query.page().map(|page| (email, page))) {
-        Ok(parsed) => parsed,
+    let (page, limit) = match query.page() {
+        Ok(page) => page,
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
-    let email = email.as_ref().map(Email::as_str);
-    let users = state.store.users(caller.organization.id, email, &page).await?;
+    let users = users_page(&state, caller.organization.id, query.email.as_deref(), &page).await?;
     let page = views::page(users, limit, views::user, |u| u.id.to_string());
     Ok(Json(Envelope { success: true, data: page }))
 }

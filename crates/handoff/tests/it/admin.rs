@@ -116,6 +116,8 @@ backend_tests! {
         assert_eq!(user["email"], "kari@xn--bcher-kva.example");
         let found = server.admin_get(&format!("/organizations/{}/users?email=KARI@b%C3%BCcher.example", fx.org.id)).await;
         assert_eq!(found["items"][0]["id"], user["id"]);
+        let look_alike = format!("/organizations/{}/users?email=%E2%84%AAari@b%C3%BCcher.example", fx.org.id);
+        assert_eq!(server.admin_get(&look_alike).await["items"], json!([]));
 
         // The protected application sees the ASCII form, in the header and in the token.
         let user_id = user["id"].as_str().unwrap();
