@@ -21,7 +21,7 @@ use sha2::Sha256;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::model::{parse_email, parse_name};
+use crate::model::{parse_name, Email};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -185,8 +185,7 @@ pub struct SsoEventData {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidEvent {
     pub event_id: String,
-    /// Lower-cased.
-    pub email: String,
+    pub email: Email,
     pub first_name: String,
     pub last_name: String,
     pub org_no: String,
@@ -205,7 +204,7 @@ impl SsoEvent {
         if OffsetDateTime::parse(&self.event_timestamp, &Rfc3339).is_err() {
             return Err("eventTimestamp must be an RFC 3339 timestamp.".into());
         }
-        let email = parse_email(&self.data.email).ok_or("data.email is not a valid address.")?;
+        let email = Email::parse(&self.data.email).map_err(|e| format!("data.email {e}."))?;
         let first_name = parse_name(&self.data.first_name).ok_or("data.firstName must be 1 to 200 characters.")?;
         let last_name = parse_name(&self.data.last_name).ok_or("data.lastName must be 1 to 200 characters.")?;
         let org_no = self.data.org_no.trim();
@@ -283,7 +282,7 @@ mod tests {
     fn event_validation() {
         let event: SsoEvent = serde_json::from_str(BODY).unwrap();
         let valid = event.validate("Vinst_SSO").unwrap();
-        assert_eq!(valid.email, "turid@jensen.com");
+        assert_eq!(valid.email.as_str(), "turid@jensen.com");
         assert!(event.validate("Other").is_err());
         let mut bad = event.clone();
         bad.data.email = "nope".into();

@@ -242,6 +242,8 @@ pub struct RotatedSecret {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// An address with an ASCII local part, lower-cased; an internationalised domain is stored in
+    /// its IDNA (punycode) form. A non-ASCII local part is a 400.
     pub email: String,
     #[cfg_attr(feature = "openapi", schema(value_type = schema::Name))]
     pub given_name: String,
@@ -262,6 +264,7 @@ pub struct UpdateUser {
 pub struct UserView {
     pub id: String,
     pub organization_id: String,
+    /// Always ASCII: lower case, an internationalised domain in punycode.
     pub email: String,
     pub given_name: String,
     pub family_name: String,

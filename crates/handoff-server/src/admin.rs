@@ -29,7 +29,7 @@ use crate::openapi::{
     AdminBodyRefusals, AdminByIdBodyRefusals, AdminByIdListRefusals, AdminByIdRefusals, AdminListRefusals,
     AdminRefusals, RotationRefusals,
 };
-use crate::partner_api::{new_user, parse_status, ListQuery};
+use crate::partner_api::{new_user, parse_status, users_page, ListQuery};
 use crate::state::{AppState, Ctx};
 use crate::{inbound, outbound, views};
 
@@ -550,9 +550,8 @@ async fn users_list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Page<UserView>>> {
     let organization = organization(&state, &id).await?;
-    let email = q.email.as_deref().map(|e| e.trim().to_lowercase());
     let (page, limit) = q.page()?;
-    let users = state.store.users(organization.id, email.as_deref(), &page).await?;
+    let users = users_page(&state, organization.id, q.email.as_deref(), &page).await?;
     Ok(Json(views::page(users, limit, views::user, |u| u.id.to_string())))
 }
 

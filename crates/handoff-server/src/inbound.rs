@@ -156,7 +156,7 @@ async fn user_check(
     org: &Organization,
     event: &ValidEvent,
 ) -> ApiResult<Landing> {
-    match state.user_by_email(org.id, &event.email).await? {
+    match state.user_by_email(org.id, event.email.as_str()).await? {
         Some(user) if user.status == UserStatus::Active => Ok(Landing::SignIn(user)),
         Some(_) => Err(ApiError::new(ProblemKind::Forbidden, "The user is disabled.")),
         None => match (integration.unknown_user, &integration.register_url) {
@@ -320,7 +320,7 @@ async fn provision(state: &AppState, organization: &Organization, event: &ValidE
     let user = User {
         id: UserId::new(),
         organization_id: organization.id,
-        email: event.email.clone(),
+        email: event.email.to_string(),
         given_name: event.first_name.clone(),
         family_name: event.last_name.clone(),
         status: UserStatus::Active,
@@ -333,7 +333,7 @@ async fn provision(state: &AppState, organization: &Organization, event: &ValidE
         Ok(()) => Ok(user),
         Err(handoff_core::store::StoreError::Conflict(_)) => state
             .store
-            .user_by_email(organization.id, &event.email)
+            .user_by_email(organization.id, event.email.as_str())
             .await?
             .filter(|u| u.status == UserStatus::Active)
             .ok_or_else(|| ApiError::new(ProblemKind::Forbidden, "The user is disabled.")),
@@ -347,7 +347,7 @@ fn register_url(state: &AppState, url: &str, organization: &Organization, event:
     let claims = PrefillClaims {
         iss: state.settings.public_url.base.clone(),
         aud: url.to_owned(),
-        email: event.email.clone(),
+        email: event.email.to_string(),
         given_name: event.first_name.clone(),
         family_name: event.last_name.clone(),
         org: organization.id,

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use handoff_core::ids::{OrganizationId, PartnerId, UserId};
 use handoff_core::model::{
-    parse_email, parse_name, AuditEvent, Organization, Outcome, PageRequest, Partner, StatusSetter, User, UserStatus,
+    parse_name, AuditEvent, Email, Organization, Outcome, PageRequest, Partner, StatusSetter, User, UserStatus,
 };
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::verify_or_dummy;
@@ -194,7 +194,7 @@ async fn users_caller(
 
 /// Validates a new user's fields.
 pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> ApiResult<User> {
-    let email = parse_email(&body.email).ok_or_else(|| ApiError::invalid("email is not a valid address."))?;
+    let email = parse_email(&body.email, "email")?;
     let given_name =
         parse_name(&body.given_name).ok_or_else(|| ApiError::invalid("given_name must be 1 to 200 characters."))?;
     let family_name =
@@ -202,13 +202,18 @@ pub fn new_user(organization: OrganizationId, body: &CreateUser, now: i64) -> Ap
     Ok(User {
         id: UserId::new(),
         organization_id: organization,
-        email,
+        email: email.into(),
         given_name,
         family_name,
         status: UserStatus::Active,
         status_set_by: None,
         created_at: now,
     })
+}
+
+/// Parses the email address in `field`, refusing it with the rule it breaks.
+fn parse_email(input: &str, field: &str) -> ApiResult<Email> {
+    Email::parse(input).map_err(|e| ApiError::invalid(format!("{field} {e}.")))
 }
 
 /// Parses `{"status": "active" | "disabled"}`.
@@ -278,6 +283,22 @@ impl ListQuery {
     }
 }
 
+/// A page of the organization's users, only the one with the `email` filter's address when
+/// there is one. An address [`Email::parse`] refuses (such as a look-alike of another) matches
+/// nobody: no user can have it.
+pub async fn users_page(
+    state: &AppState,
+    organization: OrganizationId,
+    email: Option<&str>,
+    page: &PageRequest,
+) -> ApiResult<Vec<User>> {
+    let email = match email.map(Email::parse) {
+        Some(Err(_)) => return Ok(Vec::new()),
+        filter => filter.and_then(Result::ok),
+    };
+    Ok(state.store.users(organization, email.as_ref().map(Email::as_str), page).await?)
+}
+
 /// Lists the organization's users, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/organizations/{organization_id}/users", tag = "partner",
     params(("organization_id" = String, Path, description = "Must be the `x-organization-id` organization."), PartnerHeaders, ListQuery),
@@ -290,12 +311,11 @@ async fn users_list(
     headers: HeaderMap,
 ) -> ApiResult<Json<Envelope<Page<UserView>>>> {
     let caller = users_caller(&state, &ctx, "partner.users.list", &headers, &organization_id).await?;
-    let email = query.email.as_deref().map(|e| e.trim().to_lowercase());
     let (page, limit) = match query.page() {
         Ok(page) => page,
         Err(error) => return Err(state.refuse(caller.event, error).await),
     };
-    let users = state.store.users(caller.organization.id, email.as_deref(), &page).await?;
+    let users = users_page(&state, caller.organization.id, query.email.as_deref(), &page).await?;
     let page = views::page(users, limit, views::user, |u| u.id.to_string());
     Ok(Json(Envelope { success: true, data: page }))
 }

@@ -2,10 +2,12 @@
 
 use std::process::Command;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use handoff_client::PartnerCredentials;
 use serde_json::{json, Value};
 
-use crate::harness::{assert_problem, TestServer, ADMIN_TOKEN};
+use crate::harness::{assert_problem, header, TestServer, ADMIN_TOKEN};
 
 backend_tests! {
     #[tokio::test]
@@ -89,6 +91,45 @@ backend_tests! {
             .unwrap();
         assert_problem(gone, 404, "not-found").await;
         assert!(!server.audit("kind=admin.organization.delete").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn user_emails_are_ascii_and_so_is_the_identity_they_sign_in_as() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let create = |email: &str| {
+            server
+                .http
+                .post(format!("{}/admin/v1/organizations/{}/users", server.url, fx.org.id))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"email": email, "given_name": "Kari", "family_name": "Nordmann"}))
+                .send()
+        };
+        for look_alike in ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"] {
+            let problem = assert_problem(create(look_alike).await.unwrap(), 400, "invalid-request").await;
+            let detail = problem["error"]["detail"].as_str().unwrap();
+            assert!(detail.starts_with("email must have an ASCII local part"), "{detail}");
+        }
+        let created = create("Kari@BÜCHER.example").await.unwrap();
+        assert_eq!(created.status(), 201);
+        let user: Value = created.json().await.unwrap();
+        assert_eq!(user["email"], "kari@xn--bcher-kva.example");
+        let found = server.admin_get(&format!("/organizations/{}/users?email=KARI@b%C3%BCcher.example", fx.org.id)).await;
+        assert_eq!(found["items"][0]["id"], user["id"]);
+        let look_alike = format!("/organizations/{}/users?email=%E2%84%AAari@b%C3%BCcher.example", fx.org.id);
+        assert_eq!(server.admin_get(&look_alike).await["items"], json!([]));
+
+        // The protected application sees the ASCII form, in the header and in the token.
+        let user_id = user["id"].as_str().unwrap();
+        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, user_id, Some("/")).await.unwrap();
+        let cookie = server.sign_in(&link.redirect_url).await;
+        let verified = server.http.get(format!("{}/auth/verify", server.url)).header("cookie", cookie).send().await.unwrap();
+        assert_eq!(verified.status(), 200);
+        assert_eq!(header(&verified, "x-handoff-email"), Some("kari@xn--bcher-kva.example"));
+        let token = header(&verified, "x-handoff-token").unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["email"], "kari@xn--bcher-kva.example");
     }
 
     #[tokio::test]

@@ -263,6 +263,45 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn a_look_alike_email_does_not_sign_in_the_user_it_resembles() {
+        let server = TestServer::start().await;
+        let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
+        let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
+        let kari = server.create_user(&org, "kari@x.no").await;
+        let ts = now(&server).to_string();
+        // KELVIN SIGN (which Unicode lower-cases to `k`), full-width and Cyrillic letters.
+        for look_alike in ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"] {
+            let body = serde_json::to_vec(&event(look_alike, "123456789")).unwrap();
+            let error = refused(portal.send(&server, &body, &ts).await, 400).await;
+            assert!(error.starts_with("data.email must have an ASCII local part"), "{error}");
+        }
+        let users = server.admin_get(&format!("/organizations/{org}/users")).await;
+        assert_eq!(users["items"].as_array().unwrap().len(), 1, "nobody was provisioned");
+        assert_eq!(users["items"][0]["id"], kari.id.as_str());
+        assert!(server.audit("kind=inbound.sso&outcome=accepted").await.is_empty());
+        assert_eq!(server.audit("kind=inbound.sso&outcome=refused").await.len(), 3);
+
+        // An internationalised domain is one user, in either spelling.
+        let idn = server.create_user(&org, "kari@bücher.example").await;
+        assert_eq!(idn.email, "kari@xn--bcher-kva.example");
+        let body = serde_json::to_vec(&event("Kari@BÜCHER.example", "123456789")).unwrap();
+        let answer: Value = portal.send(&server, &body, &ts).await.json().await.unwrap();
+        let cookie = server.sign_in(answer["redirectUrl"].as_str().unwrap()).await;
+        let me: Value = server
+            .http
+            .get(format!("{}/auth/session", server.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user_id"], idn.id.as_str());
+        assert_eq!(me["email"], "kari@xn--bcher-kva.example");
+    }
+
+    #[tokio::test]
     async fn unknown_user_policies() {
         let server = TestServer::start().await;
         let reject = setup(&server, json!({"slug": "reject"})).await;

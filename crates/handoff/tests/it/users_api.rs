@@ -14,6 +14,52 @@ fn request(server: &TestServer, fx: &Fixture, method: reqwest::Method, path: &st
 
 backend_tests! {
     #[tokio::test]
+    async fn emails_need_an_ascii_local_part_and_keep_idn_domains_in_punycode() {
+        let server = TestServer::start().await;
+        let fx = server.fixture().await;
+        let create = |email: &str| {
+            request(&server, &fx, reqwest::Method::POST, "/users")
+                .json(&json!({"email": email, "given_name": "Kari", "family_name": "Nordmann"}))
+                .send()
+        };
+        for look_alike in ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"] {
+            let problem = assert_problem(create(look_alike).await.unwrap(), 400, "invalid-request").await;
+            let detail = problem["error"]["detail"].as_str().unwrap();
+            assert!(detail.starts_with("email must have an ASCII local part"), "{detail}");
+        }
+        assert_eq!(server.audit("kind=partner.users.create&outcome=refused").await.len(), 3);
+
+        let created = create("Kari@BÜCHER.example").await.unwrap();
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["data"]["email"], "kari@xn--bcher-kva.example");
+        let duplicate = create("kari@xn--bcher-kva.example").await.unwrap();
+        assert_problem(duplicate, 409, "conflict").await;
+        let found: Value = request(&server, &fx, reqwest::Method::GET, "/users?email=kari@b%C3%BCcher.example")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(found["data"]["items"][0]["id"], created["data"]["id"]);
+        // A look-alike of an existing address matches nobody.
+        request(&server, &fx, reqwest::Method::POST, "/users")
+            .json(&json!({"email": "kari@x.no", "given_name": "Kari", "family_name": "Nordmann"}))
+            .send()
+            .await
+            .unwrap();
+        let look_alike: Value = request(&server, &fx, reqwest::Method::GET, "/users?email=%E2%84%AAari@x.no")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(look_alike["data"]["items"], json!([]));
+    }
+
+    #[tokio::test]
     async fn create_list_read_disable_enable() {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
