@@ -1,0 +1,444 @@
+//! The journal's single-use contract (`handoff_core::store::Write`), on both write paths
+//! `handoff_store::connect` picks: the rusqlite writer thread (a SQLite file) and the sqlx batch
+//! path (PostgreSQL). There is no third: the branch meant to keep an in-memory SQLite database on
+//! the sqlx path never matches, because sqlx renames `:memory:` to `file:sqlx-in-memory-N`, and
+//! `sqlite::memory:` cannot serve at all (every pool connection opens a database of its own).
+//!
+//! The contract: of all the claims ever made of one `jti` (`Write::Redeem`) or one
+//! `(integration, eventId)` (`Write::RememberEvent`), exactly one wins (`true`), whether the
+//! others race it from other tasks, other commits, other store instances (nodes) or sit in the
+//! same batch after it; a loser (`false`) writes nothing: no session and no audit record (the
+//! server audits the refusal with a write of its own). Plain audits always win. Results come
+//! back in write order, and a failed batch commits nothing.
+//!
+//! PostgreSQL runs as a throwaway server from the system binaries; without them the PostgreSQL
+//! variants print SKIPPED, and under `CI` they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use handoff_core::ids::{IntegrationId, OrganizationId, SessionId, UserId};
+use handoff_core::model::{
+    AuditEvent, AuditFilter, InboundIntegration, Organization, Outcome, SealedSecrets, Session, UnknownUserPolicy,
+    User, UserStatus,
+};
+use handoff_core::secret::{Credential, SecretDigest};
+use handoff_core::store::{Store, Write};
+use handoff_store::PoolSettings;
+use tokio::sync::Barrier;
+
+/// How many committers race for one claim.
+const RACERS: usize = 8;
+/// How many claims they race for, one after the other.
+const ROUNDS: usize = 5;
+const NOW: i64 = 1_700_000_000;
+
+/// Generates one test per write path for every contract case.
+macro_rules! journal_tests {
+    ($( $(#[$attr:meta])* async fn $name:ident($db:ident: Db) $body:block )*) => {$(
+        mod $name {
+            use super::*;
+
+            async fn case($db: Db) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_file() {
+                case(Db::sqlite_file()).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if pg::available() {
+                    let server = pg::Postgres::start();
+                    case(Db::postgres(&server)).await
+                }
+            }
+        }
+    )*};
+}
+
+/// A database and how to open stores on it.
+struct Db {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Db {
+    fn sqlite_file() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("handoff.db").display());
+        Db { url, _dir: Some(dir) }
+    }
+
+    fn postgres(server: &pg::Postgres) -> Db {
+        Db { url: server.url.clone(), _dir: None }
+    }
+
+    /// `nodes` stores on the database, as that many nodes would open it, with an organization, a
+    /// user and two integrations to write for.
+    async fn open(&self, nodes: usize) -> (Vec<Arc<dyn Store>>, Fixture) {
+        let first = handoff_store::connect(&self.url, &PoolSettings::default()).await.unwrap();
+        let fixture = Fixture::create(first.as_ref()).await;
+        let mut stores = vec![first];
+        for _ in 1..nodes {
+            stores.push(handoff_store::connect(&self.url, &PoolSettings::default()).await.unwrap());
+        }
+        (stores, fixture)
+    }
+}
+
+struct Fixture {
+    organization: OrganizationId,
+    user: UserId,
+    integrations: [IntegrationId; 2],
+}
+
+impl Fixture {
+    async fn create(store: &dyn Store) -> Fixture {
+        let organization = OrganizationId::new();
+        store
+            .create_organization(&Organization {
+                id: organization,
+                name: "Clinic".into(),
+                org_numbers: vec!["559900-0001".into()],
+                credential: Credential::new(SecretDigest::of("organization secret")),
+                created_at: NOW,
+            })
+            .await
+            .unwrap();
+        let user = UserId::new();
+        store
+            .create_user(&User {
+                id: user,
+                organization_id: organization,
+                email: "ada@example.com".into(),
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                status: UserStatus::Active,
+                status_set_by: None,
+                created_at: NOW,
+            })
+            .await
+            .unwrap();
+        let mut integrations = [IntegrationId::new(), IntegrationId::new()];
+        for (i, id) in integrations.iter_mut().enumerate() {
+            store
+                .create_integration(&InboundIntegration {
+                    id: *id,
+                    slug: format!("portal-{i}"),
+                    name: format!("Portal {i}"),
+                    secrets: SealedSecrets { current: vec![7; 48], previous: None },
+                    signature_profile: Default::default(),
+                    tolerance_seconds: 300,
+                    event_type: "sso".into(),
+                    unknown_user: UnknownUserPolicy::Reject,
+                    register_url: None,
+                    landing_path: "/".into(),
+                    sandbox: false,
+                    created_at: NOW,
+                })
+                .await
+                .unwrap();
+        }
+        Fixture { organization, user, integrations }
+    }
+
+    fn audit(&self, kind: &str, request_id: &str) -> AuditEvent {
+        AuditEvent {
+            at: NOW,
+            kind: kind.into(),
+            outcome: Some(Outcome::Accepted),
+            reason: "accepted".into(),
+            partner_id: None,
+            organization_id: Some(self.organization.to_string()),
+            user_id: Some(self.user.to_string()),
+            client_addr: Some("127.0.0.1".into()),
+            request_id: Some(request_id.into()),
+            detail: None,
+        }
+    }
+
+    /// A redemption of `jti` opening a session of its own; its audit's request id is `request_id`.
+    fn redeem(&self, jti: &str, request_id: &str) -> (Write, SessionId) {
+        let id = SessionId::new();
+        let session = Session {
+            id,
+            secret_digest: SecretDigest::of(request_id),
+            user_id: self.user,
+            organization_id: self.organization,
+            partner_id: None,
+            embed: false,
+            created_at: NOW,
+            last_seen_at: NOW,
+            expires_at: NOW + 3600,
+        };
+        let write = Write::Redeem {
+            jti: jti.into(),
+            token_expires_at: NOW + 60,
+            session,
+            audit: self.audit("sso.redeem", request_id),
+        };
+        (write, id)
+    }
+
+    fn remember(&self, integration: usize, event_id: &str, request_id: &str) -> Write {
+        Write::RememberEvent {
+            integration: self.integrations[integration],
+            event_id: event_id.into(),
+            expires_at: NOW + 300,
+            audit: self.audit("inbound.sso", request_id),
+        }
+    }
+}
+
+/// The request ids of the audit records of `kind`, oldest first.
+async fn audited(store: &dyn Store, kind: &str) -> Vec<String> {
+    let filter = AuditFilter { kind: Some(kind.into()), limit: 1000, ..AuditFilter::default() };
+    let mut records = store.audit(&filter).await.unwrap();
+    records.reverse();
+    records.into_iter().map(|r| r.event.request_id.unwrap_or_default()).collect()
+}
+
+/// Commits each batch from its own task, on the stores in turn, all released at once; returns
+/// each batch's results.
+async fn race(stores: &[Arc<dyn Store>], batches: Vec<Vec<Write>>) -> Vec<Vec<bool>> {
+    let start = Arc::new(Barrier::new(batches.len()));
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .enumerate()
+        .map(|(i, batch)| {
+            let (store, start) = (stores[i % stores.len()].clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.commit(batch).await.unwrap()
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+/// The one index in `results` that won.
+fn only_winner(results: &[Vec<bool>]) -> usize {
+    assert!(results.iter().all(|r| r.len() == 1), "one result per write: {results:?}");
+    let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i][0]).collect();
+    assert_eq!(winners.len(), 1, "exactly one winner, not {winners:?}");
+    winners[0]
+}
+
+journal_tests! {
+    async fn racing_redemptions_of_one_jti_have_one_winner(db: Db) {
+        let (stores, f) = db.open(RACERS).await;
+        let mut expected_audits = Vec::new();
+        for round in 0..ROUNDS {
+            let jti = format!("jti-{round}");
+            let (batches, sessions): (Vec<_>, Vec<_>) = (0..RACERS)
+                .map(|racer| {
+                    let (write, session) = f.redeem(&jti, &format!("redeem-{round}-{racer}"));
+                    (vec![write], session)
+                })
+                .unzip();
+            let winner = only_winner(&race(&stores, batches).await);
+            expected_audits.push(format!("redeem-{round}-{winner}"));
+
+            // Only the winner opened its session (seen from every node).
+            for store in &stores {
+                for (racer, session) in sessions.iter().enumerate() {
+                    let found = store.session(*session).await.unwrap();
+                    assert_eq!(found.is_some(), racer == winner, "round {round}, racer {racer}'s session");
+                }
+            }
+            // A later claim, on any node, still loses.
+            let (late, late_session) = f.redeem(&jti, "late");
+            assert_eq!(stores[round % stores.len()].commit(vec![late]).await.unwrap(), vec![false]);
+            assert!(stores[0].session(late_session).await.unwrap().is_none());
+        }
+        // One audit record per jti, the winner's; none for a loser.
+        assert_eq!(audited(stores[0].as_ref(), "sso.redeem").await, expected_audits);
+    }
+
+    async fn racing_deliveries_of_one_event_id_have_one_winner(db: Db) {
+        let (stores, f) = db.open(RACERS).await;
+        let mut expected_audits = Vec::new();
+        for round in 0..ROUNDS {
+            let event_id = format!("event-{round}");
+            let batches =
+                (0..RACERS).map(|racer| vec![f.remember(0, &event_id, &format!("event-{round}-{racer}"))]).collect();
+            let winner = only_winner(&race(&stores, batches).await);
+            expected_audits.push(format!("event-{round}-{winner}"));
+
+            // The event is remembered once: a later delivery, on any node, still loses.
+            let late = f.remember(0, &event_id, "late");
+            assert_eq!(stores[round % stores.len()].commit(vec![late]).await.unwrap(), vec![false]);
+        }
+        assert_eq!(audited(stores[0].as_ref(), "inbound.sso").await, expected_audits);
+    }
+
+    async fn a_batch_of_winners_and_losers_writes_only_the_winners_in_order(db: Db) {
+        let (stores, f) = db.open(1).await;
+        let store = stores[0].as_ref();
+        let (spent, _) = f.redeem("jti-spent", "earlier-redeem");
+        let seen = f.remember(0, "event-seen", "earlier-event");
+        assert_eq!(store.commit(vec![spent, seen]).await.unwrap(), vec![true, true]);
+
+        let (first, first_session) = f.redeem("jti-a", "a-first");
+        let (again, again_session) = f.redeem("jti-a", "a-again");
+        let (respent, respent_session) = f.redeem("jti-spent", "spent-again");
+        let (fresh, fresh_session) = f.redeem("jti-b", "b");
+        let batch = vec![
+            first,
+            f.remember(0, "event-1", "event-1"),
+            Write::Audit(f.audit("sso.redeem", "plain-audit")),
+            again,
+            f.remember(0, "event-1", "event-1-again"),
+            respent,
+            f.remember(0, "event-seen", "seen-again"),
+            // The same event id from another integration is another event.
+            f.remember(1, "event-1", "event-1-elsewhere"),
+            fresh,
+        ];
+        let results = store.commit(batch).await.unwrap();
+        assert_eq!(results, vec![true, true, true, false, false, false, false, true, true]);
+
+        for (session, opened) in
+            [(first_session, true), (again_session, false), (respent_session, false), (fresh_session, true)]
+        {
+            assert_eq!(store.session(session).await.unwrap().is_some(), opened, "session {session}");
+        }
+        assert_eq!(audited(store, "sso.redeem").await, ["earlier-redeem", "a-first", "plain-audit", "b"]);
+        assert_eq!(audited(store, "inbound.sso").await, ["earlier-event", "event-1", "event-1-elsewhere"]);
+    }
+
+    async fn a_failed_batch_commits_nothing(db: Db) {
+        let (stores, f) = db.open(1).await;
+        let store = stores[0].as_ref();
+        let (claim, claim_session) = f.redeem("jti-a", "a");
+        // A session of a user that does not exist breaks the batch (a foreign key).
+        let (Write::Redeem { jti, token_expires_at, mut session, audit }, broken_session) = f.redeem("jti-b", "b")
+        else {
+            unreachable!()
+        };
+        session.user_id = UserId::new();
+        let broken = Write::Redeem { jti, token_expires_at, session, audit };
+        let batch = vec![
+            Write::Audit(f.audit("sso.redeem", "plain-audit")),
+            f.remember(0, "event-1", "event-1"),
+            claim,
+            broken,
+        ];
+        assert!(store.commit(batch).await.is_err());
+
+        assert!(store.session(claim_session).await.unwrap().is_none());
+        assert!(store.session(broken_session).await.unwrap().is_none());
+        assert!(audited(store, "sso.redeem").await.is_empty());
+        assert!(audited(store, "inbound.sso").await.is_empty());
+        // Nothing was claimed: the same claims win now.
+        let (claim, claim_session) = f.redeem("jti-a", "a-retry");
+        let results = store.commit(vec![f.remember(0, "event-1", "event-1-retry"), claim]).await.unwrap();
+        assert_eq!(results, vec![true, true]);
+        assert!(store.session(claim_session).await.unwrap().is_some());
+    }
+}
+
+/// A throwaway PostgreSQL server. This duplicates the essentials of the integration suite's
+/// harness (`crates/handoff/tests/it/backend.rs`): a test of this crate cannot use a module of
+/// another package's test binary, and the harness is not worth a crate of its own for two users.
+mod pg {
+    use std::os::unix::process::CommandExt as _;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use tempfile::TempDir;
+
+    fn bin() -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+            .filter(|bin| bin.join("postgres").exists() && bin.join("initdb").exists())
+            .collect();
+        versions.sort();
+        versions.pop()
+    }
+
+    /// (uid, gid) of the `postgres` system user: `initdb` refuses to run as root.
+    fn user() -> Option<(u32, u32)> {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
+        let fields: Vec<&str> = line.split(':').collect();
+        Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+    }
+
+    /// Whether PostgreSQL tests can run; panics under CI when they cannot.
+    pub fn available() -> bool {
+        let ready = bin().is_some() && user().is_some();
+        if !ready {
+            assert!(std::env::var_os("CI").is_none(), "CI must install postgresql (its binaries and user)");
+            eprintln!("SKIPPED: PostgreSQL binaries or the postgres user are missing (apt-get install postgresql)");
+        }
+        ready
+    }
+
+    /// Stopped and deleted on drop.
+    pub struct Postgres {
+        child: Child,
+        pub url: String,
+        dir: TempDir,
+    }
+
+    impl Postgres {
+        pub fn start() -> Postgres {
+            let bin = bin().expect("PostgreSQL binaries");
+            let (uid, gid) = user().expect("the postgres user");
+            let dir = tempfile::tempdir().unwrap();
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+            let data = dir.path().join("data");
+            let status = Command::new(bin.join("initdb"))
+                .uid(uid)
+                .gid(gid)
+                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
+                .arg(&data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "initdb failed");
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new(bin.join("postgres"))
+                .uid(uid)
+                .gid(gid)
+                .arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+                .arg(dir.path())
+                .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(dir.path().join("postgres.log")).unwrap()))
+                .spawn()
+                .unwrap();
+            let server = Postgres { child, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir };
+            // Polls until the server accepts connections (bounded).
+            for _ in 0..400 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return server;
+                }
+                #[allow(clippy::disallowed_methods)]
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            panic!(
+                "postgres did not start: {}",
+                std::fs::read_to_string(server.dir.path().join("postgres.log")).unwrap_or_default()
+            );
+        }
+    }
+
+    impl Drop for Postgres {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
