@@ -7,7 +7,6 @@
 //! Single use and replay refusal rest on primary keys, which hold across any number of nodes.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +91,14 @@ impl SqlStore {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of(database_url)
             .ok_or_else(|| StoreError::Backend("database_url must start with sqlite:// or postgres://".into()))?;
+        if dialect == Dialect::Sqlite && (database_url.contains(":memory:") || database_url.contains("mode=memory")) {
+            // sqlx gives every pooled connection a database of its own, and the journal would
+            // write to a stray file: nothing would be where it was written.
+            return Err(backend(
+                "an in-memory SQLite database cannot hold handoff's data (each connection would get its own): \
+                 use a file, e.g. sqlite:///var/lib/handoff/handoff.db",
+            ));
+        }
         let url = match dialect {
             Dialect::Sqlite if !database_url.contains('?') => format!("{database_url}?mode=rwc"),
             _ => database_url.to_owned(),
@@ -121,9 +128,7 @@ impl SqlStore {
         let sqlite_journal = match dialect {
             Dialect::Sqlite => {
                 let options = SqliteConnectOptions::from_str(&url).map_err(backend)?;
-                // An in-memory database is private to its connection: it stays on the pool.
-                let file = options.get_filename();
-                (file != Path::new(":memory:")).then(|| SqliteJournal::open(file).map(Arc::new)).transpose()?
+                Some(Arc::new(SqliteJournal::open(options.get_filename())?))
             }
             Dialect::Postgres => None,
         };

@@ -1,8 +1,7 @@
 //! The journal's single-use contract (`handoff_core::store::Write`), on both write paths
 //! `handoff_store::connect` picks: the rusqlite writer thread (a SQLite file) and the sqlx batch
-//! path (PostgreSQL). There is no third: the branch meant to keep an in-memory SQLite database on
-//! the sqlx path never matches, because sqlx renames `:memory:` to `file:sqlx-in-memory-N`, and
-//! `sqlite::memory:` cannot serve at all (every pool connection opens a database of its own).
+//! path (PostgreSQL). There is no third: an in-memory SQLite database is refused by `connect`
+//! (every pool connection would open a database of its own).
 //!
 //! The contract: of all the claims ever made of one `jti` (`Write::Redeem`) or one
 //! `(integration, eventId)` (`Write::RememberEvent`), exactly one wins (`true`), whether the
@@ -440,5 +439,15 @@ mod pg {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// An in-memory SQLite database would be one per pooled connection (sqlx opens each anew) and
+/// the journal would write to a stray file: it is refused with a clear message instead.
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused() {
+    for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://handoff.db?mode=memory"] {
+        let error = handoff_store::connect(url, &PoolSettings::default()).await.err().map(|e| e.to_string());
+        assert!(error.as_deref().is_some_and(|e| e.contains("in-memory SQLite")), "{url}: {error:?}");
     }
 }
