@@ -193,7 +193,8 @@ impl App {
         let upstream = settings.upstream.clone().map(Upstream::new);
         let journal = Journal::start(store.clone());
         metrics::handle();
-        let allow_private_endpoints = settings.allow_private_endpoints;
+        let http = outbound::client(settings.allow_private_endpoints)
+            .map_err(|err| io_error("cannot build the supplier HTTP client")(io::Error::other(err)))?;
         let state = AppState::new(Inner {
             settings,
             store,
@@ -205,7 +206,7 @@ impl App {
             caches: Caches::default(),
             partner_windows: Mutex::default(),
             upstream,
-            http: outbound::client(allow_private_endpoints),
+            http,
         });
         let router = router(state.clone());
         Ok(App { listener, router, state })

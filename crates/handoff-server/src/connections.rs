@@ -44,6 +44,8 @@ impl Limits {
 
     /// Admits a connection from `peer`, or says which cap it is over.
     pub fn admit(&self, peer: IpAddr) -> Result<Admitted, &'static str> {
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+        let peer = peer.to_canonical();
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if open.total >= self.total {
             return Err("max_connections");

@@ -16,7 +16,8 @@ pub struct ApiError {
     pub problem: Problem,
     /// Seconds for `Retry-After` (429 only).
     pub retry_after: Option<u64>,
-    /// Set when the handler already wrote the audit record for this refusal.
+    /// Set when the refusal needs no audit record from the renderer: the handler wrote it, or
+    /// the request named no one ([`ApiError::unaudited`]).
     pub audited: bool,
 }
 
@@ -31,6 +32,14 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::NotFound, detail)
+    }
+
+    /// This refusal is not audited: the request named no credential and nothing that exists (no
+    /// credential headers at all, an unknown integration), like a routing miss. Auditing it
+    /// would let any client grow the database at will; `/metrics` counts it.
+    pub fn unaudited(mut self) -> Self {
+        self.audited = true;
+        self
     }
 
     pub fn internal() -> Self {

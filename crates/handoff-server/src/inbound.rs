@@ -33,6 +33,8 @@ use crate::{ratelimit, sso};
 
 /// Seconds an event id is remembered beyond the timestamp tolerance.
 const REPLAY_MARGIN_SECONDS: i64 = 300;
+/// The longest slug the admin API accepts.
+const MAX_SLUG_LEN: usize = 64;
 /// Lifetime of a registration prefill token.
 const PREFILL_TTL_SECONDS: i64 = 300;
 
@@ -168,7 +170,12 @@ async fn user_check(
 }
 
 async fn integration_by_slug(state: &AppState, slug: &str) -> ApiResult<Arc<InboundIntegration>> {
-    state.integration(slug).await?.ok_or_else(|| ApiError::not_found("Unknown integration."))
+    let unknown = || ApiError::not_found("Unknown integration.").unaudited();
+    // No slug is longer (admin API): a longer one is not looked up, nor cached as unknown.
+    if slug.len() > MAX_SLUG_LEN {
+        return Err(unknown());
+    }
+    state.integration(slug).await?.ok_or_else(unknown)
 }
 
 fn body_bytes(body: RawBody) -> ApiResult<Bytes> {

@@ -64,14 +64,15 @@ pub fn seal_context(supplier: &Supplier) -> String {
 /// The HTTP client for suppliers: no redirects followed, short connect timeout, no proxy (the
 /// address check must see the supplier's own addresses), and unless `allow_private` every host
 /// name resolved through [`CheckedResolver`].
-pub fn client(allow_private: bool) -> reqwest::Client {
+pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .no_proxy()
         .user_agent(concat!("handoff/", env!("CARGO_PKG_VERSION")));
     let builder = if allow_private { builder } else { builder.dns_resolver(Arc::new(CheckedResolver)) };
-    builder.build().unwrap_or_default()
+    // A failure is a boot error: a default client would follow redirects and skip the checks.
+    builder.build()
 }
 
 /// Whether a browser may be sent to `url`: https, or http on a loopback host (development).

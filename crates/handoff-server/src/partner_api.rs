@@ -90,6 +90,8 @@ async fn authenticate(
         .and_then(|()| required_headers(headers, if needs_user { &names } else { &names[..4] }))
     {
         Ok(values) => values,
+        // A request naming no partner, organization or user says nothing about anyone.
+        Err(error) if names.iter().all(|name| !headers.contains_key(*name)) => return Err(error.unaudited()),
         Err(error) => return Err(state.refuse(event, error).await),
     };
     let [partner_id, partner_secret, organization_id, organization_secret, ..] = values.as_slice() else {

@@ -271,7 +271,8 @@ impl Ctx {
     /// address stands, never a claim from further left.
     pub fn from_parts(parts: &Parts, settings: &Settings) -> Self {
         let trusted = &settings.trusted_proxies;
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_canonical());
         let client = match peer {
             Some(peer) if trusted.contains(&peer) => parts
                 .headers
@@ -283,6 +284,7 @@ impl Ctx {
                 .map(forwarded_addr)
                 .take_while(Option::is_some)
                 .flatten()
+                .map(|ip| ip.to_canonical())
                 .find(|ip| !trusted.contains(ip))
                 .or(Some(peer)),
             other => other,

@@ -32,19 +32,24 @@ backend_tests! {
             workers.spawn(async move {
                 let (long_path, long_id) = ("p".repeat(1024), "r".repeat(4096));
                 for i in (worker..10_000).step_by(32) {
-                    let (path, method) = match i % 3 {
-                        0 => (format!("/v1/{long_path}{i}"), reqwest::Method::GET),
-                        1 => (format!("/admin/v1/{long_path}{i}"), reqwest::Method::GET),
-                        _ => ("/v1/sso".to_owned(), reqwest::Method::PATCH),
+                    // Unknown paths and methods; the partner API naming no one; unknown
+                    // inbound integrations (short and long slugs).
+                    let (path, method, expected) = match i % 5 {
+                        0 => (format!("/v1/{long_path}{i}"), reqwest::Method::GET, 404),
+                        1 => (format!("/admin/v1/{long_path}{i}"), reqwest::Method::GET, 404),
+                        2 => ("/v1/sso".to_owned(), reqwest::Method::PATCH, 405),
+                        3 => ("/v1/sso".to_owned(), reqwest::Method::POST, 400),
+                        _ => (format!("/v1/inbound/{}{i}/sso", &long_path[..(i % 2) * 900 + 8]), reqwest::Method::POST, 404),
                     };
                     let response =
                         http.request(method, format!("{url}{path}")).header("x-request-id", &long_id).send().await.unwrap();
-                    let status = response.status().as_u16();
-                    assert!(status == 404 || status == 405, "{path:.40}: {status}");
+                    assert_eq!(response.status().as_u16(), expected, "{path:.40}");
                     let echoed = header(&response, "x-request-id").unwrap().to_owned();
                     assert!(is_generated_id(&echoed), "the client's request id came back: {echoed:.40}");
                     let body: Value = response.json().await.unwrap();
-                    assert_eq!(body["error"]["request_id"], echoed.as_str());
+                    if !path.starts_with("/v1/inbound/") {
+                        assert_eq!(body["error"]["request_id"], echoed.as_str());
+                    }
                 }
             });
         }
