@@ -31,7 +31,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::cache::Caches;
 use crate::config::{PublicUrl, Settings};
-use crate::connections::Limits;
+use crate::connections::{Limits, Slot};
 use crate::extract::BODY_LIMIT;
 use crate::journal::Journal;
 use crate::keyring::Keyring;
@@ -299,17 +299,18 @@ async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let admitted = match limits.admit(peer.ip()) {
-            Ok(admitted) => admitted,
+        let slot = match limits.admit(peer.ip()) {
+            Ok(admitted) => Slot::from(admitted),
             Err(cap) => {
                 metrics::connection_refused(cap);
                 tracing::debug!(cap, "connection refused at accept");
                 continue;
             }
         };
-        let router = router.clone();
+        let (router, request_slot) = (router.clone(), slot.clone());
         let service = service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(request_slot.clone());
             router.clone().oneshot(request.map(Body::new))
         });
         let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
@@ -326,7 +327,7 @@ async fn serve(
             if let Err(err) = result {
                 tracing::debug!(%err, "connection ended with an error");
             }
-            drop((held, admitted));
+            drop((held, slot));
         });
     }
     drop(listener);

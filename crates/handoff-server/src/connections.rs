@@ -64,6 +64,20 @@ impl Limits {
     }
 }
 
+/// A connection's place, as a request extension: whatever outlives the connection's HTTP
+/// exchange with its socket (a WebSocket tunnel) holds a clone, so the place is given back only
+/// when the socket is closed.
+#[derive(Clone)]
+pub struct Slot {
+    _place: Arc<Admitted>,
+}
+
+impl From<Admitted> for Slot {
+    fn from(admitted: Admitted) -> Self {
+        Slot { _place: Arc::new(admitted) }
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -40,6 +40,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use sha1::{Digest as _, Sha1};
 use tokio::time::MissedTickBehavior;
 
+use crate::connections::Slot;
 use crate::error::ApiError;
 use crate::portal::{identity_headers, still_alive, Identity, SESSION_COOKIES};
 use crate::state::{AppState, Ctx};
@@ -88,6 +89,8 @@ impl Upstream {
             Err(err) => return err.into_response(),
         };
         let client_upgrade = websocket_key.is_some().then(|| hyper::upgrade::on(&mut request));
+        // The tunnel keeps the client's socket after this exchange: it keeps its place too.
+        let slot = request.extensions().get::<Slot>().cloned();
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let Ok(uri) = Uri::builder()
@@ -155,7 +158,7 @@ impl Upstream {
         if let Some((client, upstream)) = upgrades {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-            tokio::spawn(tunnel(state.clone(), identity.session.id, client, upstream));
+            tokio::spawn(tunnel(state.clone(), identity.session.id, client, upstream, slot));
         }
         let mut response = Response::from_parts(parts, Body::new(body));
         response.extensions_mut().insert(Proxied);
@@ -238,8 +241,10 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
-/// Pipes a WebSocket both ways until a side closes or `session` ends; then drops both sides.
-async fn tunnel(state: AppState, session: SessionId, client: OnUpgrade, upstream: OnUpgrade) {
+/// Pipes a WebSocket both ways until a side closes or `session` ends; then drops both sides and
+/// the connection's `slot`.
+async fn tunnel(state: AppState, session: SessionId, client: OnUpgrade, upstream: OnUpgrade, slot: Option<Slot>) {
+    let _slot = slot;
     let (Ok(client), Ok(upstream)) = (client.await, upstream.await) else {
         return;
     };

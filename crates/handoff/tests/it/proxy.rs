@@ -283,6 +283,43 @@ backend_tests! {
     }
 
     #[tokio::test]
+    async fn open_tunnels_keep_their_connections_place() {
+        let app = upstream::websocket(true).await;
+        let server = TestServer::with(|c| {
+            c.upstream = Some(app);
+            c.max_connections_per_client = Some(2);
+            // This test's own HTTP clients, on 127.0.0.1, are exempt as a proxy would be.
+            c.trusted_proxies = Some("127.0.0.1".into());
+        })
+        .await;
+        let fx = server.fixture().await;
+        let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+        // The client under the cap is 127.0.0.2.
+        let address: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+        let from_client = || async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            socket.connect(address).await.unwrap()
+        };
+        let mut tunnels = Vec::new();
+        for _ in 0..2 {
+            let mut socket = WebSocket::open_on(from_client().await, "/socket", &cookie).await;
+            socket.receive().await;
+            tunnels.push(socket);
+        }
+        // Both places are held by the tunnels (the HTTP exchange ended at the 101): a third
+        // connection from this client is closed at accept.
+        let mut third = from_client().await;
+        let _ = tokio::io::AsyncWriteExt::write_all(&mut third, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::io::AsyncReadExt::read(&mut third, &mut byte)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "a third connection was served: {read:?}");
+        let mut socket = tunnels.pop().unwrap();
+        socket.send("still there?").await;
+        assert_eq!(socket.receive().await, "still there?");
+    }
+
+    #[tokio::test]
     async fn an_open_tunnel_closes_when_its_session_ends() {
         let app = upstream::websocket(true).await;
         let server = TestServer::with(|c| {

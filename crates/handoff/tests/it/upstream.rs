@@ -212,7 +212,17 @@ impl WebSocket {
     /// Sends a WebSocket handshake for `path` with `cookie` (and `extra` header lines) to the
     /// server at `url`; returns the answer's head and the connection.
     pub async fn handshake(url: &str, path: &str, cookie: &str, extra: &str) -> (String, TcpStream, String) {
-        let mut stream = TcpStream::connect(url.trim_start_matches("http://")).await.unwrap();
+        let stream = TcpStream::connect(url.trim_start_matches("http://")).await.unwrap();
+        Self::handshake_on(stream, path, cookie, extra).await
+    }
+
+    /// The handshake on a connection already open.
+    pub async fn handshake_on(
+        mut stream: TcpStream,
+        path: &str,
+        cookie: &str,
+        extra: &str,
+    ) -> (String, TcpStream, String) {
         let key = BASE64.encode(uuid::Uuid::new_v4().as_bytes());
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
@@ -225,7 +235,13 @@ impl WebSocket {
 
     /// Opens a WebSocket through handoff, checking the handshake as a browser does.
     pub async fn open(url: &str, path: &str, cookie: &str) -> Self {
-        let (head, stream, key) = Self::handshake(url, path, cookie, "").await;
+        let stream = TcpStream::connect(url.trim_start_matches("http://")).await.unwrap();
+        Self::open_on(stream, path, cookie).await
+    }
+
+    /// Opens a WebSocket on a connection already open (e.g. from another source address).
+    pub async fn open_on(stream: TcpStream, path: &str, cookie: &str) -> Self {
+        let (head, stream, key) = Self::handshake_on(stream, path, cookie, "").await;
         assert!(head.starts_with("HTTP/1.1 101"), "{head}");
         assert!(head_value(&head, "upgrade").unwrap().eq_ignore_ascii_case("websocket"), "{head}");
         assert_eq!(head_value(&head, "sec-websocket-accept"), Some(websocket_accept(&key).as_str()), "{head}");
