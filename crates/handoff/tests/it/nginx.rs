@@ -122,6 +122,12 @@ async fn nginx_auth_request_end_to_end() {
     assert!(!seen.to_string().contains("evil"));
     assert_eq!(app.calls(), 1);
 
+    // A client (a script on the portal) asking the forward-auth endpoint through nginx, whose
+    // address handoff answers, gets no identity: the example refuses the location.
+    let probe = server.http.get(format!("{}/auth/verify", nginx.url)).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(probe.status(), 404);
+    assert!(header(&probe, "x-handoff-token").is_none() && header(&probe, "x-handoff-user-id").is_none());
+
     // /embed/ pages are checked against the embed session (X-Original-URI).
     let embed_link = server.mint(&fx, "/embed/patients/1").await;
     let embed_cookie = set_cookie_pair(&server.http.get(&embed_link).send().await.unwrap());
