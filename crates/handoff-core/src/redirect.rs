@@ -71,7 +71,7 @@ pub enum RedirectPathError {
     PathParameter,
     #[error("redirect_path must not begin with '/@'")]
     LeadingAt,
-    #[error("redirect_path must not contain '.' or '..' segments")]
+    #[error("redirect_path must not contain '.' or '..' segments, nor segments of dots and spaces only")]
     DotSegment,
 }
 
@@ -117,7 +117,9 @@ impl RedirectPath {
         if decoded_path.starts_with("/@") {
             return Err(E::LeadingAt);
         }
-        if path.split('/').any(|segment| segment == "." || segment == "..") {
+        // `.` and `..`, and segments of dots and spaces only (`...`, `..%20`), which Windows
+        // servers (IIS) trim to `..`.
+        if decoded_path.split('/').any(|segment| !segment.is_empty() && segment.trim_matches(['.', ' ']).is_empty()) {
             return Err(E::DotSegment);
         }
         Ok(Self(without_fragment.to_owned()))

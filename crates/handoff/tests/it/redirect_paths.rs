@@ -51,6 +51,10 @@ const HOSTILE: &[&str] = &[
     "/../evil",
     "/dashboard/../../evil",
     "/dashboard/..",
+    // Dots and spaces only: IIS trims them to `..`.
+    "/embed/..%20/admin",
+    "/embed/.../x",
+    "/dashboard/. ./x",
     "/./dashboard",
     "/dashboard/.",
     "/dashboard//patients",
