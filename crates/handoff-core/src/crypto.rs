@@ -26,7 +26,11 @@ pub enum CryptoError {
 
 /// The 256-bit key that seals every other key at rest.
 #[derive(Clone)]
-pub struct MasterKey(XChaCha20Poly1305);
+pub struct MasterKey {
+    cipher: XChaCha20Poly1305,
+    /// HMAC-SHA256 of a fixed label under the master key: the key of form tokens.
+    form_key: [u8; 32],
+}
 
 impl MasterKey {
     /// Parses the configured base64 form (standard alphabet, padding optional).
@@ -35,13 +39,29 @@ impl MasterKey {
         let bytes =
             base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).map_err(|_| CryptoError::BadMasterKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
-        Ok(Self(XChaCha20Poly1305::new(&key.into())))
+        Ok(Self::from_bytes(key))
+    }
+
+    fn from_bytes(key: [u8; 32]) -> Self {
+        Self { cipher: XChaCha20Poly1305::new(&key.into()), form_key: mac(&key, &[b"handoff form tokens"]) }
+    }
+
+    /// A MAC of `parts` (each length-prefixed, so no two lists of parts share one) under a key
+    /// derived from the master key: the same on every node, known to no database. Hex.
+    pub fn form_mac(&self, parts: &[&[u8]]) -> String {
+        hex::encode(mac(&self.form_key, parts))
+    }
+
+    /// Whether `candidate` is [`MasterKey::form_mac`] of `parts` (constant time).
+    pub fn form_mac_matches(&self, parts: &[&[u8]], candidate: &str) -> bool {
+        let expected = self.form_mac(parts);
+        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), candidate.as_bytes()).into()
     }
 
     /// A fresh key and its base64 form, for first start without a configured key.
     pub fn generate() -> (Self, String) {
         let key = random_bytes::<32>();
-        (Self(XChaCha20Poly1305::new(&key.into())), STANDARD.encode(key))
+        (Self::from_bytes(key), STANDARD.encode(key))
     }
 
     /// Seals `plaintext`; `context` must be given again to open it.
@@ -49,7 +69,7 @@ impl MasterKey {
         let nonce = random_bytes::<NONCE_LEN>();
         let mut out = nonce.to_vec();
         let sealed = self
-            .0
+            .cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context.as_bytes() })
             .map_err(|_| CryptoError::Unseal)?;
         out.extend_from_slice(&sealed);
@@ -61,10 +81,25 @@ impl MasterKey {
             return Err(CryptoError::Unseal);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        self.0
+        self.cipher
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context.as_bytes() })
             .map_err(|_| CryptoError::Unseal)
     }
+}
+
+fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::digest::KeyInit;
+    use hmac::{Hmac, Mac as _};
+    // HMAC pads a key shorter than its 64-byte block with zeros: the same MAC as the 32-byte key,
+    // through the constructor that cannot fail.
+    let mut block = [0u8; 64];
+    block[..32].copy_from_slice(key);
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new(&block.into());
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -82,6 +117,29 @@ pub fn generate_ed25519() -> Result<(Vec<u8>, Vec<u8>), CryptoError> {
 
 #[cfg(test)]
 mod tests {
+    use hmac::Mac as _;
+
+    #[test]
+    fn form_macs_are_hmac_sha256_of_length_prefixed_parts_under_a_derived_key() {
+        let (master, encoded) = MasterKey::generate();
+        let raw: [u8; 32] = STANDARD.decode(encoded).unwrap().try_into().unwrap();
+        let reference = |key: &[u8], parts: &[&[u8]]| {
+            let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).unwrap();
+            for part in parts {
+                mac.update(&(part.len() as u64).to_be_bytes());
+                mac.update(part);
+            }
+            mac.finalize().into_bytes().to_vec()
+        };
+        let form_key = reference(&raw, &[b"handoff form tokens"]);
+        let parts: [&[u8]; 2] = [b"ab", b"c"];
+        let expected = hex::encode(reference(&form_key, &parts));
+        assert_eq!(master.form_mac(&parts), expected);
+        assert!(master.form_mac_matches(&parts, &expected));
+        // Length prefixes: "ab" + "c" is not "a" + "bc".
+        assert!(!master.form_mac_matches(&[b"a", b"bc"], &expected));
+    }
+
     use super::*;
 
     #[test]

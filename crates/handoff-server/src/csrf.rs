@@ -7,10 +7,8 @@
 //! pass for the portal's own.
 
 use axum::http::header::{self, HeaderMap};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use handoff_core::crypto::MasterKey;
 use handoff_core::model::Session;
-use handoff_core::webhook::SignatureProfile;
 
 use crate::state::AppState;
 
@@ -32,26 +30,19 @@ impl Purpose {
     }
 }
 
-/// The form token for `purpose` and `subject` from `session`: an HMAC-SHA256 keyed by the
-/// session's secret digest, which only the server holds (the browser holds the secret in an
-/// `HttpOnly` cookie). It dies with the session and works for no other session, purpose or
-/// subject.
-pub fn form_token(session: &Session, purpose: Purpose, subject: &str) -> String {
-    SignatureProfile::TimestampBodyHex.sign(&token_key(session), purpose.context(), subject.as_bytes())
+/// The form token for `purpose` and `subject` in `session`: a MAC of the three under a key
+/// derived from the master key (the same on every node, in no database; the session's stored
+/// digest would not do, as whoever reads the database has it). It works for no other session,
+/// purpose or subject, and the form is refused once its session ends.
+pub fn form_token(master: &MasterKey, session: &Session, purpose: Purpose, subject: &str) -> String {
+    let id = session.id.as_uuid();
+    master.form_mac(&[purpose.context().as_bytes(), id.as_bytes(), subject.as_bytes()])
 }
 
 /// Whether `token` is `session`'s form token for `purpose` and `subject` (constant time).
-pub fn form_token_matches(session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
-    SignatureProfile::TimestampBodyHex.verify(
-        [token_key(session).as_str()],
-        purpose.context(),
-        subject.as_bytes(),
-        token,
-    )
-}
-
-fn token_key(session: &Session) -> String {
-    URL_SAFE_NO_PAD.encode(session.secret_digest.as_bytes())
+pub fn form_token_matches(master: &MasterKey, session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
+    let id = session.id.as_uuid();
+    master.form_mac_matches(&[purpose.context().as_bytes(), id.as_bytes(), subject.as_bytes()], token)
 }
 
 /// The portal's origin as browsers write it (`https://portal.example.com`).
@@ -125,12 +116,15 @@ mod tests {
     #[test]
     fn a_form_token_is_bound_to_its_session_purpose_and_subject() {
         let (mine, other) = (session("a"), session("b"));
-        let token = form_token(&mine, Purpose::Launch, "lab");
-        assert!(form_token_matches(&mine, Purpose::Launch, "lab", &token));
-        assert!(!form_token_matches(&other, Purpose::Launch, "lab", &token));
-        assert!(!form_token_matches(&mine, Purpose::Launch, "lab2", &token));
-        assert!(!form_token_matches(&mine, Purpose::Switch, "lab", &token));
-        assert!(!form_token_matches(&mine, Purpose::Launch, "lab", ""));
+        let (master, another_master) = (MasterKey::generate().0, MasterKey::generate().0);
+        let token = form_token(&master, &mine, Purpose::Launch, "lab");
+        assert!(form_token_matches(&master, &mine, Purpose::Launch, "lab", &token));
+        assert!(!form_token_matches(&master, &other, Purpose::Launch, "lab", &token));
+        assert!(!form_token_matches(&master, &mine, Purpose::Launch, "lab2", &token));
+        assert!(!form_token_matches(&master, &mine, Purpose::Switch, "lab", &token));
+        assert!(!form_token_matches(&master, &mine, Purpose::Launch, "lab", ""));
+        // The key is the server's, not anything the database holds.
+        assert!(!form_token_matches(&another_master, &mine, Purpose::Launch, "lab", &token));
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -314,7 +314,9 @@ async fn launch_confirmed(
         if !from_portal {
             return Err(ApiError::new(ProblemKind::Forbidden, "The confirmation was not sent from the portal's page."));
         }
-        if !form.is_some_and(|form| form_token_matches(&identity.session, Purpose::Launch, &slug, &form.token)) {
+        if !form.is_some_and(|form| {
+            form_token_matches(&state.master, &identity.session, Purpose::Launch, &slug, &form.token)
+        }) {
             return Err(ApiError::new(
                 ProblemKind::Forbidden,
                 "The confirmation's token is missing or not valid for this session; open the supplier again.",
@@ -354,7 +356,7 @@ async fn run(
         let supplier =
             state.store.supplier_by_slug(slug).await?.ok_or_else(|| ApiError::not_found("No such supplier."))?;
         Ok::<_, ApiError>(match step {
-            Step::Confirm => Launched::Confirm(confirmation(&supplier, &identity)),
+            Step::Confirm => Launched::Confirm(confirmation(state, &supplier, &identity)),
             Step::Send => Launched::Sent(call(state, &supplier, &identity, &mut event).await?),
         })
     }
@@ -375,7 +377,7 @@ async fn run(
 /// "Open {supplier}?": a button that POSTs the session's token back to `/launch/{slug}`. The
 /// page's `Referrer-Policy: same-origin` makes the browser send the portal's `Origin` with it
 /// (the default `no-referrer` would send `Origin: null`).
-fn confirmation(supplier: &Supplier, identity: &Identity) -> Response {
+fn confirmation(state: &AppState, supplier: &Supplier, identity: &Identity) -> Response {
     let name = escape(&supplier.name);
     let body = format!(
         "<h1>Open {name}?</h1><p>You are signed in as <strong>{email}</strong>. Continuing signs you in to \
@@ -385,7 +387,7 @@ fn confirmation(supplier: &Supplier, identity: &Identity) -> Response {
          <p class=\"muted\">If you did not mean to open {name}, close this page.</p>",
         email = escape(&identity.user.email),
         slug = escape(&supplier.slug),
-        token = form_token(&identity.session, Purpose::Launch, &supplier.slug),
+        token = form_token(&state.master, &identity.session, Purpose::Launch, &supplier.slug),
     );
     let mut response = Html(page(&format!("Open {}?", supplier.name), &body)).into_response();
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));

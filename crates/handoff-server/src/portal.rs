@@ -201,7 +201,7 @@ async fn sso_redeem(
                 );
                 Err(checked.refuse(&state, error).await)
             }
-            Some(current) => Ok(switch_page(&current, &checked, token.unwrap_or_default())),
+            Some(current) => Ok(switch_page(&state, &current, &checked, token.unwrap_or_default())),
         }
     }
     .await;
@@ -249,7 +249,14 @@ async fn sso_confirm(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
         let current = identify(&state, &headers, false).await?;
         let from_portal = posted_from_portal(&headers, &portal_origin(&state));
         let Some(current) = current.filter(|current| {
-            from_portal && form_token_matches(&current.session, Purpose::Switch, &checked.claims.jti, &form.confirm)
+            from_portal
+                && form_token_matches(
+                    &state.master,
+                    &current.session,
+                    Purpose::Switch,
+                    &checked.claims.jti,
+                    &form.confirm,
+                )
         }) else {
             let error = ApiError::new(
                 ProblemKind::Forbidden,
@@ -308,7 +315,7 @@ fn signed_in(state: &AppState, redeemed: sso::Redeemed) -> Response {
 /// page carries the token. `Referrer-Policy: strict-origin` makes the browser send the portal's
 /// `Origin` with the form (`no-referrer` would send `Origin: null`) without ever sending this
 /// page's URL, which holds the token, as a `Referer`.
-fn switch_page(current: &Identity, checked: &sso::Checked, token: &str) -> Response {
+fn switch_page(state: &AppState, current: &Identity, checked: &sso::Checked, token: &str) -> Response {
     let name = |user: &User| escape(&format!("{} {}", user.given_name, user.family_name));
     let (now, next) = (&current.user, &checked.user);
     let body = format!(
@@ -324,7 +331,7 @@ fn switch_page(current: &Identity, checked: &sso::Checked, token: &str) -> Respo
         next_name = name(next),
         next_email = escape(&next.email),
         token = escape(token),
-        confirm = form_token(&current.session, Purpose::Switch, &checked.claims.jti),
+        confirm = form_token(&state.master, &current.session, Purpose::Switch, &checked.claims.jti),
     );
     let mut response = Html(page("Switch account?", &body)).into_response();
     response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin"));
