@@ -172,6 +172,19 @@ impl TestServer {
         set_cookie_pair(&response)
     }
 
+    /// `GET /auth/session` with `cookie`: who that browser is signed in as.
+    pub async fn who_am_i(&self, cookie: &str) -> Value {
+        self.http
+            .get(format!("{}/auth/session", self.url))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Bytes the database takes on disk: the SQLite file and its log, or the PostgreSQL
     /// cluster's tables and indexes (`base/`).
     pub fn stored_bytes(&self) -> u64 {

@@ -109,16 +109,7 @@ backend_tests! {
         let landing = server.open(redirect_url).await;
         assert_eq!(header(&landing, "location"), Some("/dashboard/from-vinst"));
         let cookie = crate::harness::set_cookie_pair(&landing);
-        let me: Value = server
-            .http
-            .get(format!("{}/auth/session", server.url))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = server.who_am_i(&cookie).await;
         assert_eq!(me["user_id"], user.id.as_str());
         let audit = server.audit("kind=inbound.sso&outcome=accepted").await;
         assert_eq!(audit[0]["reason"], "signed-in");
@@ -287,16 +278,7 @@ backend_tests! {
         let body = serde_json::to_vec(&event("Kari@BÜCHER.example", "123456789")).unwrap();
         let answer: Value = portal.send(&server, &body, &ts).await.json().await.unwrap();
         let cookie = server.sign_in(answer["redirectUrl"].as_str().unwrap()).await;
-        let me: Value = server
-            .http
-            .get(format!("{}/auth/session", server.url))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = server.who_am_i(&cookie).await;
         assert_eq!(me["user_id"], idn.id.as_str());
         assert_eq!(me["email"], "kari@xn--bcher-kva.example");
     }

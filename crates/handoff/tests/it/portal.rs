@@ -138,16 +138,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
         let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
-        let me: Value = server
-            .http
-            .get(format!("{}/auth/session", server.url))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = server.who_am_i(&cookie).await;
         assert_eq!(me["user_id"], fx.user.id.as_str());
         assert_eq!(me["embed"], false);
 
