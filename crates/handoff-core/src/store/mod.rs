@@ -3,6 +3,8 @@
 //! Call sites depend on these traits only; there is never a backend branch outside
 //! `handoff-store`. Every method is a single atomic unit of work.
 
+pub mod journal;
+
 use async_trait::async_trait;
 
 use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
@@ -202,7 +204,7 @@ impl Write {
 #[async_trait]
 pub trait Journal: Send + Sync {
     /// Applies `writes` in one transaction; one result per write. On an error nothing is
-    /// committed.
+    /// committed. Who wins is [`journal::settle`]'s rule over the database's answers.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>>;
 }
 
