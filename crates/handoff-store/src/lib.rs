@@ -17,8 +17,8 @@ macro_rules! session_columns {
     };
 }
 
+mod journal;
 mod sql;
-mod sqlite_journal;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,23 +17,19 @@ mod suppliers;
 mod throttle;
 mod users;
 
-use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use handoff_core::ids::OrganizationId;
-use handoff_core::model::{AuditEvent, Outcome, PageRequest, SealedSecrets, Session};
+use handoff_core::model::{PageRequest, SealedSecrets};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Journal, Store, StoreError, StoreResult, Write};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
 use self::rows::{parse, previous_parts};
-use crate::sqlite_journal::SqliteJournal;
-use crate::{backend, PoolSettings};
+use crate::{backend, journal, PoolSettings};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -78,12 +74,12 @@ impl Dialect {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite's journal writes go through their own connection and thread.
-    sqlite_journal: Option<Arc<SqliteJournal>>,
+    /// The backend's journal engine, picked once by [`SqlStore::connect`].
+    journal: Arc<dyn Journal>,
 }
 
 /// The pragmas every SQLite connection runs with.
@@ -130,14 +126,8 @@ impl SqlStore {
                 Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
             }
         };
-        let sqlite_journal = match dialect {
-            Dialect::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&url).map_err(backend)?;
-                Some(Arc::new(SqliteJournal::open(options.get_filename())?))
-            }
-            Dialect::Postgres => None,
-        };
-        Ok(Self { pool, dialect, sqlite_journal })
+        let journal = journal::open(dialect, &url, &pool)?;
+        Ok(Self { pool, dialect, journal })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {
@@ -312,151 +302,10 @@ async fn unlink_row<'e>(
     Ok(done.rows_affected() == 1)
 }
 
-/// `VALUES ($1, …), (…)` for `rows` rows of `columns` parameters.
-fn values(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let params: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
-            format!("({})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Appends `events` with one statement.
-async fn insert_audits(tx: &mut sqlx::Transaction<'_, Any>, events: &[&AuditEvent]) -> StoreResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(concat!("INSERT INTO audit_log (", audit_columns!(), ") VALUES {}"), values(events.len(), 10));
-    let mut query = sqlx::query(&sql);
-    for e in events {
-        query = query
-            .bind(e.at)
-            .bind(e.kind.as_str())
-            .bind(e.outcome.map(Outcome::as_str))
-            .bind(e.reason.as_str())
-            .bind(e.partner_id.as_deref())
-            .bind(e.organization_id.as_deref())
-            .bind(e.user_id.as_deref())
-            .bind(e.client_addr.as_deref())
-            .bind(e.request_id.as_deref())
-            .bind(e.detail.as_deref());
-    }
-    query.execute(&mut **tx).await.map_err(backend)?;
-    Ok(())
-}
-
-/// Records the batch's event ids; the first occurrence of a new id wins.
-async fn remember_events(
-    tx: &mut sqlx::Transaction<'_, Any>,
-    writes: &[Write],
-    results: &mut [bool],
-) -> StoreResult<()> {
-    let events: Vec<(usize, String, &str, i64)> = writes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| match w {
-            Write::RememberEvent { integration, event_id, expires_at, .. } => {
-                Some((i, integration.to_string(), event_id.as_str(), *expires_at))
-            }
-            _ => None,
-        })
-        .collect();
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES {} ON CONFLICT DO NOTHING \
-         RETURNING integration_id, event_id",
-        values(events.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for (_, integration, event_id, expires_at) in &events {
-        query = query.bind(integration.as_str()).bind(*event_id).bind(*expires_at);
-    }
-    let mut new = HashSet::new();
-    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
-        new.insert((row.try_get::<String, _>(0).map_err(backend)?, row.try_get::<String, _>(1).map_err(backend)?));
-    }
-    for (i, integration, event_id, _) in events {
-        results[i] = new.remove(&(integration, event_id.to_owned()));
-    }
-    Ok(())
-}
-
-/// Consumes the batch's tokens and opens sessions for the winners: the first consumption of a
-/// `jti` ever, here or on any node, wins.
-async fn redeem(tx: &mut sqlx::Transaction<'_, Any>, writes: &[Write], results: &mut [bool]) -> StoreResult<()> {
-    let redeems: Vec<(usize, &str, i64, &Session)> = writes
-        .iter()
-        .enumerate()
-        .filter_map(|(i, w)| match w {
-            Write::Redeem { jti, token_expires_at, session, .. } => Some((i, jti.as_str(), *token_expires_at, session)),
-            _ => None,
-        })
-        .collect();
-    if redeems.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING jti",
-        values(redeems.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for (_, jti, expires_at, session) in &redeems {
-        query = query.bind(*jti).bind(*expires_at).bind(session.created_at);
-    }
-    let mut new = HashSet::new();
-    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
-        new.insert(row.try_get::<String, _>(0).map_err(backend)?);
-    }
-    let mut winners = Vec::new();
-    for (i, jti, _, session) in redeems {
-        results[i] = new.remove(jti);
-        if results[i] {
-            winners.push(session);
-        }
-    }
-    if winners.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES {}"), values(winners.len(), 9));
-    let mut query = sqlx::query(&sql);
-    for s in winners {
-        query = query
-            .bind(s.id.to_string())
-            .bind(s.secret_digest.as_bytes().to_vec())
-            .bind(s.user_id.to_string())
-            .bind(s.organization_id.to_string())
-            .bind(s.partner_id.map(|p| p.to_string()))
-            .bind(s.embed)
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(s.expires_at);
-    }
-    query.execute(&mut **tx).await.map_err(backend)?;
-    Ok(())
-}
-
 #[async_trait]
 impl Journal for SqlStore {
-    /// One statement per kind of write, whatever the batch size: remembered events and consumed
-    /// tokens first (their primary keys decide who wins), then sessions, then audit records.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
-        if let Some(journal) = &self.sqlite_journal {
-            return journal.commit(writes).await;
-        }
-        let mut results = vec![true; writes.len()];
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        remember_events(&mut tx, &writes, &mut results).await?;
-        redeem(&mut tx, &writes, &mut results).await?;
-        // Losers of a redemption or a replay append nothing; audit writes always win.
-        let audits: Vec<&AuditEvent> =
-            writes.iter().zip(&results).filter(|(_, won)| **won).map(|(write, _)| write.audit()).collect();
-        insert_audits(&mut tx, &audits).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(results)
+        self.journal.commit(writes).await
     }
 }
 

@@ -1,0 +1,39 @@
+//! The journal's engines, one per backend, and the one place that picks between them.
+//!
+//! Each engine commits a batch in the same four steps, in one transaction: (1) it inserts the
+//! batch's claims (`Write::claim`) and learns from the database which keys were new; (2)
+//! `handoff_core::store::journal::settle` turns those answers into what the batch writes; (3) it
+//! inserts the settled sessions, then the settled audit records; (4) it commits. The engines
+//! differ only in how they talk to the database:
+//! - `sqlite`: a SQLite file, through one OS thread with rusqlite statements prepared once;
+//! - `sqlx`: PostgreSQL, through the store's pool with one multi-row statement per table.
+//!
+//! Owns: which engine a store gets. Must not: decide who wins (`settle` does, on the database's
+//! answers), or be chosen anew per commit.
+
+mod sqlite;
+mod sqlx;
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+
+use ::sqlx::sqlite::SqliteConnectOptions;
+use ::sqlx::AnyPool;
+use handoff_core::store::{Journal, StoreResult};
+
+use self::sqlite::SqliteWriter;
+use self::sqlx::SqlxJournal;
+use crate::backend;
+use crate::sql::Dialect;
+
+/// The journal for the database at `url` (already normalised by the store), behind `pool`.
+/// In-memory SQLite never gets here: `SqlStore::connect` refuses it.
+pub(crate) fn open(dialect: Dialect, url: &str, pool: &AnyPool) -> StoreResult<Arc<dyn Journal>> {
+    Ok(match dialect {
+        Dialect::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url).map_err(backend)?;
+            Arc::new(SqliteWriter::open(options.get_filename())?)
+        }
+        Dialect::Postgres => Arc::new(SqlxJournal::new(pool.clone())),
+    })
+}

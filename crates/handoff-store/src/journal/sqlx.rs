@@ -1,0 +1,177 @@
+//! PostgreSQL's write path for the journal: one multi-row statement per table, whatever the batch
+//! size, over the store's pool.
+//!
+//! Owns: the batch statements. Must not: decide who wins by anything but what the database
+//! returns (`ON CONFLICT DO NOTHING RETURNING` names the keys it inserted).
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use handoff_core::model::{AuditEvent, Outcome, Session};
+use handoff_core::store::journal::{settle, Claim};
+use handoff_core::store::{Journal, StoreResult, Write};
+use sqlx::{Any, AnyPool, Row};
+
+use crate::backend;
+
+type Transaction<'c> = sqlx::Transaction<'c, Any>;
+
+/// The journal over the store's sqlx pool.
+pub(super) struct SqlxJournal {
+    pool: AnyPool,
+}
+
+impl SqlxJournal {
+    pub(super) fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl Journal for SqlxJournal {
+    /// Four statements at most: remembered events and consumed tokens (their primary keys decide
+    /// who wins), then sessions, then audit records.
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let fresh = claim(&mut tx, &writes).await?;
+        let settled = settle(&writes, &fresh)?;
+        insert_sessions(&mut tx, &settled.sessions).await?;
+        insert_audits(&mut tx, &settled.audits).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(settled.won)
+    }
+}
+
+/// Inserts every claim of `writes` and answers, per claim in write order, whether the database
+/// found it new. A multi-row insert takes its rows in order, and a row with the key of an earlier
+/// one conflicts with it: a key the database returns was inserted by the first claim of it.
+async fn claim(tx: &mut Transaction<'_>, writes: &[Write]) -> StoreResult<Vec<bool>> {
+    let claims: Vec<Claim<'_>> = writes.iter().filter_map(Write::claim).collect();
+    let mut events = remember_events(tx, &claims).await?;
+    let mut tokens = consume_tokens(tx, &claims).await?;
+    Ok(claims
+        .iter()
+        .map(|claim| match claim {
+            Claim::Token { jti, .. } => tokens.remove(*jti),
+            Claim::Event { integration, event_id, .. } => {
+                events.remove(&(integration.to_string(), (*event_id).to_owned()))
+            }
+        })
+        .collect())
+}
+
+/// The `(integration, event_id)` keys of the event claims the database found new.
+async fn remember_events(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> StoreResult<HashSet<(String, String)>> {
+    let events: Vec<(String, &str, i64)> = claims
+        .iter()
+        .filter_map(|claim| match claim {
+            Claim::Event { integration, event_id, expires_at } => {
+                Some((integration.to_string(), *event_id, *expires_at))
+            }
+            Claim::Token { .. } => None,
+        })
+        .collect();
+    let mut new = HashSet::new();
+    if events.is_empty() {
+        return Ok(new);
+    }
+    let sql = format!(
+        "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES {} ON CONFLICT DO NOTHING \
+         RETURNING integration_id, event_id",
+        values(events.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (integration, event_id, expires_at) in &events {
+        query = query.bind(integration.as_str()).bind(*event_id).bind(*expires_at);
+    }
+    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+        new.insert((row.try_get::<String, _>(0).map_err(backend)?, row.try_get::<String, _>(1).map_err(backend)?));
+    }
+    Ok(new)
+}
+
+/// The `jti`s of the token claims the database found new: the first consumption of a `jti`
+/// ever, here or on any node.
+async fn consume_tokens(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> StoreResult<HashSet<String>> {
+    let tokens: Vec<(&str, i64, i64)> = claims
+        .iter()
+        .filter_map(|claim| match claim {
+            Claim::Token { jti, expires_at, consumed_at } => Some((*jti, *expires_at, *consumed_at)),
+            Claim::Event { .. } => None,
+        })
+        .collect();
+    let mut new = HashSet::new();
+    if tokens.is_empty() {
+        return Ok(new);
+    }
+    let sql = format!(
+        "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING jti",
+        values(tokens.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for (jti, expires_at, consumed_at) in &tokens {
+        query = query.bind(*jti).bind(*expires_at).bind(*consumed_at);
+    }
+    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+        new.insert(row.try_get::<String, _>(0).map_err(backend)?);
+    }
+    Ok(new)
+}
+
+/// Opens `sessions` with one statement.
+async fn insert_sessions(tx: &mut Transaction<'_>, sessions: &[&Session]) -> StoreResult<()> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES {}"), values(sessions.len(), 9));
+    let mut query = sqlx::query(&sql);
+    for s in sessions {
+        query = query
+            .bind(s.id.to_string())
+            .bind(s.secret_digest.as_bytes().to_vec())
+            .bind(s.user_id.to_string())
+            .bind(s.organization_id.to_string())
+            .bind(s.partner_id.map(|p| p.to_string()))
+            .bind(s.embed)
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(s.expires_at);
+    }
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
+}
+
+/// Appends `events` with one statement.
+async fn insert_audits(tx: &mut Transaction<'_>, events: &[&AuditEvent]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(concat!("INSERT INTO audit_log (", audit_columns!(), ") VALUES {}"), values(events.len(), 10));
+    let mut query = sqlx::query(&sql);
+    for e in events {
+        query = query
+            .bind(e.at)
+            .bind(e.kind.as_str())
+            .bind(e.outcome.map(Outcome::as_str))
+            .bind(e.reason.as_str())
+            .bind(e.partner_id.as_deref())
+            .bind(e.organization_id.as_deref())
+            .bind(e.user_id.as_deref())
+            .bind(e.client_addr.as_deref())
+            .bind(e.request_id.as_deref())
+            .bind(e.detail.as_deref());
+    }
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
+}
+
+/// `VALUES ($1, …), (…)` for `rows` rows of `columns` parameters.
+fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
