@@ -1,4 +1,5 @@
-//! Store backends: the `handoff_core::store` traits over sqlx, for SQLite and PostgreSQL.
+//! Store backends: the `handoff_core::store` traits over sqlx, for SQLite and PostgreSQL, with
+//! SQLite's journal over rusqlite.
 //!
 //! Owns: connection set-up, migrations (embedded, one directory per backend), the SQL.
 //! Must not: decide policy (what is allowed is `handoff-core`'s and the server's business).

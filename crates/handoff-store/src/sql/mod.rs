@@ -5,6 +5,10 @@
 //! SQLite runs with a WAL journal and `synchronous = FULL`, so an acknowledged redemption
 //! survives a crash or power loss; PostgreSQL's defaults already are that durable.
 //! Single use and replay refusal rest on primary keys, which hold across any number of nodes.
+//!
+//! Owns: connecting (and picking the journal engine, once), migrations, the queries of every
+//! trait but the journal's (one file per trait; row decoding in `rows`). Must not: write the
+//! journal's batches itself (`crate::journal` does), or branch on the backend beyond [`Dialect`].
 
 mod audit;
 mod inbound;
