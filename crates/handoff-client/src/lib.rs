@@ -1,17 +1,17 @@
 //! Rust SDK for handoff: mint SSO links as a partner, manage users, and call the admin API.
 //! Speaks HTTPS with rustls and the operating system's trust store.
 //!
-//! The request and answer types are `handoff_core::wire`, the very types the server uses, so the
+//! The request and answer types are `handoff_proto::wire`, the very types the server uses, so the
 //! SDK cannot drift from the server. Errors carry the HTTP status and the problem body.
 
-use handoff_core::wire::{
+use handoff_proto::wire::{
     CreateUser, Envelope, ErrorEnvelope, Page, ProblemBody, SsoLink, SsoRequest, UpdateUser, UserView,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use handoff_core::wire;
+pub use handoff_proto::wire;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

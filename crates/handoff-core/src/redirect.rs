@@ -155,6 +155,20 @@ pub fn is_embed_path(path: &str) -> bool {
     RedirectPath::parse(path).is_ok_and(|p| p.is_embed())
 }
 
+/// Whether a browser may be sent to the absolute `url`: https, or http on a loopback host (development).
+pub fn is_browser_safe(url: &url::Url) -> bool {
+    match url.scheme() {
+        "https" => url.host_str().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 fn path_is_under(path: &str, prefix: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),

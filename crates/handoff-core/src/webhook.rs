@@ -21,7 +21,7 @@ use sha2::Sha256;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::model::{parse_name, Email};
+use crate::names::{parse_name, Email};
 
 type HmacSha256 = Hmac<Sha256>;
 

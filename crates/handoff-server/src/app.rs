@@ -5,15 +5,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
-use axum::http::HeaderName;
+use axum::extract::{ConnectInfo, Request};
 use axum::Router;
 use handoff_core::crypto::MasterKey;
-use handoff_core::model::{bounded, AuditEvent, Outcome, AUDIT_FIELD_LIMIT};
+use handoff_core::model::AuditEvent;
 use handoff_core::secret::{Secret, SecretKind};
 use handoff_core::store::{StoreError, Write};
 use handoff_core::wire::{KeysView, RotatedKeys};
@@ -23,24 +22,18 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceBuilder;
 use tower::ServiceExt as _;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
-use crate::cache::Caches;
 use crate::config::{PublicUrl, Settings};
-use crate::connections::{Limits, Slot};
-use crate::extract::BODY_LIMIT;
-use crate::journal::Journal;
-use crate::keyring::Keyring;
-use crate::proxy::Upstream;
-use crate::state::{AppState, Inner};
-use crate::{admin, inbound, metrics, openapi, ops, outbound, partner_api, portal, web};
+use crate::http::state::AppState;
+use crate::infra::connections::{Limits, Slot};
+use crate::infra::keyring::Keyring;
+use crate::infra::sealer::Sealer;
+use crate::infra::upstream::Upstream;
+use crate::infra::{ssrf, telemetry};
+use crate::router::router;
+use crate::services::{Adapters, Services};
 
-/// Longest time one request may take before the server answers 408.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often expired sessions and consumed-token records are swept.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often keys created on other nodes (rotations) are picked up.
@@ -139,17 +132,12 @@ impl OfflineKeys {
     pub async fn rotate(&self) -> Result<RotatedKeys, BootError> {
         let now = self.clock.unix();
         let rotated = self.keys.rotate(now).await?;
-        let audit = AuditEvent {
-            at: now,
-            kind: "admin.keys.rotate".into(),
-            outcome: Some(Outcome::Accepted),
-            reason: "ok".into(),
-            detail: Some(format!(
-                "sso={} identity={} prefill={} via=cli",
-                rotated.sso_kid, rotated.identity_kid, rotated.prefill_kid
-            )),
-            ..AuditEvent::default()
-        };
+        let detail = format!(
+            "sso={} identity={} prefill={} via=cli",
+            rotated.sso_kid, rotated.identity_kid, rotated.prefill_kid
+        );
+        let audit = AuditEvent { kind: "admin.keys.rotate".into(), detail: Some(detail), ..AuditEvent::default() }
+            .accepted(now, "ok");
         self.store.commit(vec![Write::Audit(audit)]).await?;
         Ok(rotated)
     }
@@ -158,7 +146,7 @@ impl OfflineKeys {
 pub struct App {
     listener: TcpListener,
     router: Router,
-    state: AppState,
+    services: Arc<Services>,
 }
 
 impl App {
@@ -191,25 +179,13 @@ impl App {
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
         let upstream = settings.upstream.clone().map(Upstream::new);
-        let journal = Journal::start(store.clone());
-        metrics::handle();
-        let http = outbound::client(settings.allow_private_endpoints)
+        telemetry::handle();
+        let http = ssrf::client(settings.allow_private_endpoints)
             .map_err(|err| io_error("cannot build the supplier HTTP client")(io::Error::other(err)))?;
-        let state = AppState::new(Inner {
-            settings,
-            store,
-            clock,
-            keys,
-            journal,
-            master,
-            admin_token,
-            caches: Caches::default(),
-            partner_windows: Mutex::default(),
-            upstream,
-            http,
-        });
-        let router = router(state.clone());
-        Ok(App { listener, router, state })
+        let sealer = Sealer::new(master);
+        let services = Arc::new(Services::new(Adapters { settings, store, clock, keys, sealer, admin_token, http }));
+        let router = router(AppState::new(services.clone(), upstream));
+        Ok(App { listener, router, services })
     }
 
     /// The address actually bound (useful with port 0).
@@ -217,45 +193,40 @@ impl App {
         self.listener.local_addr()
     }
 
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The services this app serves (the binary's `--demo` uses them).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        let purge_state = self.state.clone();
+        let services = self.services.clone();
         let purger = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(PURGE_INTERVAL);
             loop {
                 ticker.tick().await;
-                let now = purge_state.now();
-                let idle_cutoff = now - purge_state.settings.session_idle_timeout;
-                if let Err(err) = purge_state.store.purge_expired(now, idle_cutoff).await {
-                    tracing::warn!(%err, "purging expired sessions failed");
-                }
+                services.purge_expired().await;
             }
         });
-        let refresh_state = self.state.clone();
+        let services = self.services.clone();
         let refresher = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(KEY_REFRESH_INTERVAL);
             ticker.tick().await;
             loop {
                 ticker.tick().await;
-                if let Err(err) = refresh_state.keys.reload().await {
-                    tracing::warn!(%err, "refreshing the signing keys failed");
-                }
+                services.reload_keys().await;
             }
         });
         let upkeep = tokio::spawn(async {
-            let mut ticker = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+            let mut ticker = tokio::time::interval(telemetry::UPKEEP_INTERVAL);
             loop {
                 ticker.tick().await;
-                if let Some(handle) = metrics::handle() {
+                if let Some(handle) = telemetry::handle() {
                     handle.run_upkeep();
                 }
             }
         });
-        let settings = &self.state.settings;
+        let settings = self.services.settings();
         let limits = Limits::new(
             settings.max_connections,
             settings.max_connections_per_client,
@@ -302,7 +273,7 @@ async fn serve(
         let slot = match limits.admit(peer.ip()) {
             Ok(admitted) => Slot::from(admitted),
             Err(cap) => {
-                metrics::connection_refused(cap);
+                telemetry::connection_refused(cap);
                 tracing::debug!(cap, "connection refused at accept");
                 continue;
             }
@@ -335,35 +306,4 @@ async fn serve(
     drop(connections);
     open.closed().await;
     Ok(())
-}
-
-fn router(state: AppState) -> Router {
-    let request_id = HeaderName::from_static(web::REQUEST_ID);
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
-        // The path only (query strings carry tokens, which never reach the log), and bounded.
-        let id = request.headers().get(web::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let path = bounded(request.uri().path(), AUDIT_FIELD_LIMIT);
-        tracing::info_span!("request", method = metrics::method_label(request.method()), path = %path, request_id = %id)
-    });
-    Router::new()
-        .merge(partner_api::routes())
-        .merge(inbound::routes())
-        .merge(outbound::routes())
-        .merge(portal::routes())
-        .merge(admin::routes())
-        .merge(ops::routes())
-        .merge(metrics::routes())
-        .merge(openapi::routes())
-        .fallback(portal::application)
-        .layer(
-            ServiceBuilder::new()
-                .layer(axum::middleware::map_request(web::drop_unsafe_request_id))
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(trace)
-                .layer(axum::middleware::from_fn_with_state(state.clone(), web::finish))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
-                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
-        )
-        .with_state(state)
 }

@@ -1,11 +1,8 @@
-//! The server's one error type and its mapping to HTTP.
-//!
-//! Handlers return `ApiError`; it becomes a status plus a `ProblemResponse` extension, and the
-//! `finish` middleware (see `web.rs`) renders every problem the same way — JSON envelope or HTML
-//! page — with the request id, the public `type` URI and an audit record.
+//! The server's one error type. Services and handlers return `ApiError`; `http::respond` turns it
+//! into a status plus a problem the `finish` middleware renders the same way everywhere — JSON
+//! envelope, HTML page or seed 002's webhook shape — with the request id, the public `type` URI
+//! and an audit record.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use handoff_core::problem::ProblemKind;
 use handoff_core::store::StoreError;
 use handoff_core::Problem;
@@ -16,14 +13,17 @@ pub struct ApiError {
     pub problem: Problem,
     /// Seconds for `Retry-After` (429 only).
     pub retry_after: Option<u64>,
-    /// Set when the refusal needs no audit record from the renderer: the handler wrote it, or
+    /// Set when the refusal needs no audit record from the renderer: a service wrote it, or
     /// the request named no one ([`ApiError::unaudited`]).
     pub audited: bool,
+    /// The audit reason, where the problem slug alone would not tell this refusal from others of
+    /// its kind (`organization-not-linked`).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        Self { problem: Problem::new(kind, detail), retry_after: None, audited: false }
+        Self { problem: Problem::new(kind, detail), retry_after: None, audited: false, reason: None }
     }
 
     pub fn invalid(detail: impl Into<String>) -> Self {
@@ -34,12 +34,27 @@ impl ApiError {
         Self::new(ProblemKind::NotFound, detail)
     }
 
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Forbidden, detail)
+    }
+
     /// This refusal is not audited: the request named no credential and nothing that exists (no
     /// credential headers at all, an unknown integration), like a routing miss. Auditing it
     /// would let any client grow the database at will; `/metrics` counts it.
     pub fn unaudited(mut self) -> Self {
         self.audited = true;
         self
+    }
+
+    /// This refusal is audited with `reason` instead of its problem's slug.
+    pub fn because(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// The reason its audit record gives.
+    pub fn audit_reason(&self) -> &str {
+        self.reason.unwrap_or(self.problem.kind.slug())
     }
 
     pub fn internal() -> Self {
@@ -49,7 +64,7 @@ impl ApiError {
 
 impl From<Problem> for ApiError {
     fn from(problem: Problem) -> Self {
-        Self { problem, retry_after: None, audited: false }
+        Self { problem, retry_after: None, audited: false, reason: None }
     }
 }
 
@@ -62,27 +77,6 @@ impl From<StoreError> for ApiError {
                 Self::internal()
             }
         }
-    }
-}
-
-/// The problem carried from a handler to the renderer.
-#[derive(Debug, Clone)]
-pub struct ProblemResponse {
-    pub problem: Problem,
-    pub retry_after: Option<u64>,
-    pub audited: bool,
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.problem.kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = status.into_response();
-        response.extensions_mut().insert(ProblemResponse {
-            problem: self.problem,
-            retry_after: self.retry_after,
-            audited: self.audited,
-        });
-        response
     }
 }
 

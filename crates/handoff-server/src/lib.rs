@@ -1,33 +1,22 @@
-//! The handoff server: one module per surface, thin handlers over `handoff-core` and the store.
+//! The handoff server, in floors: `app` (boot) over `router` over `openapi` over `http` (the
+//! surfaces) over `services` (the domain services) over `infra` (adapters), with `config` and
+//! `error` as leaves. A file imports only from floors below it or its own folder's leaves
+//! (`.ci/layers` checks it); `ARCHITECTURE.md` walks through them.
 //!
 //! Owns: HTTP routing, configuration, boot, rendering of problems and pages, the audit trail of
 //! every request. Must not: hold SQL (that is `handoff-store`) or policy that can be expressed
 //! without I/O (that is `handoff-core`).
 
-mod admin;
 pub mod app;
-mod cache;
 pub mod config;
-mod connections;
-mod csrf;
-pub mod demo;
 mod error;
-mod extract;
-mod inbound;
-mod journal;
-mod keyring;
-mod metrics;
+mod http;
+mod infra;
 mod openapi;
-mod ops;
-mod outbound;
-mod partner_api;
-mod portal;
-mod proxy;
-mod ratelimit;
-mod sso;
-pub mod state;
-mod views;
-mod web;
+mod router;
+mod services;
 
 pub use app::{App, BootError, OfflineKeys};
 pub use config::{ConfigLayer, Settings};
+pub use services::demo;
+pub use services::Services;

@@ -146,15 +146,15 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
     init_logging(settings.log_format);
     let app = App::build(settings, Arc::new(handoff_core::SystemClock)).await.map_err(|e| e.to_string())?;
     let addr = app.local_addr().map_err(|e| e.to_string())?;
-    let public_url = app.state().settings.public_url.base.clone();
+    let public_url = app.services().settings().public_url.base.clone();
     if with_demo {
-        let demo = demo::ensure(app.state()).await.map_err(|e| e.to_string())?;
+        let demo = demo::ensure(app.services()).await.map_err(|e| e.to_string())?;
         println!(
             "\nhandoff demo is running at {public_url}\n\nMint a one-time sign-in link as the demo partner (fresh \
              secrets are issued at every start):\n\n{}\n\nOpen the \"redirect_url\" of the answer in a browser: it \
              signs in Turid Jensen once, within {} seconds.\n",
             demo.curl(&public_url),
-            app.state().settings.sso_token_ttl,
+            app.services().settings().sso_token_ttl,
         );
     }
     let shutdown = shutdown_signal();

@@ -24,16 +24,16 @@ use handoff_core::store::{Journal, StoreResult};
 use self::sqlite::SqliteWriter;
 use self::sqlx::SqlxJournal;
 use crate::backend;
-use crate::sql::Dialect;
 
-/// The journal for the database at `url` (already normalised by the store), behind `pool`.
-/// In-memory SQLite never gets here: `SqlStore::connect` refuses it.
-pub(crate) fn open(dialect: Dialect, url: &str, pool: &AnyPool) -> StoreResult<Arc<dyn Journal>> {
-    Ok(match dialect {
-        Dialect::Sqlite => {
+/// The journal for the store behind `pool`: the SQLite writer for the file at `sqlite_url`
+/// (already normalised by the store) when the database is SQLite, else PostgreSQL's. In-memory
+/// SQLite never gets here: `SqlStore::connect` refuses it.
+pub(crate) fn open(sqlite_url: Option<&str>, pool: &AnyPool) -> StoreResult<Arc<dyn Journal>> {
+    Ok(match sqlite_url {
+        Some(url) => {
             let options = SqliteConnectOptions::from_str(url).map_err(backend)?;
             Arc::new(SqliteWriter::open(options.get_filename())?)
         }
-        Dialect::Postgres => Arc::new(SqlxJournal::new(pool.clone())),
+        None => Arc::new(SqlxJournal::new(pool.clone())),
     })
 }

@@ -130,7 +130,7 @@ impl SqlStore {
                 Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
             }
         };
-        let journal = journal::open(dialect, &url, &pool)?;
+        let journal = journal::open((dialect == Dialect::Sqlite).then_some(url.as_str()), &pool)?;
         Ok(Self { pool, dialect, journal })
     }
 

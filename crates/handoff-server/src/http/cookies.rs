@@ -1,0 +1,73 @@
+//! The portal's session cookies: their names (`__Host-` prefixed whenever they can be `Secure`),
+//! their attributes, and the live session a request's cookie names.
+
+use axum::http::header::{self, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use handoff_core::problem::ProblemKind;
+
+use crate::config::Settings;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond::NoAudit;
+use crate::services::{Identity, Services};
+
+/// Every name a handoff session cookie can have; never forwarded to the application.
+pub const SESSION_COOKIES: [&str; 3] = ["__Host-handoff", "handoff", "__Host-handoff-embed"];
+
+/// The session cookie's name for the embed or top-level context.
+pub fn cookie_name(settings: &Settings, embed: bool) -> &'static str {
+    match (embed, settings.public_url.https) {
+        (true, _) => "__Host-handoff-embed",
+        (false, true) => "__Host-handoff",
+        (false, false) => "handoff",
+    }
+}
+
+/// A `Set-Cookie` value. Embed sessions are `SameSite=None; Secure; Partitioned` (browsers allow
+/// `Secure` on loopback http too); top-level sessions are `SameSite=Lax`, `Secure` unless the
+/// portal is plain-http loopback development.
+pub fn set_cookie(settings: &Settings, embed: bool, value: &str, max_age: i64) -> String {
+    let name = cookie_name(settings, embed);
+    if embed {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned")
+    } else if settings.public_url.https {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=Lax")
+    } else {
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax")
+    }
+}
+
+/// The value of the session cookie for the embed or top-level context, if the request has one.
+pub fn session_cookie<'a>(settings: &Settings, headers: &'a HeaderMap, embed: bool) -> Option<&'a str> {
+    let name = cookie_name(settings, embed);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// The live session behind the request's cookie for the embed or top-level context.
+pub async fn identify(services: &Services, headers: &HeaderMap, embed: bool) -> ApiResult<Option<Identity>> {
+    match session_cookie(services.settings(), headers, embed) {
+        Some(value) => services.identify(value).await,
+        None => Ok(None),
+    }
+}
+
+/// Top-level session first, then the embed session.
+pub async fn any_identity(services: &Services, headers: &HeaderMap) -> ApiResult<Option<Identity>> {
+    match identify(services, headers, false).await? {
+        Some(identity) => Ok(Some(identity)),
+        None => identify(services, headers, true).await,
+    }
+}
+
+/// The 401 for a request without a live session; not audited (it names no one).
+pub fn not_signed_in() -> Response {
+    let mut response = ApiError::new(ProblemKind::AuthenticationRequired, "You are not signed in.").into_response();
+    response.extensions_mut().insert(NoAudit);
+    response
+}

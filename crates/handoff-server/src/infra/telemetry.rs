@@ -1,0 +1,96 @@
+//! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
+//! latencies, outcomes by kind and reason (one count per committed audit record), the
+//! group-commit queue, the database pool and the open connections.
+//!
+//! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
+//! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only,
+//! each from a closed set (a method nobody standardised is `other`).
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use handoff_core::model::Outcome;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const REQUESTS: &str = "handoff_http_requests_total";
+const DURATION: &str = "handoff_http_request_duration_seconds";
+const AUDIT_RECORDS: &str = "handoff_audit_records_total";
+const QUEUE: &str = "handoff_journal_queue_depth";
+const CONNECTIONS: &str = "handoff_db_connections";
+const OPEN_CONNECTIONS: &str = "handoff_connections_open";
+const REFUSED_CONNECTIONS: &str = "handoff_connections_refused_total";
+
+/// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// How often recorded histogram samples are folded into their buckets when nobody scrapes.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder, installed by the first caller (every app of the process shares it).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let installed = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .and_then(PrometheusBuilder::install_recorder);
+            installed.map_err(|err| tracing::warn!(%err, "metrics are off: cannot install the recorder")).ok()
+        })
+        .as_ref()
+}
+
+/// Counts one answered request. `route` is the matched route template (`/v1/sso`,
+/// `/admin/v1/users/{user_id}`), or `other` for paths no route names.
+pub fn request(route: String, method: &Method, status: StatusCode, started: Instant) {
+    let method = method_label(method);
+    ::metrics::histogram!(DURATION, "route" => route.clone(), "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    ::metrics::counter!(REQUESTS, "route" => route, "method" => method, "status" => status.as_u16().to_string())
+        .increment(1);
+}
+
+/// The method as a label: a method of RFC 9110 or `PATCH`, else `other` — never the client's
+/// own spelling, so made-up methods cannot grow the label set.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// The number of open client connections.
+pub fn connections_open(open: u32) {
+    ::metrics::gauge!(OPEN_CONNECTIONS).set(f64::from(open));
+}
+
+/// Counts one connection closed at accept, by the cap it was over.
+pub fn connection_refused(cap: &'static str) {
+    ::metrics::counter!(REFUSED_CONNECTIONS, "cap" => cap).increment(1);
+}
+
+/// Counts one committed audit record by its kind, outcome and reason.
+pub fn outcome(kind: String, outcome: Option<Outcome>, reason: String) {
+    let outcome = outcome.map_or("none", Outcome::as_str);
+    ::metrics::counter!(AUDIT_RECORDS, "kind" => kind, "outcome" => outcome, "reason" => reason).increment(1);
+}
+
+/// The exposition text, with the gauges read at scrape time set first: writes queued for the
+/// group commit, and the database pool's (open, idle) connections. `None` when the recorder could
+/// not be installed.
+pub fn render(queued: usize, (open, idle): (u32, u32)) -> Option<String> {
+    let handle = handle()?;
+    ::metrics::gauge!(QUEUE).set(queued as f64);
+    ::metrics::gauge!(CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    ::metrics::gauge!(CONNECTIONS, "state" => "in_use").set(f64::from(open.saturating_sub(idle)));
+    handle.run_upkeep();
+    Some(handle.render())
+}

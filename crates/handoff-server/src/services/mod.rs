@@ -1,0 +1,191 @@
+//! The domain services, in one place below every surface: partner and admin authentication,
+//! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
+//! rotation, the registry of organizations, partners, integrations and suppliers, users, limits
+//! and the audit log. Each file adds its operations to [`Services`].
+//!
+//! Every audited service stamps its record once, at its boundary: an inner step returns a
+//! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
+//! `AuditEvent::accepted` where they commit).
+//!
+//! Must not: import `http`, `openapi`, `router` or `app`, or use axum, utoipa or HTTP header
+//! maps: services take domain inputs and return `ApiResult`s of domain values.
+
+mod auth;
+mod context;
+pub mod demo;
+mod inbound;
+mod launch;
+mod limits;
+mod mint;
+mod provision;
+mod redeem;
+mod registry;
+mod rotate;
+mod sessions;
+mod users;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use handoff_core::ids::PartnerId;
+use handoff_core::model::{AuditEvent, Session};
+use handoff_core::problem::ProblemKind;
+use handoff_core::secret::SecretDigest;
+use handoff_core::store::{Store, Write};
+use handoff_core::token::Jwks;
+use handoff_core::Clock;
+
+use crate::config::Settings;
+use crate::error::{ApiError, ApiResult};
+use crate::infra::cached_store::CachedStore;
+use crate::infra::group_commit::GroupCommit;
+use crate::infra::keyring::Keyring;
+use crate::infra::sealer::{Purpose, Sealer};
+use crate::infra::telemetry;
+
+pub use auth::{PartnerCaller, PartnerCredentials, PARTNER_HEADERS};
+pub use context::Ctx;
+pub use inbound::SignedEvent;
+pub use launch::{Launched, Step};
+pub use redeem::{Checked, Redeemed};
+pub use rotate::Rotated;
+pub use sessions::Identity;
+
+/// What the services run on: built once at boot.
+pub struct Adapters {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Keyring,
+    pub sealer: Sealer,
+    pub admin_token: SecretDigest,
+    /// Outbound HTTP (suppliers): follows no redirects.
+    pub http: reqwest::Client,
+}
+
+pub struct Services {
+    settings: Settings,
+    store: CachedStore,
+    clock: Arc<dyn Clock>,
+    keys: Keyring,
+    /// The group-commit writer for audit records, redemptions and event ids.
+    commits: GroupCommit,
+    sealer: Sealer,
+    admin_token: SecretDigest,
+    /// This second's requests per partner, for `partner_rate_limit` (per node).
+    partner_windows: Mutex<HashMap<PartnerId, (i64, u32)>>,
+    http: reqwest::Client,
+}
+
+impl Services {
+    /// The services over `adapters`; starts the group-commit writer.
+    pub fn new(adapters: Adapters) -> Self {
+        let Adapters { settings, store, clock, keys, sealer, admin_token, http } = adapters;
+        Self {
+            commits: GroupCommit::start(store.clone()),
+            store: CachedStore::new(store),
+            settings,
+            clock,
+            keys,
+            sealer,
+            admin_token,
+            partner_windows: Mutex::default(),
+            http,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Commits `write` with whatever else is queued (group commit), its audit fields cut to their
+    /// limits, and counts its audit record once it is committed. The caller answers only after
+    /// this returns.
+    async fn write(&self, mut write: Write) -> ApiResult<bool> {
+        write.audit_mut().bound();
+        let audit = write.audit();
+        let labels = (audit.kind.clone(), audit.outcome, audit.reason.clone());
+        let written = self.commits.write(write).await.map_err(|()| ApiError::internal())?;
+        if written {
+            telemetry::outcome(labels.0, labels.1, labels.2);
+        }
+        Ok(written)
+    }
+
+    /// Appends an audit event (committed when this returns).
+    async fn audit(&self, event: AuditEvent) -> ApiResult<()> {
+        self.write(Write::Audit(event)).await.map(|_| ())
+    }
+
+    /// Audits a refusal as `event` and returns the error marked as audited. If the audit write
+    /// itself fails, the answer becomes a 500: a refusal is never silent.
+    pub async fn refuse(&self, event: AuditEvent, mut error: ApiError) -> ApiError {
+        let event = event.refused(self.now(), error.audit_reason(), &error.problem.detail);
+        if let Err(audit_error) = self.audit(event).await {
+            return audit_error;
+        }
+        error.audited = true;
+        error
+    }
+
+    /// The one refusal exit of an audited service: a refusal of `outcome` is audited as `event`;
+    /// internal errors (the cause is in the log) and refusals already audited, or that must not
+    /// be, pass as they are.
+    async fn conclude<T>(&self, event: &AuditEvent, outcome: ApiResult<T>) -> ApiResult<T> {
+        match outcome {
+            Err(error) if !error.audited && error.problem.kind != ProblemKind::Internal => {
+                Err(self.refuse(event.clone(), error).await)
+            }
+            other => other,
+        }
+    }
+
+    /// The form token for `purpose` and `subject` in `session` (see [`Sealer::form_token`]).
+    pub fn form_token(&self, session: &Session, purpose: Purpose, subject: &str) -> String {
+        self.sealer.form_token(session, purpose, subject)
+    }
+
+    /// Whether `token` is `session`'s form token for `purpose` and `subject` (constant time).
+    pub fn form_token_matches(&self, session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
+        self.sealer.form_token_matches(session, purpose, subject, token)
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> ApiResult<()> {
+        self.store.fresh().ping().await.map_err(|err| {
+            tracing::warn!(%err, "readiness check failed");
+            ApiError::new(ProblemKind::ServiceUnavailable, "The database is not reachable.")
+        })
+    }
+
+    /// The metrics read at scrape time: writes queued for the group commit, and the database
+    /// pool's (open, idle) connections.
+    pub fn load(&self) -> (usize, (u32, u32)) {
+        (self.commits.queued(), self.store.fresh().connections())
+    }
+
+    /// The public keys that verify identity tokens and registration prefills.
+    pub fn jwks(&self) -> Jwks {
+        self.keys.jwks()
+    }
+
+    /// Sweeps expired sessions and consumed-token records (background).
+    pub async fn purge_expired(&self) {
+        let now = self.now();
+        let idle_cutoff = now - self.settings.session_idle_timeout;
+        if let Err(err) = self.store.fresh().purge_expired(now, idle_cutoff).await {
+            tracing::warn!(%err, "purging expired sessions failed");
+        }
+    }
+
+    /// Picks up keys created on other nodes (background).
+    pub async fn reload_keys(&self) {
+        if let Err(err) = self.keys.reload().await {
+            tracing::warn!(%err, "refreshing the signing keys failed");
+        }
+    }
+}
