@@ -84,7 +84,7 @@ enum Organizations {
         org_numbers: Vec<String>,
     },
     #[command(flatten)]
-    Held(SecretHolder),
+    Common(SecretHolder),
 }
 
 #[derive(Subcommand)]
@@ -100,7 +100,7 @@ enum Partners {
         allowed_path_prefixes: Vec<String>,
     },
     #[command(flatten)]
-    Held(SecretHolder),
+    Common(SecretHolder),
     /// Allow the partner to mint links for the organization's users.
     Link {
         partner_id: String,
@@ -178,7 +178,7 @@ enum Inbound {
         sandbox: bool,
     },
     #[command(flatten)]
-    Held(SecretHolder),
+    Common(SecretHolder),
     /// Allow the integration to sign in (and provision) the organization's users.
     Link {
         integration_id: String,
@@ -215,7 +215,7 @@ enum Suppliers {
         event_type: Option<String>,
     },
     #[command(flatten)]
-    Held(SecretHolder),
+    Common(SecretHolder),
 }
 
 #[derive(Subcommand)]
@@ -335,7 +335,7 @@ impl Organizations {
             Self::Create { name, org_numbers } => {
                 Call::with_body(Method::POST, "/organizations".into(), &CreateOrganization { name, org_numbers })
             }
-            Self::Held(command) => command.call("/organizations"),
+            Self::Common(command) => command.call("/organizations"),
         }
     }
 }
@@ -349,7 +349,7 @@ impl Partners {
                 "/partners".into(),
                 &CreatePartner { name, embed_origins, allowed_path_prefixes },
             ),
-            Self::Held(command) => command.call("/partners"),
+            Self::Common(command) => command.call("/partners"),
             Self::Link { partner_id, organization_id } => Ok(Call::put(link(&partner_id, &organization_id))),
             Self::Unlink { partner_id, organization_id } => Ok(Call::delete(link(&partner_id, &organization_id))),
             Self::Links { partner_id } => Ok(Call::get(format!("/partners/{partner_id}/organizations"))),
@@ -411,7 +411,7 @@ impl Inbound {
                 };
                 Call::with_body(Method::POST, "/inbound-integrations".into(), &body)
             }
-            Self::Held(command) => command.call("/inbound-integrations"),
+            Self::Common(command) => command.call("/inbound-integrations"),
             Self::Link { integration_id, organization_id } => Ok(Call::put(link(&integration_id, &organization_id))),
             Self::Unlink { integration_id, organization_id } => {
                 Ok(Call::delete(link(&integration_id, &organization_id)))
@@ -446,7 +446,7 @@ impl Suppliers {
                 };
                 Call::with_body(Method::POST, "/suppliers".into(), &body)
             }
-            Self::Held(command) => command.call("/suppliers"),
+            Self::Common(command) => command.call("/suppliers"),
         }
     }
 }
