@@ -1,6 +1,10 @@
 //! `handoff admin …`: the admin API from the command line. Prints the answers as JSON.
+//!
+//! Each subcommand becomes one [`Call`] (method, path under `/admin/v1`, JSON body), built by the
+//! resource's own `call`; `run` sends it and prints the answer. No validation here: the server
+//! owns every rule, and its refusals are printed as they come.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use handoff_client::wire::{
@@ -8,6 +12,7 @@ use handoff_client::wire::{
 };
 use handoff_client::Client;
 use reqwest::Method;
+use serde::Serialize;
 use serde_json::Value;
 
 #[derive(Args)]
@@ -49,32 +54,10 @@ enum AdminCommand {
     Audit(AuditArgs),
 }
 
+/// The subcommands every resource with a secret has (organizations, partners, inbound
+/// integrations, suppliers), flattened into each resource's own list after its `create`.
 #[derive(Subcommand)]
-enum Keys {
-    List,
-    Rotate,
-}
-
-#[derive(Subcommand)]
-enum Suppliers {
-    Create {
-        #[arg(long)]
-        slug: String,
-        #[arg(long)]
-        name: String,
-        /// Where events are POSTed (https; http only on loopback).
-        #[arg(long)]
-        endpoint: String,
-        /// Host the supplier may redirect to (repeatable).
-        #[arg(long = "allowed-redirect-host", required = true)]
-        allowed_redirect_hosts: Vec<String>,
-        #[arg(long)]
-        signature_profile: Option<String>,
-        #[arg(long)]
-        timeout_seconds: Option<i64>,
-        #[arg(long)]
-        event_type: Option<String>,
-    },
+enum SecretHolder {
     List,
     Get {
         id: String,
@@ -82,66 +65,12 @@ enum Suppliers {
     Delete {
         id: String,
     },
-    /// Issue a new secret; the old one keeps signing during the overlap (0: the new one signs now).
+    /// Issue a new secret; the old one stays in use during the overlap (0: it stops now).
     RotateSecret {
         id: String,
         /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
         #[arg(long)]
         overlap_seconds: Option<i64>,
-    },
-}
-
-#[derive(Subcommand)]
-enum Inbound {
-    Create {
-        #[arg(long)]
-        slug: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// provision | register | reject [default: reject].
-        #[arg(long)]
-        unknown_user: Option<String>,
-        #[arg(long)]
-        register_url: Option<String>,
-        #[arg(long)]
-        landing_path: Option<String>,
-        #[arg(long)]
-        tolerance_seconds: Option<i64>,
-        #[arg(long)]
-        event_type: Option<String>,
-        /// timestamp-body-hex | timestamp-body-base64 | body-hex | body-base64.
-        #[arg(long)]
-        signature_profile: Option<String>,
-        /// Enable the test endpoint that explains failed checks.
-        #[arg(long)]
-        sandbox: bool,
-    },
-    List,
-    Get {
-        id: String,
-    },
-    Delete {
-        id: String,
-    },
-    /// Issue a new secret; the old one keeps working during the overlap.
-    RotateSecret {
-        id: String,
-        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
-        #[arg(long)]
-        overlap_seconds: Option<i64>,
-    },
-    /// Allow the integration to sign in (and provision) the organization's users.
-    Link {
-        integration_id: String,
-        organization_id: String,
-    },
-    Unlink {
-        integration_id: String,
-        organization_id: String,
-    },
-    /// The organizations an integration is linked to.
-    Organizations {
-        integration_id: String,
     },
 }
 
@@ -154,20 +83,8 @@ enum Organizations {
         #[arg(long = "org-number")]
         org_numbers: Vec<String>,
     },
-    List,
-    Get {
-        id: String,
-    },
-    Delete {
-        id: String,
-    },
-    /// Issue a new secret; the old one keeps working during the overlap.
-    RotateSecret {
-        id: String,
-        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
-        #[arg(long)]
-        overlap_seconds: Option<i64>,
-    },
+    #[command(flatten)]
+    Common(SecretHolder),
 }
 
 #[derive(Subcommand)]
@@ -182,19 +99,8 @@ enum Partners {
         #[arg(long = "allowed-path-prefix")]
         allowed_path_prefixes: Vec<String>,
     },
-    List,
-    Get {
-        id: String,
-    },
-    Delete {
-        id: String,
-    },
-    RotateSecret {
-        id: String,
-        /// Seconds the old secret stays in use, 0 to 604800 [server default: 86400].
-        #[arg(long)]
-        overlap_seconds: Option<i64>,
-    },
+    #[command(flatten)]
+    Common(SecretHolder),
     /// Allow the partner to mint links for the organization's users.
     Link {
         partner_id: String,
@@ -246,6 +152,78 @@ enum Users {
     },
 }
 
+#[derive(Subcommand)]
+enum Inbound {
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// provision | register | reject [default: reject].
+        #[arg(long)]
+        unknown_user: Option<String>,
+        #[arg(long)]
+        register_url: Option<String>,
+        #[arg(long)]
+        landing_path: Option<String>,
+        #[arg(long)]
+        tolerance_seconds: Option<i64>,
+        #[arg(long)]
+        event_type: Option<String>,
+        /// timestamp-body-hex | timestamp-body-base64 | body-hex | body-base64.
+        #[arg(long)]
+        signature_profile: Option<String>,
+        /// Enable the test endpoint that explains failed checks.
+        #[arg(long)]
+        sandbox: bool,
+    },
+    #[command(flatten)]
+    Common(SecretHolder),
+    /// Allow the integration to sign in (and provision) the organization's users.
+    Link {
+        integration_id: String,
+        organization_id: String,
+    },
+    Unlink {
+        integration_id: String,
+        organization_id: String,
+    },
+    /// The organizations an integration is linked to.
+    Organizations {
+        integration_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum Suppliers {
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// Where events are POSTed (https; http only on loopback).
+        #[arg(long)]
+        endpoint: String,
+        /// Host the supplier may redirect to (repeatable).
+        #[arg(long = "allowed-redirect-host", required = true)]
+        allowed_redirect_hosts: Vec<String>,
+        #[arg(long)]
+        signature_profile: Option<String>,
+        #[arg(long)]
+        timeout_seconds: Option<i64>,
+        #[arg(long)]
+        event_type: Option<String>,
+    },
+    #[command(flatten)]
+    Common(SecretHolder),
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    List,
+    Rotate,
+}
+
 #[derive(Args)]
 struct AuditArgs {
     #[arg(long)]
@@ -267,6 +245,219 @@ struct AuditArgs {
     cursor: Option<String>,
     #[arg(long)]
     limit: Option<u32>,
+}
+
+pub async fn run(args: AdminArgs) -> Result<(), String> {
+    let token = match args.token {
+        Some(token) => token,
+        None => read_token(&args.token_file)?,
+    };
+    let client = Client::new(&args.url).with_admin_token(token);
+    let answer = args.command.call()?.send(&client).await?;
+    print(&answer)
+}
+
+fn read_token(file: &Path) -> Result<String, String> {
+    std::fs::read_to_string(file)
+        .map(|t| t.trim().to_owned())
+        .map_err(|e| format!("no --token given and cannot read {}: {e}", file.display()))
+}
+
+/// Pretty JSON on stdout; nothing for an empty answer (204).
+fn print(answer: &Value) -> Result<(), String> {
+    if !answer.is_null() {
+        println!("{}", serde_json::to_string_pretty(answer).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+/// One admin API request: the method, the path under `/admin/v1`, and the JSON body if any.
+struct Call {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl Call {
+    fn get(path: String) -> Self {
+        Self { method: Method::GET, path, body: None }
+    }
+
+    fn put(path: String) -> Self {
+        Self { method: Method::PUT, path, body: None }
+    }
+
+    fn delete(path: String) -> Self {
+        Self { method: Method::DELETE, path, body: None }
+    }
+
+    fn with_body(method: Method, path: String, body: &impl Serialize) -> Result<Self, String> {
+        let body = serde_json::to_value(body).map_err(|e| e.to_string())?;
+        Ok(Self { method, path, body: Some(body) })
+    }
+
+    async fn send(self, client: &Client) -> Result<Value, String> {
+        client.admin(self.method, &self.path, self.body.as_ref()).await.map_err(|e| e.to_string())
+    }
+}
+
+impl AdminCommand {
+    fn call(self) -> Result<Call, String> {
+        match self {
+            Self::Organizations(command) => command.call(),
+            Self::Partners(command) => command.call(),
+            Self::Users(command) => command.call(),
+            Self::Inbound(command) => command.call(),
+            Self::Suppliers(command) => command.call(),
+            Self::Keys(command) => Ok(command.call()),
+            Self::Audit(audit) => Ok(Call::get(format!("/audit{}", audit.query()))),
+        }
+    }
+}
+
+impl SecretHolder {
+    /// The call on `collection` (`/partners`, …).
+    fn call(self, collection: &str) -> Result<Call, String> {
+        Ok(match self {
+            Self::List => Call::get(collection.to_owned()),
+            Self::Get { id } => Call::get(format!("{collection}/{id}")),
+            Self::Delete { id } => Call::delete(format!("{collection}/{id}")),
+            Self::RotateSecret { id, overlap_seconds } => {
+                Call::with_body(Method::POST, format!("{collection}/{id}/secrets"), &RotateSecret { overlap_seconds })?
+            }
+        })
+    }
+}
+
+impl Organizations {
+    fn call(self) -> Result<Call, String> {
+        match self {
+            Self::Create { name, org_numbers } => {
+                Call::with_body(Method::POST, "/organizations".into(), &CreateOrganization { name, org_numbers })
+            }
+            Self::Common(command) => command.call("/organizations"),
+        }
+    }
+}
+
+impl Partners {
+    fn call(self) -> Result<Call, String> {
+        let link = |partner: &str, organization: &str| format!("/partners/{partner}/organizations/{organization}");
+        match self {
+            Self::Create { name, embed_origins, allowed_path_prefixes } => Call::with_body(
+                Method::POST,
+                "/partners".into(),
+                &CreatePartner { name, embed_origins, allowed_path_prefixes },
+            ),
+            Self::Common(command) => command.call("/partners"),
+            Self::Link { partner_id, organization_id } => Ok(Call::put(link(&partner_id, &organization_id))),
+            Self::Unlink { partner_id, organization_id } => Ok(Call::delete(link(&partner_id, &organization_id))),
+            Self::Links { partner_id } => Ok(Call::get(format!("/partners/{partner_id}/organizations"))),
+        }
+    }
+}
+
+impl Users {
+    fn call(self) -> Result<Call, String> {
+        let status = |id: String, status: &str| {
+            Call::with_body(Method::PATCH, format!("/users/{id}"), &UpdateUser { status: status.into() })
+        };
+        match self {
+            Self::Create { organization, email, given_name, family_name } => Call::with_body(
+                Method::POST,
+                format!("/organizations/{organization}/users"),
+                &CreateUser { email, given_name, family_name },
+            ),
+            Self::List { organization, email } => {
+                let filter = email.map(|e| format!("?email={}", percent_encode(&e))).unwrap_or_default();
+                Ok(Call::get(format!("/organizations/{organization}/users{filter}")))
+            }
+            Self::Get { id } => Ok(Call::get(format!("/users/{id}"))),
+            Self::Disable { id } => status(id, "disabled"),
+            Self::Enable { id } => status(id, "active"),
+            Self::Delete { id } => Ok(Call::delete(format!("/users/{id}"))),
+            Self::EndSessions { id } => Ok(Call::delete(format!("/users/{id}/sessions"))),
+        }
+    }
+}
+
+impl Inbound {
+    fn call(self) -> Result<Call, String> {
+        let link = |integration: &str, organization: &str| {
+            format!("/inbound-integrations/{integration}/organizations/{organization}")
+        };
+        match self {
+            Self::Create {
+                slug,
+                name,
+                unknown_user,
+                register_url,
+                landing_path,
+                tolerance_seconds,
+                event_type,
+                signature_profile,
+                sandbox,
+            } => {
+                let body = CreateInboundIntegration {
+                    slug,
+                    name,
+                    tolerance_seconds,
+                    unknown_user,
+                    register_url,
+                    landing_path,
+                    event_type,
+                    signature_profile,
+                    sandbox: Some(sandbox),
+                };
+                Call::with_body(Method::POST, "/inbound-integrations".into(), &body)
+            }
+            Self::Common(command) => command.call("/inbound-integrations"),
+            Self::Link { integration_id, organization_id } => Ok(Call::put(link(&integration_id, &organization_id))),
+            Self::Unlink { integration_id, organization_id } => {
+                Ok(Call::delete(link(&integration_id, &organization_id)))
+            }
+            Self::Organizations { integration_id } => {
+                Ok(Call::get(format!("/inbound-integrations/{integration_id}/organizations")))
+            }
+        }
+    }
+}
+
+impl Suppliers {
+    fn call(self) -> Result<Call, String> {
+        match self {
+            Self::Create {
+                slug,
+                name,
+                endpoint,
+                allowed_redirect_hosts,
+                signature_profile,
+                timeout_seconds,
+                event_type,
+            } => {
+                let body = CreateSupplier {
+                    slug,
+                    name,
+                    endpoint,
+                    allowed_redirect_hosts,
+                    signature_profile,
+                    timeout_seconds,
+                    event_type,
+                };
+                Call::with_body(Method::POST, "/suppliers".into(), &body)
+            }
+            Self::Common(command) => command.call("/suppliers"),
+        }
+    }
+}
+
+impl Keys {
+    fn call(self) -> Call {
+        match self {
+            Self::List => Call::get("/keys".into()),
+            Self::Rotate => Call { method: Method::POST, path: "/keys/rotate".into(), body: None },
+        }
+    }
 }
 
 impl AuditArgs {
@@ -294,160 +485,4 @@ impl AuditArgs {
 
 fn percent_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-const NO_BODY: Option<&Value> = None;
-
-pub async fn run(args: AdminArgs) -> Result<(), String> {
-    let token = match args.token {
-        Some(token) => token,
-        None => std::fs::read_to_string(&args.token_file)
-            .map(|t| t.trim().to_owned())
-            .map_err(|e| format!("no --token given and cannot read {}: {e}", args.token_file.display()))?,
-    };
-    let client = Client::new(&args.url).with_admin_token(token);
-    let (method, path, body): (Method, String, Option<Value>) = match args.command {
-        AdminCommand::Organizations(command) => match command {
-            Organizations::Create { name, org_numbers } => {
-                (Method::POST, "/organizations".into(), Some(to_value(&CreateOrganization { name, org_numbers })?))
-            }
-            Organizations::List => (Method::GET, "/organizations".into(), None),
-            Organizations::Get { id } => (Method::GET, format!("/organizations/{id}"), None),
-            Organizations::Delete { id } => (Method::DELETE, format!("/organizations/{id}"), None),
-            Organizations::RotateSecret { id, overlap_seconds } => (
-                Method::POST,
-                format!("/organizations/{id}/secrets"),
-                Some(to_value(&RotateSecret { overlap_seconds })?),
-            ),
-        },
-        AdminCommand::Partners(command) => match command {
-            Partners::Create { name, embed_origins, allowed_path_prefixes } => (
-                Method::POST,
-                "/partners".into(),
-                Some(to_value(&CreatePartner { name, embed_origins, allowed_path_prefixes })?),
-            ),
-            Partners::List => (Method::GET, "/partners".into(), None),
-            Partners::Get { id } => (Method::GET, format!("/partners/{id}"), None),
-            Partners::Delete { id } => (Method::DELETE, format!("/partners/{id}"), None),
-            Partners::RotateSecret { id, overlap_seconds } => {
-                (Method::POST, format!("/partners/{id}/secrets"), Some(to_value(&RotateSecret { overlap_seconds })?))
-            }
-            Partners::Link { partner_id, organization_id } => {
-                (Method::PUT, format!("/partners/{partner_id}/organizations/{organization_id}"), None)
-            }
-            Partners::Unlink { partner_id, organization_id } => {
-                (Method::DELETE, format!("/partners/{partner_id}/organizations/{organization_id}"), None)
-            }
-            Partners::Links { partner_id } => (Method::GET, format!("/partners/{partner_id}/organizations"), None),
-        },
-        AdminCommand::Users(command) => match command {
-            Users::Create { organization, email, given_name, family_name } => (
-                Method::POST,
-                format!("/organizations/{organization}/users"),
-                Some(to_value(&CreateUser { email, given_name, family_name })?),
-            ),
-            Users::List { organization, email } => {
-                let filter = email.map(|e| format!("?email={}", percent_encode(&e))).unwrap_or_default();
-                (Method::GET, format!("/organizations/{organization}/users{filter}"), None)
-            }
-            Users::Get { id } => (Method::GET, format!("/users/{id}"), None),
-            Users::Disable { id } => {
-                (Method::PATCH, format!("/users/{id}"), Some(to_value(&UpdateUser { status: "disabled".into() })?))
-            }
-            Users::Enable { id } => {
-                (Method::PATCH, format!("/users/{id}"), Some(to_value(&UpdateUser { status: "active".into() })?))
-            }
-            Users::Delete { id } => (Method::DELETE, format!("/users/{id}"), None),
-            Users::EndSessions { id } => (Method::DELETE, format!("/users/{id}/sessions"), None),
-        },
-        AdminCommand::Inbound(command) => match command {
-            Inbound::Create {
-                slug,
-                name,
-                unknown_user,
-                register_url,
-                landing_path,
-                tolerance_seconds,
-                event_type,
-                signature_profile,
-                sandbox,
-            } => {
-                let body = CreateInboundIntegration {
-                    slug,
-                    name,
-                    tolerance_seconds,
-                    unknown_user,
-                    register_url,
-                    landing_path,
-                    event_type,
-                    signature_profile,
-                    sandbox: Some(sandbox),
-                };
-                (Method::POST, "/inbound-integrations".into(), Some(to_value(&body)?))
-            }
-            Inbound::List => (Method::GET, "/inbound-integrations".into(), None),
-            Inbound::Get { id } => (Method::GET, format!("/inbound-integrations/{id}"), None),
-            Inbound::Delete { id } => (Method::DELETE, format!("/inbound-integrations/{id}"), None),
-            Inbound::RotateSecret { id, overlap_seconds } => (
-                Method::POST,
-                format!("/inbound-integrations/{id}/secrets"),
-                Some(to_value(&RotateSecret { overlap_seconds })?),
-            ),
-            Inbound::Link { integration_id, organization_id } => {
-                (Method::PUT, format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"), None)
-            }
-            Inbound::Unlink { integration_id, organization_id } => (
-                Method::DELETE,
-                format!("/inbound-integrations/{integration_id}/organizations/{organization_id}"),
-                None,
-            ),
-            Inbound::Organizations { integration_id } => {
-                (Method::GET, format!("/inbound-integrations/{integration_id}/organizations"), None)
-            }
-        },
-        AdminCommand::Suppliers(command) => match command {
-            Suppliers::Create {
-                slug,
-                name,
-                endpoint,
-                allowed_redirect_hosts,
-                signature_profile,
-                timeout_seconds,
-                event_type,
-            } => {
-                let body = CreateSupplier {
-                    slug,
-                    name,
-                    endpoint,
-                    allowed_redirect_hosts,
-                    signature_profile,
-                    timeout_seconds,
-                    event_type,
-                };
-                (Method::POST, "/suppliers".into(), Some(to_value(&body)?))
-            }
-            Suppliers::List => (Method::GET, "/suppliers".into(), None),
-            Suppliers::Get { id } => (Method::GET, format!("/suppliers/{id}"), None),
-            Suppliers::Delete { id } => (Method::DELETE, format!("/suppliers/{id}"), None),
-            Suppliers::RotateSecret { id, overlap_seconds } => {
-                (Method::POST, format!("/suppliers/{id}/secrets"), Some(to_value(&RotateSecret { overlap_seconds })?))
-            }
-        },
-        AdminCommand::Keys(Keys::List) => (Method::GET, "/keys".into(), None),
-        AdminCommand::Keys(Keys::Rotate) => (Method::POST, "/keys/rotate".into(), None),
-        AdminCommand::Audit(audit) => (Method::GET, format!("/audit{}", audit.query()), None),
-    };
-    let answer: Value = match body {
-        Some(body) => client.admin(method, &path, Some(&body)).await,
-        None => client.admin(method, &path, NO_BODY).await,
-    }
-    .map_err(|e| e.to_string())?;
-    if !answer.is_null() {
-        println!("{}", serde_json::to_string_pretty(&answer).map_err(|e| e.to_string())?);
-    }
-    Ok(())
-}
-
-fn to_value<T: serde::Serialize>(value: &T) -> Result<Value, String> {
-    serde_json::to_value(value).map_err(|e| e.to_string())
 }

@@ -1,8 +1,9 @@
-//! The OpenAPI document: served at `/openapi.json` with every operation, readable at `/openapi`,
-//! and true to the server. schemathesis (PyPI, pinned in `tests/schemathesis/`) generates
-//! requests from the document — valid ones, invalid ones, ones without credentials — and checks
-//! each answer against it: status, content type, headers, body schema, never a 5xx. CI installs
-//! it (`.ci/run`); without it the test says SKIPPED, and fails under `CI`.
+//! The OpenAPI document: served at `/openapi.json` with every operation (each `#[utoipa::path]` in
+//! the server's sources), readable at `/openapi`, and true to the server. schemathesis (PyPI,
+//! pinned in `tests/schemathesis/`) generates requests from the document — valid ones, invalid
+//! ones, ones without credentials — and checks each answer against it: status, content type,
+//! headers, body schema, never a 5xx. CI installs it (`.ci/run`); without it the test says
+//! SKIPPED, and fails under `CI`.
 
 use std::path::Path;
 use std::process::Command;
@@ -37,12 +38,7 @@ async fn the_document_lists_every_operation_and_has_a_reference_page() {
     let doc: Value = response.json().await.unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
     assert_eq!(doc["servers"][0]["url"], server.url.as_str());
-    let operations: Vec<String> = doc["paths"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| format!("{method} {path}")))
-        .collect();
+    let operations = operations(&doc);
     for expected in [
         "post /v1/sso",
         "patch /v1/organizations/{organization_id}/users/{user_id}",
@@ -70,6 +66,62 @@ async fn the_document_lists_every_operation_and_has_a_reference_page() {
     assert!(html.contains("<h2 id=\"post-v1-sso\"><code>POST /v1/sso</code></h2>"), "{html}");
     assert!(html.contains("x-partner-secret"));
     assert!(html.contains("ErrorEnvelope"));
+}
+
+/// Every operation of the document, as `"method path"`.
+fn operations(doc: &Value) -> Vec<String> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| format!("{method} {path}")))
+        .collect()
+}
+
+/// Every `#[utoipa::path(method, path = "…"` in the server's sources, as `"method path"` with the
+/// file it is in. Walks the folders, so it keeps finding them when files move.
+fn annotated_operations(folder: &Path, found: &mut Vec<(String, String)>) {
+    const ATTRIBUTE: &str = "#[utoipa::path(";
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            annotated_operations(&path, found);
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // At the start of a line: an attribute, not a mention in a comment.
+        for (number, line) in text.lines().enumerate().filter(|(_, l)| l.trim_start().starts_with(ATTRIBUTE)) {
+            let place = format!("{}:{}", path.display(), number + 1);
+            let operation = line.trim_start()[ATTRIBUTE.len()..].split_once(',').and_then(|(method, rest)| {
+                Some((method.trim(), rest.trim_start().strip_prefix("path = \"")?.split_once('"')?.0))
+            });
+            let (method, route) =
+                operation.unwrap_or_else(|| panic!("{place}: expected `{ATTRIBUTE}method, path = \"…\"`"));
+            found.push((format!("{method} {route}"), place));
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_annotated_operation_is_in_the_document() {
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR")).join("../handoff-server/src").canonicalize().unwrap();
+    let mut annotated = Vec::new();
+    annotated_operations(&sources, &mut annotated);
+    assert!(annotated.len() >= 50, "only {} annotations found under {}", annotated.len(), sources.display());
+
+    let server = TestServer::start().await;
+    let doc: Value =
+        server.http.get(format!("{}/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    let documented = operations(&doc);
+    let missing: Vec<String> = annotated
+        .iter()
+        .filter(|(operation, _)| !documented.contains(operation))
+        .map(|(operation, place)| format!("{operation} ({place})"))
+        .collect();
+    assert!(missing.is_empty(), "annotated but not in the document (add them to the module's `Api`): {missing:#?}");
 }
 
 // schemathesis is a blocking child process: the server needs worker threads of its own.
