@@ -165,7 +165,7 @@ pub trait Suppliers: Send + Sync {
     async fn supplier(&self, id: SupplierId) -> StoreResult<Option<Supplier>>;
     async fn supplier_by_slug(&self, slug: &str) -> StoreResult<Option<Supplier>>;
     async fn suppliers(&self, page: &PageRequest) -> StoreResult<Vec<Supplier>>;
-    /// Like [`Integrations::set_integration_secrets`].
+    /// Like [`Inbound::set_integration_secrets`].
     async fn set_supplier_secrets(&self, id: SupplierId, expected: &[u8], secrets: &SealedSecrets)
         -> StoreResult<bool>;
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;

@@ -9,11 +9,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{self, HeaderMap};
 use axum::http::request::Parts;
+use axum::http::Extensions;
 use axum::http::StatusCode;
 use handoff_core::problem::ProblemKind;
 use serde::de::DeserializeOwned;
 
-use crate::config::AddrSet;
+use crate::config::{AddrSet, Settings};
 use crate::error::{ApiError, ApiResult};
 use crate::http::state::AppState;
 use crate::services::{Ctx, PartnerCredentials, PARTNER_HEADERS};
@@ -66,20 +67,24 @@ pub fn json<T: DeserializeOwned>(headers: &HeaderMap, body: RawBody) -> ApiResul
     optional_json(headers, body)?.ok_or_else(|| ApiError::invalid("A JSON request body is required."))
 }
 
+/// A request's context: the client address through `trusted_proxies`, and the request id.
+pub fn context(settings: &Settings, headers: &HeaderMap, extensions: &Extensions) -> Ctx {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let forwarded = headers.get_all(&settings.client_addr_header).iter().map(|v| v.to_str().unwrap_or_default());
+    let request_id = headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Ctx::resolve(settings, peer, forwarded, request_id)
+}
+
 /// The context `respond::finish` resolved for this request (resolved here only for a request
 /// that did not pass through it).
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(ctx) = parts.extensions.get::<Ctx>() {
-            return Ok(ctx.clone());
+        match parts.extensions.get::<Ctx>() {
+            Some(ctx) => Ok(ctx.clone()),
+            None => Ok(context(state.settings(), &parts.headers, &parts.extensions)),
         }
-        let settings = state.settings();
-        let forwarded =
-            parts.headers.get_all(&settings.client_addr_header).iter().map(|v| v.to_str().unwrap_or_default());
-        let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Ctx::resolve(settings, Peer::of(parts).0, forwarded, request_id))
     }
 }
 
@@ -108,10 +113,6 @@ impl<S: Sync> FromRequestParts<S> for PartnerCredentials {
 pub struct Peer(pub Option<IpAddr>);
 
 impl Peer {
-    fn of(parts: &Parts) -> Self {
-        Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()))
-    }
-
     /// A 403 unless the peer is in `allowed` (`setting` names the setting in the answer).
     pub fn check(&self, allowed: &AddrSet, setting: &str) -> ApiResult<()> {
         if allowed.allows(self.0) {
@@ -126,7 +127,7 @@ impl<S: Sync> FromRequestParts<S> for Peer {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::of(parts))
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
     }
 }
 

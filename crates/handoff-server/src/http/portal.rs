@@ -127,21 +127,10 @@ async fn sso_confirm(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap
     let form = SwitchForm::parse(&body);
     let mut frame = None;
     let result = async {
-        let mut checked = state.check_link(&ctx, Some(&form.token), None, &mut frame).await?;
+        let checked = state.check_link(&ctx, Some(&form.token), None, &mut frame).await?;
         let current = identify(&state, &headers, false).await?;
         let from_portal = posted_from_portal(&headers, &portal_origin(state.settings()));
-        let Some(current) = current.filter(|current| {
-            from_portal
-                && state.form_token_matches(&current.session, Purpose::Switch, &checked.claims.jti, &form.confirm)
-        }) else {
-            let error = ApiError::forbidden(
-                "The confirmation was not sent from the portal's page for this session; open the link again.",
-            );
-            return Err(state.refuse_link(checked, error).await);
-        };
-        checked.note(format!("jti={}; replaces the session of user {}", checked.claims.jti, current.user.id));
-        let redeemed = state.consume(checked).await?;
-        state.end_session(&current.session).await?;
+        let redeemed = state.switch(checked, current, from_portal, &form.confirm).await?;
         Ok::<_, ApiError>(signed_in(&state, redeemed))
     }
     .await;

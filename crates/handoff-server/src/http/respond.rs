@@ -3,10 +3,9 @@
 //! only say *what* went wrong; this module says it the same way everywhere. Also the one table
 //! of handoff's own path prefixes ([`Surface::of`]).
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -18,6 +17,7 @@ use handoff_core::wire::{ErrorEnvelope, ProblemBody, WebhookError};
 use handoff_core::Problem;
 
 use crate::error::ApiError;
+use crate::http::extract::context;
 use crate::http::pages::{escape, page};
 use crate::http::state::AppState;
 use crate::infra::telemetry;
@@ -145,21 +145,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The request's context: the client address through `trusted_proxies`, and the request id.
-pub fn context(state: &AppState, request: &Request) -> Ctx {
-    let settings = state.settings();
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let forwarded =
-        request.headers().get_all(&settings.client_addr_header).iter().map(|v| v.to_str().unwrap_or_default());
-    let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).map(str::to_owned);
-    Ctx::resolve(settings, peer, forwarded, request_id)
-}
-
 /// Renders problems, audits refusals and sets the security headers on every response. The
 /// request's [`Ctx`] is resolved here, once, and handed to handlers as an extension.
 pub async fn finish(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let ctx = context(&state, &request);
+    let ctx = context(state.settings(), request.headers(), request.extensions());
     request.extensions_mut().insert(ctx.clone());
     let path = request.uri().path().to_owned();
     let route = request.extensions().get::<MatchedPath>().map_or("other", MatchedPath::as_str).to_owned();
@@ -171,7 +161,7 @@ pub async fn finish(State(state): State<AppState>, mut request: Request, next: N
     } else {
         next.run(request).await
     };
-    let response = finish_inner(&state, &ctx, &path, surface, browser, response).await;
+    let response = finish_response(&state, &ctx, &path, surface, browser, response).await;
     telemetry::request(route, &method, response.status(), started);
     response
 }
@@ -188,7 +178,9 @@ pub fn route_miss(error: ApiError) -> Response {
     response
 }
 
-async fn finish_inner(
+/// The second half of [`finish`]: renders a handler's problem (auditing it when no service did)
+/// and sets the security headers.
+async fn finish_response(
     state: &AppState,
     ctx: &Ctx,
     path: &str,

@@ -247,12 +247,21 @@ impl Services {
             self.count_failure(&[ctx.limiter_key(), &integration_key]).await;
         }
         let mut checks = vec![
-            check("content-type", content_type_check(&signed).map(|()| "application/json".into())),
-            check("timestamp", self.timestamp_check(&integration, &signed).map(|()| "within the tolerance".into())),
-            check("signature", signature.map(|()| format!("valid for profile {}", integration.signature_profile))),
+            sandbox_check("content-type", content_type_check(&signed).map(|()| "application/json".into())),
+            sandbox_check(
+                "timestamp",
+                self.timestamp_check(&integration, &signed).map(|()| "within the tolerance".into()),
+            ),
+            sandbox_check(
+                "signature",
+                signature.map(|()| format!("valid for profile {}", integration.signature_profile)),
+            ),
         ];
         let event = self.event_check(&integration, body);
-        checks.push(check("event", event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error)));
+        checks.push(sandbox_check(
+            "event",
+            event.as_ref().map(|e| format!("eventId {}", e.event_id)).map_err(clone_error),
+        ));
         // Who is known is told only to a sender that holds the secret.
         if let (true, Ok(valid)) = (signed_ok, &event) {
             let organization = self.organization_check(&integration, valid).await.and_then(|(organization, served)| {
@@ -262,7 +271,7 @@ impl Services {
                     Err(not_linked())
                 }
             });
-            checks.push(check(
+            checks.push(sandbox_check(
                 "organization",
                 organization.as_ref().map(|o| format!("organization {}", o.id)).map_err(clone_error),
             ));
@@ -272,7 +281,7 @@ impl Services {
                     Landing::Provision => "unknown user: would be provisioned".into(),
                     Landing::Register(_) => "unknown user: would be sent to registration".into(),
                 });
-                checks.push(check("user", user));
+                checks.push(sandbox_check("user", user));
             }
         }
         let ok = checks.iter().all(|c| c.ok);
@@ -302,7 +311,7 @@ fn not_linked() -> ApiError {
     ApiError::forbidden("This integration is not linked to the organization.").because(NOT_LINKED)
 }
 
-fn check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
+fn sandbox_check(name: &str, result: Result<String, ApiError>) -> SandboxCheck {
     match result {
         Ok(detail) => SandboxCheck { name: name.into(), ok: true, detail },
         Err(error) => SandboxCheck { name: name.into(), ok: false, detail: error.problem.detail },

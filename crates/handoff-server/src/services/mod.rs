@@ -144,14 +144,9 @@ impl Services {
         }
     }
 
-    /// The form token for `purpose` and `subject` in `session` (see [`Sealer::form_token`]).
+    /// The form token for `purpose` and `subject` in `session` (see `infra::sealer`).
     pub fn form_token(&self, session: &Session, purpose: Purpose, subject: &str) -> String {
         self.sealer.form_token(session, purpose, subject)
-    }
-
-    /// Whether `token` is `session`'s form token for `purpose` and `subject` (constant time).
-    pub fn form_token_matches(&self, session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
-        self.sealer.form_token_matches(session, purpose, subject, token)
     }
 
     /// Whether the database answers.

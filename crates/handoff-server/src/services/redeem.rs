@@ -14,8 +14,9 @@ use handoff_core::store::Write;
 use handoff_core::token::{check_time, SsoClaims, TokenError};
 
 use super::sessions::cookie_value;
-use super::{Ctx, Services};
+use super::{Ctx, Identity, Services};
 use crate::error::{ApiError, ApiResult};
+use crate::infra::sealer::Purpose;
 
 /// A redeemed link: the new session's cookie value and where to send the browser.
 pub struct Redeemed {
@@ -37,13 +38,6 @@ pub struct Checked {
     embed_origins: Vec<String>,
     /// The `sso.redeem` record, for the outcome.
     event: AuditEvent,
-}
-
-impl Checked {
-    /// Adds to the audit record's detail (what the redemption replaces).
-    pub fn note(&mut self, detail: String) {
-        self.event.detail = Some(detail);
-    }
 }
 
 impl Services {
@@ -136,6 +130,31 @@ impl Services {
             return Err(self.refuse(event, error).await);
         }
         Ok(Redeemed { cookie_value: cookie_value(id, &secret), embed, path, embed_origins })
+    }
+
+    /// Redeems `checked` in place of the browser's `current` top-level session, if the
+    /// confirmation came from the portal's page (`from_portal`) with `current`'s form token for
+    /// this link; then ends `current`, as a sign-out would. Any refusal leaves the link unused.
+    pub async fn switch(
+        &self,
+        mut checked: Checked,
+        current: Option<Identity>,
+        from_portal: bool,
+        confirm: &str,
+    ) -> ApiResult<Redeemed> {
+        let jti = checked.claims.jti.clone();
+        let Some(current) = current.filter(|current| {
+            from_portal && self.sealer.form_token_matches(&current.session, Purpose::Switch, &jti, confirm)
+        }) else {
+            let error = ApiError::forbidden(
+                "The confirmation was not sent from the portal's page for this session; open the link again.",
+            );
+            return Err(self.refuse(checked.event, error).await);
+        };
+        checked.event.detail = Some(format!("jti={jti}; replaces the session of user {}", current.user.id));
+        let redeemed = self.consume(checked).await?;
+        self.end_session(&current.session).await?;
+        Ok(redeemed)
     }
 
     /// The user must still be active in the organization, and the partner still linked to it.
