@@ -11,8 +11,9 @@ use handoff_client::wire::{OrganizationView, PartnerView, UserView};
 use handoff_client::{Client, PartnerCredentials};
 use handoff_core::Clock;
 use handoff_server::{App, ConfigLayer, Settings};
+use handoff_testkit::postgres;
 
-use crate::backend::{Backend, Postgres};
+use crate::backend::Backend;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::Method;
@@ -43,7 +44,7 @@ pub struct TestServer {
     /// Keeps the data directory (and its SQLite file) alive as long as the server.
     _dir: TempDir,
     /// The PostgreSQL server, when the test runs on that backend; dropped after the app.
-    _postgres: Option<Postgres>,
+    _postgres: Option<postgres::Cluster>,
     pub clock: Arc<TestClock>,
     pub admin: Client,
     /// Follows no redirects and keeps no cookies: tests look at every hop.
@@ -298,7 +299,7 @@ pub struct Spawned {
     pub stdout: Vec<String>,
     pub stderr_path: PathBuf,
     /// The PostgreSQL server this process uses, when it started one of its own.
-    pub postgres: Option<Postgres>,
+    pub postgres: Option<postgres::Cluster>,
 }
 
 impl Spawned {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use handoff_client::Client;
 use handoff_core::webhook::SignatureProfile;
+use handoff_testkit::postgres;
 use serde_json::{json, Value};
 
-use crate::backend::{postgres_available, Postgres};
 use crate::harness::{http_client, jwt_header, remote_fixture, verify_with_jwks, Spawned, ADMIN_TOKEN};
 
 /// The master key every node shares (as an operator would configure it).
@@ -16,21 +16,21 @@ const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 struct Cluster {
     nodes: Vec<Spawned>,
     _dirs: Vec<tempfile::TempDir>,
-    _postgres: Postgres,
+    _postgres: postgres::Cluster,
 }
 
 fn cluster(size: usize, extra: &[&str]) -> Cluster {
-    let postgres = Postgres::start();
+    let database = postgres::Cluster::start();
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();
     for _ in 0..size {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["--master-key", MASTER_KEY];
         args.extend_from_slice(extra);
-        nodes.push(Spawned::serve_with(dir.path(), "127.0.0.1:0", Some(&postgres.url), &args));
+        nodes.push(Spawned::serve_with(dir.path(), "127.0.0.1:0", Some(&database.url), &args));
         dirs.push(dir);
     }
-    Cluster { nodes, _dirs: dirs, _postgres: postgres }
+    Cluster { nodes, _dirs: dirs, _postgres: database }
 }
 
 impl Cluster {
@@ -41,7 +41,7 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     // The nodes are one portal: one public URL (a load balancer's, in production). Here each node
@@ -74,7 +74,7 @@ async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     let cluster = cluster(3, &[]);
@@ -130,7 +130,7 @@ async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_rotated_on_one_node_verifies_on_another() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -173,7 +173,7 @@ async fn a_key_rotated_on_one_node_verifies_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_limits_hold_across_nodes() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     let cluster = cluster(3, &["--failed-auth-limit", "4"]);
