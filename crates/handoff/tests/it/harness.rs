@@ -103,6 +103,18 @@ impl TestServer {
         self.admin.admin::<Value, Value>(Method::GET, path, None).await.unwrap()
     }
 
+    /// An admin API request (`/admin/v1{path}`, bearer token set) for a test that looks at the
+    /// raw response: a refusal's status and problem, a 204.
+    pub fn admin_request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}/admin/v1{path}", self.url)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Sets a user's status as the operator does (`PATCH /admin/v1/users/{id}`); the user it answers.
+    pub async fn set_user_status(&self, user_id: &str, status: &str) -> Value {
+        let body = json!({ "status": status });
+        self.admin.admin(Method::PATCH, &format!("/users/{user_id}"), Some(&body)).await.unwrap()
+    }
+
     /// A linked partner and organization with one active user.
     pub async fn fixture(&self) -> Fixture {
         self.fixture_with(json!({"name": "Acme EHR", "embed_origins": ["https://ehr.example.com"]})).await
@@ -182,6 +194,18 @@ impl TestServer {
             .await
             .unwrap()
             .json()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /auth/logout` with `cookie`, asking for JSON, sent to `base`: this server's URL or
+    /// that of a proxy in front of it.
+    pub async fn logout(&self, base: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{base}/auth/logout"))
+            .header("cookie", cookie)
+            .header("accept", "application/json")
+            .send()
             .await
             .unwrap()
     }

@@ -325,11 +325,7 @@ backend_tests! {
         let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
         assert_eq!(reject.send(&server, &body, &ts).await.status(), 200);
         let id = users["items"][0]["id"].as_str().unwrap();
-        server
-            .admin
-            .admin::<Value, Value>(reqwest::Method::PATCH, &format!("/users/{id}"), Some(&json!({"status": "disabled"})))
-            .await
-            .unwrap();
+        server.set_user_status(id, "disabled").await;
         let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
         assert_eq!(refused(provision.send(&server, &body, &ts).await, 403).await, "The user is disabled.");
     }
@@ -639,13 +635,7 @@ backend_tests! {
         link(&server, Method::DELETE, &portal.id, &served).await;
         assert_eq!(refused(send("a@b.no", "123456789").await, 403).await, not_linked);
         assert_eq!(server.admin_get(&links).await, json!([other]));
-        let again = server
-            .http
-            .delete(format!("{}/admin/v1{links}/{served}", server.url))
-            .bearer_auth(crate::harness::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let again = server.admin_request(Method::DELETE, &format!("{links}/{served}")).send().await.unwrap();
         crate::harness::assert_problem(again, 404, "not-found").await;
         assert_eq!(server.audit("kind=admin.inbound.link").await.len(), 2);
         assert_eq!(server.audit("kind=admin.inbound.unlink").await.len(), 1);

@@ -146,14 +146,7 @@ async fn nginx_auth_request_end_to_end() {
     assert_eq!(seen["headers"]["x-handoff-embed"], "true");
 
     // After logout through nginx, the application is closed again.
-    let logout = server
-        .http
-        .post(format!("{}/auth/logout", nginx.url))
-        .header("cookie", &cookie)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let logout = server.logout(&nginx.url, &cookie).await;
     assert_eq!(logout.status(), 204);
     let after = server.http.get(format!("{}/dashboard", nginx.url)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(after.status(), 401);

@@ -169,15 +169,7 @@ backend_tests! {
         assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "/admin"}))).await, 403, "forbidden")
             .await;
         let disabled = server.create_user(&fx.org.id, "disabled@jensen.com").await;
-        server
-            .admin
-            .admin::<Value, Value>(
-                reqwest::Method::PATCH,
-                &format!("/users/{}", disabled.id),
-                Some(&json!({"status": "disabled"})),
-            )
-            .await
-            .unwrap();
+        server.set_user_status(&disabled.id, "disabled").await;
         assert_problem(server.mint_raw(&fx, &disabled.id, None).await, 403, "forbidden").await;
 
         // 404: unknown user, a user of another organization, a malformed user id.
@@ -425,15 +417,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
         let url = server.mint(&fx, "/dashboard").await;
-        server
-            .admin
-            .admin::<Value, Value>(
-                reqwest::Method::PATCH,
-                &format!("/users/{}", fx.user.id),
-                Some(&json!({"status": "disabled"})),
-            )
-            .await
-            .unwrap();
+        server.set_user_status(&fx.user.id, "disabled").await;
         let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
         assert_problem(response, 403, "forbidden").await;
 

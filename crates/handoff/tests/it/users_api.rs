@@ -170,14 +170,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
         let client = handoff_client::Client::new(&server.url);
-        let operator = |status: &str| {
-            let body = json!({"status": status});
-            let (server, id) = (&server, fx.user.id.clone());
-            async move {
-                let path = format!("/users/{id}");
-                server.admin.admin::<Value, Value>(reqwest::Method::PATCH, &path, Some(&body)).await.unwrap()
-            }
-        };
+        let operator = |status: &'static str| server.set_user_status(&fx.user.id, status);
         let partner_enable = || {
             request(&server, &fx, reqwest::Method::PATCH, &format!("/users/{}", fx.user.id))
                 .json(&json!({"status": "active"}))
