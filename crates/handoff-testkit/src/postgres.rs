@@ -66,7 +66,7 @@ impl Cluster {
             .status()
             .unwrap();
         assert!(status.success(), "initdb failed");
-        let port = free_port();
+        let port = crate::unused_port();
         let child = Command::new(bin.join("postgres"))
             .uid(uid)
             .gid(gid)
@@ -112,8 +112,4 @@ impl Drop for Cluster {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

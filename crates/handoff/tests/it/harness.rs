@@ -1,6 +1,7 @@
 //! Test harness: boots the real application (in-process through `App::build`, or the real
 //! binary as a child process), with a fresh data directory and SQLite file per test.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -313,6 +314,24 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     assert!(body["error"]["detail"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
     assert_eq!(body["error"]["status"], status, "{body}");
     body
+}
+
+/// Look-alikes of `kari@x.no` whose local part is not ASCII: a KELVIN SIGN (which Unicode
+/// lower-cases to `k`), full-width and Cyrillic letters. Every way in refuses them.
+pub const LOOK_ALIKE_EMAILS: [&str; 3] = ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"];
+
+/// Asserts that `create` (a user API's create call for an email) refuses every one of
+/// [`LOOK_ALIKE_EMAILS`] as a 400 that names the rule.
+pub async fn refuses_look_alike_emails<F, R>(create: F)
+where
+    F: Fn(&'static str) -> R,
+    R: Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    for look_alike in LOOK_ALIKE_EMAILS {
+        let problem = assert_problem(create(look_alike).await.unwrap(), 400, "invalid-request").await;
+        let detail = problem["error"]["detail"].as_str().unwrap();
+        assert!(detail.starts_with("email must have an ASCII local part"), "{look_alike}: {detail}");
+    }
 }
 
 /// The real `handoff` binary as a child process with captured output.

@@ -33,6 +33,14 @@ fn cluster(size: usize, extra: &[&str]) -> Cluster {
     Cluster { nodes, _dirs: dirs, _postgres: database }
 }
 
+/// `size` nodes that are one portal at one public URL (a load balancer's, in production), and that
+/// URL. Each node has its own loopback address: a test sends a link's path (after the public URL)
+/// to the node it chooses.
+fn one_portal(size: usize) -> (Cluster, String) {
+    let public = format!("http://127.0.0.1:{}", handoff_testkit::unused_port());
+    (cluster(size, &["--public-url", &public]), public)
+}
+
 impl Cluster {
     fn url(&self, i: usize) -> &str {
         &self.nodes[i].url
@@ -44,12 +52,7 @@ async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
     if !postgres::available() {
         return;
     }
-    // The nodes are one portal: one public URL (a load balancer's, in production). Here each node
-    // has its own loopback address, and the test sends each request to the node it chooses.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let public = format!("http://{}", probe.local_addr().unwrap());
-    drop(probe);
-    let cluster = cluster(3, &["--public-url", &public]);
+    let (cluster, public) = one_portal(3);
     let fx = remote_fixture(cluster.url(0)).await;
     let http = http_client();
     for round in 0..10 {
@@ -133,10 +136,7 @@ async fn a_key_rotated_on_one_node_verifies_on_another() {
     if !postgres::available() {
         return;
     }
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let public = format!("http://{}", probe.local_addr().unwrap());
-    drop(probe);
-    let cluster = cluster(3, &["--public-url", &public]);
+    let (cluster, public) = one_portal(3);
     let fx = remote_fixture(cluster.url(0)).await;
     let http = http_client();
     // A link minted on node B before the rotation.

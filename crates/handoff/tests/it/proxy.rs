@@ -362,9 +362,7 @@ backend_tests! {
 
     #[tokio::test]
     async fn an_unreachable_application_is_a_502_page() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = format!("http://127.0.0.1:{}", handoff_testkit::unused_port());
         let server = TestServer::with(|c| c.upstream = Some(url)).await;
         let fx = server.fixture().await;
         let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
