@@ -54,11 +54,27 @@ fn event(email: &str, org_no: &str) -> Value {
     })
 }
 
+/// [`event`] as the bytes a portal sends.
+fn event_bytes(email: &str, org_no: &str) -> Vec<u8> {
+    serde_json::to_vec(&event(email, org_no)).unwrap()
+}
+
 impl Portal {
     /// POSTs `body` signed with the portal's secret, timestamp `timestamp`, seed header names.
     async fn send(&self, server: &TestServer, body: &[u8], timestamp: &str) -> reqwest::Response {
         let signature = self.profile.sign(&self.secret, timestamp, body);
-        self.send_with(server, body, &[("Vinst-Timestamp", timestamp), ("Vinst-Signature", &signature)]).await
+        self.send_signed(server, body, timestamp, &signature).await
+    }
+
+    /// POSTs `body` with the seed header names carrying `timestamp` and `signature`, as given.
+    async fn send_signed(
+        &self,
+        server: &TestServer,
+        body: &[u8],
+        timestamp: &str,
+        signature: &str,
+    ) -> reqwest::Response {
+        self.send_with(server, body, &[("Vinst-Timestamp", timestamp), ("Vinst-Signature", signature)]).await
     }
 
     async fn send_with(&self, server: &TestServer, body: &[u8], headers: &[(&str, &str)]) -> reqwest::Response {
@@ -117,7 +133,7 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "landing_path": "/dashboard/from-vinst"})).await;
         let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
         let user = server.create_user(&org, "turid@jensen.com").await;
-        let body = serde_json::to_vec(&event("Turid@Jensen.com", "123456789")).unwrap();
+        let body = event_bytes("Turid@Jensen.com", "123456789");
         let response = portal.send(&server, &body, &now(&server).to_string()).await;
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.unwrap();
@@ -145,10 +161,10 @@ backend_tests! {
         for (ts_header, sig_header) in [("Vinst-Timestamp", "Vinst-Signature"), ("X-Vinst-Timestamp", "X-Vinst-Signature")]
         {
             for timestamp in [unix.to_string(), rfc3339.clone()] {
-                let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                let body = event_bytes("a@b.no", "123456789");
                 let signature = portal.profile.sign(&portal.secret, &timestamp, &body);
                 for signature in [signature.clone(), format!("sha256={signature}")] {
-                    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                    let body = event_bytes("a@b.no", "123456789");
                     let signature = if signature.starts_with("sha256=") {
                         format!("sha256={}", portal.profile.sign(&portal.secret, &timestamp, &body))
                     } else {
@@ -168,13 +184,13 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let t = now(&server);
         for (offset, status) in [(-16, 401), (16, 401), (-5, 200), (5, 200), (-15, 200), (15, 200)] {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             let response = portal.send(&server, &body, &(t + offset).to_string()).await;
             assert_eq!(response.status().as_u16(), status, "offset {offset}");
         }
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(refused(portal.send(&server, &body, &(t - 16).to_string()).await, 401).await, "Timestamp is too old.");
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(
             refused(portal.send(&server, &body, &(t + 16).to_string()).await, 401).await,
             "Timestamp is in the future."
@@ -186,40 +202,28 @@ backend_tests! {
         let server = TestServer::start().await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let signature = portal.profile.sign(&portal.secret, &ts, &body);
         // A signature over another body.
-        let other = serde_json::to_vec(&event("mallory@evil.com", "123456789")).unwrap();
-        let response =
-            portal.send_with(&server, &other, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        let other = event_bytes("mallory@evil.com", "123456789");
+        let response = portal.send_signed(&server, &other, &ts, &signature).await;
         assert_eq!(refused(response, 401).await, "Invalid signature.");
         // One byte changed.
         for position in [0, body.len() / 2, body.len() - 1] {
             let mut tampered = body.clone();
             tampered[position] ^= 0x01;
-            let response =
-                portal.send_with(&server, &tampered, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+            let response = portal.send_signed(&server, &tampered, &ts, &signature).await;
             assert_eq!(response.status(), 401, "byte {position}");
         }
         // Re-serialised JSON (same meaning, other bytes) is a different body.
         let reformatted = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
-        let response =
-            portal.send_with(&server, &reformatted, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        let response = portal.send_signed(&server, &reformatted, &ts, &signature).await;
         assert_eq!(response.status(), 401);
         // A wrong secret, and the timestamp moved under a valid signature.
         let forged = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
-        assert_eq!(
-            portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &forged)]).await.status(),
-            401
-        );
+        assert_eq!(portal.send_signed(&server, &body, &ts, &forged).await.status(), 401);
         let moved = (now(&server) - 1).to_string();
-        assert_eq!(
-            portal
-                .send_with(&server, &body, &[("Vinst-Timestamp", &moved), ("Vinst-Signature", &signature)])
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(portal.send_signed(&server, &body, &moved, &signature).await.status(), 401);
 
         // The genuine request passes once; its replay is 409.
         assert_eq!(portal.send(&server, &body, &ts).await.status(), 200);
@@ -278,7 +282,7 @@ backend_tests! {
         let kari = server.create_user(&org, "kari@x.no").await;
         let ts = now(&server).to_string();
         for look_alike in LOOK_ALIKE_EMAILS {
-            let body = serde_json::to_vec(&event(look_alike, "123456789")).unwrap();
+            let body = event_bytes(look_alike, "123456789");
             let error = refused(portal.send(&server, &body, &ts).await, 400).await;
             assert!(error.starts_with("data.email must have an ASCII local part"), "{error}");
         }
@@ -291,7 +295,7 @@ backend_tests! {
         // An internationalised domain is one user, in either spelling.
         let idn = server.create_user(&org, "kari@bücher.example").await;
         assert_eq!(idn.email, "kari@xn--bcher-kva.example");
-        let body = serde_json::to_vec(&event("Kari@BÜCHER.example", "123456789")).unwrap();
+        let body = event_bytes("Kari@BÜCHER.example", "123456789");
         let answer: Value = portal.send(&server, &body, &ts).await.json().await.unwrap();
         let cookie = server.sign_in(answer["redirectUrl"].as_str().unwrap()).await;
         let me: Value = server.who_am_i(&cookie).await;
@@ -311,10 +315,10 @@ backend_tests! {
         .await;
         let ts = now(&server).to_string();
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(refused(reject.send(&server, &body, &ts).await, 403).await, "Unknown user.");
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         let answer: Value = register.send(&server, &body, &ts).await.json().await.unwrap();
         let url = answer["redirectUrl"].as_str().unwrap();
         let token = url.strip_prefix("https://register.example.com/signup?src=vinst&prefill=").unwrap();
@@ -330,7 +334,7 @@ backend_tests! {
         assert_eq!(claims["org_no"], "123456789");
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         let answer: Value = provision.send(&server, &body, &ts).await.json().await.unwrap();
         let landing = server.open(answer["redirectUrl"].as_str().unwrap()).await;
         assert_eq!(landing.status(), 303);
@@ -338,11 +342,11 @@ backend_tests! {
         let users = server.admin_get(&format!("/organizations/{org}/users?email=new@b.no")).await;
         assert_eq!(users["items"][0]["given_name"], "Turid");
         // Now known: even the rejecting integration signs them in; disabled users are refused.
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(reject.send(&server, &body, &ts).await.status(), 200);
         let id = users["items"][0]["id"].as_str().unwrap();
         server.set_user_status(id, "disabled").await;
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(refused(provision.send(&server, &body, &ts).await, 403).await, "The user is disabled.");
     }
 
@@ -359,13 +363,13 @@ backend_tests! {
             profile: portal.profile,
         };
         for sender in [&portal, &new] {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             assert_eq!(sender.send(&server, &body, &now(&server).to_string()).await.status(), 200);
         }
         server.clock.advance(24 * 3600);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 401);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(new.send(&server, &body, &now(&server).to_string()).await.status(), 200);
     }
 
@@ -379,12 +383,11 @@ backend_tests! {
                 json!({"slug": profile, "signature_profile": profile, "unknown_user": "provision"}),
             )
             .await;
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 200, "{profile}");
             let hex_instead = SignatureProfile::TimestampBodyHex.sign(&portal.secret, &now(&server).to_string(), &body);
             let ts = now(&server).to_string();
-            let response =
-                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &hex_instead)]).await;
+            let response = portal.send_signed(&server, &body, &ts, &hex_instead).await;
             assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
             if profile.starts_with("body-") {
                 // The header timestamp is not signed: the signed eventTimestamp must be fresh.
@@ -404,13 +407,12 @@ backend_tests! {
         let ts = now(&server).to_string();
         let zeros = "0".repeat(64);
         for _ in 0..3 {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-            let response =
-                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &zeros)]).await;
+            let body = event_bytes("a@b.no", "123456789");
+            let response = portal.send_signed(&server, &body, &ts, &zeros).await;
             assert_eq!(response.status(), 401);
         }
         // Now even a correctly signed event waits.
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let response = portal.send(&server, &body, &ts).await;
         assert!(header(&response, "retry-after").is_some());
         assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
@@ -427,7 +429,7 @@ backend_tests! {
         let other = integration_only(&server, json!({"slug": "other", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
         let zeros = "0".repeat(64);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
             let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", zeros.as_str()), ("X-Forwarded-For", client)];
             assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 401);
@@ -446,7 +448,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
-        let good = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let good = event_bytes("a@b.no", "123456789");
         let sig = portal.profile.sign(&portal.secret, &ts, &good);
         let mut cases: Vec<(Vec<u8>, Headers)> = Vec::new();
         let headers = |t: &str, s: &str| {
@@ -530,7 +532,7 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "sandbox": true})).await;
         let closed = integration_only(&server, json!({"slug": "closed"})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("unknown@b.no", "123456789")).unwrap();
+        let body = event_bytes("unknown@b.no", "123456789");
         let wrong = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
         let report = portal.sandbox(&server, &body, &ts, &wrong).await;
         assert_eq!(report["ok"], false);
@@ -583,7 +585,7 @@ backend_tests! {
         let links = format!("/inbound-integrations/{}/organizations", portal.id);
         assert_eq!(server.admin_get(&links).await, json!([served]));
         let send = |email: &'static str, org_no: &'static str| {
-            let body = serde_json::to_vec(&event(email, org_no)).unwrap();
+            let body = event_bytes(email, org_no);
             let (portal, server) = (&portal, &server);
             async move { portal.send(server, &body, &now(server).to_string()).await }
         };
@@ -601,7 +603,7 @@ backend_tests! {
 
         // The sandbox says so too, to a sender holding the secret.
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("kari@other.no", "987654321")).unwrap();
+        let body = event_bytes("kari@other.no", "987654321");
         let report = portal.sandbox(&server, &body, &ts, &portal.profile.sign(&portal.secret, &ts, &body)).await;
         assert_eq!(report["checks"][4], json!({"name": "organization", "ok": false, "detail": not_linked}));
 
@@ -631,7 +633,7 @@ backend_tests! {
         .await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision", "sandbox": true})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let guesser = "203.0.113.9";
         let test = |signature: String| {
             let (portal, server, ts, body) = (&portal, &server, &ts, &body);
