@@ -10,8 +10,8 @@
 //! server audits the refusal with a write of its own). Plain audits always win. Results come
 //! back in write order, and a failed batch commits nothing.
 //!
-//! PostgreSQL runs as a throwaway server from the system binaries; without them the PostgreSQL
-//! variants print SKIPPED, and under `CI` they fail.
+//! PostgreSQL runs as a throwaway cluster (`handoff_testkit::postgres`); without its binaries the
+//! PostgreSQL variants print SKIPPED, and under `CI` they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use handoff_core::model::{
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Store, Write};
 use handoff_store::PoolSettings;
+use handoff_testkit::postgres;
 use tokio::sync::Barrier;
 
 /// How many committers race for one claim.
@@ -47,8 +48,8 @@ macro_rules! journal_tests {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if pg::available() {
-                    let server = pg::Postgres::start();
+                if postgres::available() {
+                    let server = postgres::Cluster::start();
                     case(Db::postgres(&server)).await
                 }
             }
@@ -69,7 +70,7 @@ impl Db {
         Db { url, _dir: Some(dir) }
     }
 
-    fn postgres(server: &pg::Postgres) -> Db {
+    fn postgres(server: &postgres::Cluster) -> Db {
         Db { url: server.url.clone(), _dir: None }
     }
 
@@ -339,106 +340,6 @@ journal_tests! {
         let results = store.commit(vec![f.remember(0, "event-1", "event-1-retry"), claim]).await.unwrap();
         assert_eq!(results, vec![true, true]);
         assert!(store.session(claim_session).await.unwrap().is_some());
-    }
-}
-
-/// A throwaway PostgreSQL server. This duplicates the essentials of the integration suite's
-/// harness (`crates/handoff/tests/it/backend.rs`): a test of this crate cannot use a module of
-/// another package's test binary, and the harness is not worth a crate of its own for two users.
-mod pg {
-    use std::os::unix::process::CommandExt as _;
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::Duration;
-
-    use tempfile::TempDir;
-
-    fn bin() -> Option<PathBuf> {
-        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
-            .filter(|bin| bin.join("postgres").exists() && bin.join("initdb").exists())
-            .collect();
-        versions.sort();
-        versions.pop()
-    }
-
-    /// (uid, gid) of the `postgres` system user: `initdb` refuses to run as root.
-    fn user() -> Option<(u32, u32)> {
-        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-        let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
-        let fields: Vec<&str> = line.split(':').collect();
-        Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
-    }
-
-    /// Whether PostgreSQL tests can run; panics under CI when they cannot.
-    pub fn available() -> bool {
-        let ready = bin().is_some() && user().is_some();
-        if !ready {
-            assert!(std::env::var_os("CI").is_none(), "CI must install postgresql (its binaries and user)");
-            eprintln!("SKIPPED: PostgreSQL binaries or the postgres user are missing (apt-get install postgresql)");
-        }
-        ready
-    }
-
-    /// Stopped and deleted on drop.
-    pub struct Postgres {
-        child: Child,
-        pub url: String,
-        dir: TempDir,
-    }
-
-    impl Postgres {
-        pub fn start() -> Postgres {
-            let bin = bin().expect("PostgreSQL binaries");
-            let (uid, gid) = user().expect("the postgres user");
-            let dir = tempfile::tempdir().unwrap();
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-            let data = dir.path().join("data");
-            let status = Command::new(bin.join("initdb"))
-                .uid(uid)
-                .gid(gid)
-                .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
-                .arg(&data)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "initdb failed");
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = Command::new(bin.join("postgres"))
-                .uid(uid)
-                .gid(gid)
-                .arg("-D")
-                .arg(&data)
-                .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
-                .arg(dir.path())
-                .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(std::fs::File::create(dir.path().join("postgres.log")).unwrap()))
-                .spawn()
-                .unwrap();
-            let server = Postgres { child, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir };
-            // Polls until the server accepts connections (bounded).
-            for _ in 0..400 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return server;
-                }
-                #[allow(clippy::disallowed_methods)]
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            panic!(
-                "postgres did not start: {}",
-                std::fs::read_to_string(server.dir.path().join("postgres.log")).unwrap_or_default()
-            );
-        }
-    }
-
-    impl Drop for Postgres {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Test harness: boots the real application (in-process through `App::build`, or the real
 //! binary as a child process), with a fresh data directory and SQLite file per test.
 
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -11,8 +12,9 @@ use handoff_client::wire::{OrganizationView, PartnerView, UserView};
 use handoff_client::{Client, PartnerCredentials};
 use handoff_core::Clock;
 use handoff_server::{App, ConfigLayer, Settings};
+use handoff_testkit::postgres;
 
-use crate::backend::{Backend, Postgres};
+use crate::backend::Backend;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use reqwest::Method;
@@ -43,7 +45,7 @@ pub struct TestServer {
     /// Keeps the data directory (and its SQLite file) alive as long as the server.
     _dir: TempDir,
     /// The PostgreSQL server, when the test runs on that backend; dropped after the app.
-    _postgres: Option<Postgres>,
+    _postgres: Option<postgres::Cluster>,
     pub clock: Arc<TestClock>,
     pub admin: Client,
     /// Follows no redirects and keeps no cookies: tests look at every hop.
@@ -100,6 +102,18 @@ impl TestServer {
 
     pub async fn admin_get(&self, path: &str) -> Value {
         self.admin.admin::<Value, Value>(Method::GET, path, None).await.unwrap()
+    }
+
+    /// An admin API request (`/admin/v1{path}`, bearer token set) for a test that looks at the
+    /// raw response: a refusal's status and problem, a 204.
+    pub fn admin_request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}/admin/v1{path}", self.url)).bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// Sets a user's status as the operator does (`PATCH /admin/v1/users/{id}`); the user it answers.
+    pub async fn set_user_status(&self, user_id: &str, status: &str) -> Value {
+        let body = json!({ "status": status });
+        self.admin.admin(Method::PATCH, &format!("/users/{user_id}"), Some(&body)).await.unwrap()
     }
 
     /// A linked partner and organization with one active user.
@@ -181,6 +195,18 @@ impl TestServer {
             .await
             .unwrap()
             .json()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /auth/logout` with `cookie`, asking for JSON, sent to `base`: this server's URL or
+    /// that of a proxy in front of it.
+    pub async fn logout(&self, base: &str, cookie: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{base}/auth/logout"))
+            .header("cookie", cookie)
+            .header("accept", "application/json")
+            .send()
             .await
             .unwrap()
     }
@@ -290,6 +316,24 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, slug: &str
     body
 }
 
+/// Look-alikes of `kari@x.no` whose local part is not ASCII: a KELVIN SIGN (which Unicode
+/// lower-cases to `k`), full-width and Cyrillic letters. Every way in refuses them.
+pub const LOOK_ALIKE_EMAILS: [&str; 3] = ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"];
+
+/// Asserts that `create` (a user API's create call for an email) refuses every one of
+/// [`LOOK_ALIKE_EMAILS`] as a 400 that names the rule.
+pub async fn refuses_look_alike_emails<F, R>(create: F)
+where
+    F: Fn(&'static str) -> R,
+    R: Future<Output = reqwest::Result<reqwest::Response>>,
+{
+    for look_alike in LOOK_ALIKE_EMAILS {
+        let problem = assert_problem(create(look_alike).await.unwrap(), 400, "invalid-request").await;
+        let detail = problem["error"]["detail"].as_str().unwrap();
+        assert!(detail.starts_with("email must have an ASCII local part"), "{look_alike}: {detail}");
+    }
+}
+
 /// The real `handoff` binary as a child process with captured output.
 pub struct Spawned {
     pub child: Child,
@@ -298,7 +342,7 @@ pub struct Spawned {
     pub stdout: Vec<String>,
     pub stderr_path: PathBuf,
     /// The PostgreSQL server this process uses, when it started one of its own.
-    pub postgres: Option<Postgres>,
+    pub postgres: Option<postgres::Cluster>,
 }
 
 impl Spawned {

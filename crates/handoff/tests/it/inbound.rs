@@ -5,7 +5,7 @@ use handoff_core::webhook::SignatureProfile;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::harness::{header, verify_with_jwks, TestServer};
+use crate::harness::{header, verify_with_jwks, TestServer, LOOK_ALIKE_EMAILS};
 
 struct Portal {
     id: String,
@@ -54,17 +54,50 @@ fn event(email: &str, org_no: &str) -> Value {
     })
 }
 
+/// [`event`] as the bytes a portal sends.
+fn event_bytes(email: &str, org_no: &str) -> Vec<u8> {
+    serde_json::to_vec(&event(email, org_no)).unwrap()
+}
+
 impl Portal {
     /// POSTs `body` signed with the portal's secret, timestamp `timestamp`, seed header names.
     async fn send(&self, server: &TestServer, body: &[u8], timestamp: &str) -> reqwest::Response {
         let signature = self.profile.sign(&self.secret, timestamp, body);
-        self.send_with(server, body, &[("Vinst-Timestamp", timestamp), ("Vinst-Signature", &signature)]).await
+        self.send_signed(server, body, timestamp, &signature).await
+    }
+
+    /// POSTs `body` with the seed header names carrying `timestamp` and `signature`, as given.
+    async fn send_signed(
+        &self,
+        server: &TestServer,
+        body: &[u8],
+        timestamp: &str,
+        signature: &str,
+    ) -> reqwest::Response {
+        self.send_with(server, body, &[("Vinst-Timestamp", timestamp), ("Vinst-Signature", signature)]).await
     }
 
     async fn send_with(&self, server: &TestServer, body: &[u8], headers: &[(&str, &str)]) -> reqwest::Response {
+        self.post(server, "sso", body, headers).await
+    }
+
+    /// The sandbox's report (`POST …/sso/test`) on `body` with these signature headers.
+    async fn sandbox(&self, server: &TestServer, body: &[u8], timestamp: &str, signature: &str) -> Value {
+        let headers = [("Vinst-Timestamp", timestamp), ("Vinst-Signature", signature)];
+        self.post(server, "sso/test", body, &headers).await.json().await.unwrap()
+    }
+
+    /// POSTs a JSON `body` to the integration's `endpoint` (`sso`, `sso/test`) with `headers`.
+    async fn post(
+        &self,
+        server: &TestServer,
+        endpoint: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut request = server
             .http
-            .post(format!("{}/v1/inbound/{}/sso", server.url, self.slug))
+            .post(format!("{}/v1/inbound/{}/{endpoint}", server.url, self.slug))
             .header("content-type", "application/json")
             .body(body.to_vec());
         for (name, value) in headers {
@@ -100,7 +133,7 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "landing_path": "/dashboard/from-vinst"})).await;
         let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
         let user = server.create_user(&org, "turid@jensen.com").await;
-        let body = serde_json::to_vec(&event("Turid@Jensen.com", "123456789")).unwrap();
+        let body = event_bytes("Turid@Jensen.com", "123456789");
         let response = portal.send(&server, &body, &now(&server).to_string()).await;
         assert_eq!(response.status(), 200);
         let answer: Value = response.json().await.unwrap();
@@ -128,10 +161,10 @@ backend_tests! {
         for (ts_header, sig_header) in [("Vinst-Timestamp", "Vinst-Signature"), ("X-Vinst-Timestamp", "X-Vinst-Signature")]
         {
             for timestamp in [unix.to_string(), rfc3339.clone()] {
-                let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                let body = event_bytes("a@b.no", "123456789");
                 let signature = portal.profile.sign(&portal.secret, &timestamp, &body);
                 for signature in [signature.clone(), format!("sha256={signature}")] {
-                    let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+                    let body = event_bytes("a@b.no", "123456789");
                     let signature = if signature.starts_with("sha256=") {
                         format!("sha256={}", portal.profile.sign(&portal.secret, &timestamp, &body))
                     } else {
@@ -151,13 +184,13 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let t = now(&server);
         for (offset, status) in [(-16, 401), (16, 401), (-5, 200), (5, 200), (-15, 200), (15, 200)] {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             let response = portal.send(&server, &body, &(t + offset).to_string()).await;
             assert_eq!(response.status().as_u16(), status, "offset {offset}");
         }
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(refused(portal.send(&server, &body, &(t - 16).to_string()).await, 401).await, "Timestamp is too old.");
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(
             refused(portal.send(&server, &body, &(t + 16).to_string()).await, 401).await,
             "Timestamp is in the future."
@@ -169,40 +202,28 @@ backend_tests! {
         let server = TestServer::start().await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let signature = portal.profile.sign(&portal.secret, &ts, &body);
         // A signature over another body.
-        let other = serde_json::to_vec(&event("mallory@evil.com", "123456789")).unwrap();
-        let response =
-            portal.send_with(&server, &other, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        let other = event_bytes("mallory@evil.com", "123456789");
+        let response = portal.send_signed(&server, &other, &ts, &signature).await;
         assert_eq!(refused(response, 401).await, "Invalid signature.");
         // One byte changed.
         for position in [0, body.len() / 2, body.len() - 1] {
             let mut tampered = body.clone();
             tampered[position] ^= 0x01;
-            let response =
-                portal.send_with(&server, &tampered, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+            let response = portal.send_signed(&server, &tampered, &ts, &signature).await;
             assert_eq!(response.status(), 401, "byte {position}");
         }
         // Re-serialised JSON (same meaning, other bytes) is a different body.
         let reformatted = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
-        let response =
-            portal.send_with(&server, &reformatted, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &signature)]).await;
+        let response = portal.send_signed(&server, &reformatted, &ts, &signature).await;
         assert_eq!(response.status(), 401);
         // A wrong secret, and the timestamp moved under a valid signature.
         let forged = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
-        assert_eq!(
-            portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &forged)]).await.status(),
-            401
-        );
+        assert_eq!(portal.send_signed(&server, &body, &ts, &forged).await.status(), 401);
         let moved = (now(&server) - 1).to_string();
-        assert_eq!(
-            portal
-                .send_with(&server, &body, &[("Vinst-Timestamp", &moved), ("Vinst-Signature", &signature)])
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(portal.send_signed(&server, &body, &moved, &signature).await.status(), 401);
 
         // The genuine request passes once; its replay is 409.
         assert_eq!(portal.send(&server, &body, &ts).await.status(), 200);
@@ -260,9 +281,8 @@ backend_tests! {
         let org = server.admin_get("/organizations").await["items"][0]["id"].as_str().unwrap().to_owned();
         let kari = server.create_user(&org, "kari@x.no").await;
         let ts = now(&server).to_string();
-        // KELVIN SIGN (which Unicode lower-cases to `k`), full-width and Cyrillic letters.
-        for look_alike in ["\u{212A}ari@x.no", "ｋａｒｉ@x.no", "каri@x.no"] {
-            let body = serde_json::to_vec(&event(look_alike, "123456789")).unwrap();
+        for look_alike in LOOK_ALIKE_EMAILS {
+            let body = event_bytes(look_alike, "123456789");
             let error = refused(portal.send(&server, &body, &ts).await, 400).await;
             assert!(error.starts_with("data.email must have an ASCII local part"), "{error}");
         }
@@ -275,7 +295,7 @@ backend_tests! {
         // An internationalised domain is one user, in either spelling.
         let idn = server.create_user(&org, "kari@bücher.example").await;
         assert_eq!(idn.email, "kari@xn--bcher-kva.example");
-        let body = serde_json::to_vec(&event("Kari@BÜCHER.example", "123456789")).unwrap();
+        let body = event_bytes("Kari@BÜCHER.example", "123456789");
         let answer: Value = portal.send(&server, &body, &ts).await.json().await.unwrap();
         let cookie = server.sign_in(answer["redirectUrl"].as_str().unwrap()).await;
         let me: Value = server.who_am_i(&cookie).await;
@@ -295,10 +315,10 @@ backend_tests! {
         .await;
         let ts = now(&server).to_string();
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(refused(reject.send(&server, &body, &ts).await, 403).await, "Unknown user.");
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         let answer: Value = register.send(&server, &body, &ts).await.json().await.unwrap();
         let url = answer["redirectUrl"].as_str().unwrap();
         let token = url.strip_prefix("https://register.example.com/signup?src=vinst&prefill=").unwrap();
@@ -314,7 +334,7 @@ backend_tests! {
         assert_eq!(claims["org_no"], "123456789");
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 300);
 
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         let answer: Value = provision.send(&server, &body, &ts).await.json().await.unwrap();
         let landing = server.open(answer["redirectUrl"].as_str().unwrap()).await;
         assert_eq!(landing.status(), 303);
@@ -322,15 +342,11 @@ backend_tests! {
         let users = server.admin_get(&format!("/organizations/{org}/users?email=new@b.no")).await;
         assert_eq!(users["items"][0]["given_name"], "Turid");
         // Now known: even the rejecting integration signs them in; disabled users are refused.
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(reject.send(&server, &body, &ts).await.status(), 200);
         let id = users["items"][0]["id"].as_str().unwrap();
-        server
-            .admin
-            .admin::<Value, Value>(reqwest::Method::PATCH, &format!("/users/{id}"), Some(&json!({"status": "disabled"})))
-            .await
-            .unwrap();
-        let body = serde_json::to_vec(&event("new@b.no", "123456789")).unwrap();
+        server.set_user_status(id, "disabled").await;
+        let body = event_bytes("new@b.no", "123456789");
         assert_eq!(refused(provision.send(&server, &body, &ts).await, 403).await, "The user is disabled.");
     }
 
@@ -347,13 +363,13 @@ backend_tests! {
             profile: portal.profile,
         };
         for sender in [&portal, &new] {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             assert_eq!(sender.send(&server, &body, &now(&server).to_string()).await.status(), 200);
         }
         server.clock.advance(24 * 3600);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 401);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         assert_eq!(new.send(&server, &body, &now(&server).to_string()).await.status(), 200);
     }
 
@@ -367,12 +383,11 @@ backend_tests! {
                 json!({"slug": profile, "signature_profile": profile, "unknown_user": "provision"}),
             )
             .await;
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+            let body = event_bytes("a@b.no", "123456789");
             assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 200, "{profile}");
             let hex_instead = SignatureProfile::TimestampBodyHex.sign(&portal.secret, &now(&server).to_string(), &body);
             let ts = now(&server).to_string();
-            let response =
-                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &hex_instead)]).await;
+            let response = portal.send_signed(&server, &body, &ts, &hex_instead).await;
             assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
             if profile.starts_with("body-") {
                 // The header timestamp is not signed: the signed eventTimestamp must be fresh.
@@ -392,13 +407,12 @@ backend_tests! {
         let ts = now(&server).to_string();
         let zeros = "0".repeat(64);
         for _ in 0..3 {
-            let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
-            let response =
-                portal.send_with(&server, &body, &[("Vinst-Timestamp", &ts), ("Vinst-Signature", &zeros)]).await;
+            let body = event_bytes("a@b.no", "123456789");
+            let response = portal.send_signed(&server, &body, &ts, &zeros).await;
             assert_eq!(response.status(), 401);
         }
         // Now even a correctly signed event waits.
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let response = portal.send(&server, &body, &ts).await;
         assert!(header(&response, "retry-after").is_some());
         assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
@@ -415,7 +429,7 @@ backend_tests! {
         let other = integration_only(&server, json!({"slug": "other", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
         let zeros = "0".repeat(64);
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
             let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", zeros.as_str()), ("X-Forwarded-For", client)];
             assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 401);
@@ -434,7 +448,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
-        let good = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let good = event_bytes("a@b.no", "123456789");
         let sig = portal.profile.sign(&portal.secret, &ts, &good);
         let mut cases: Vec<(Vec<u8>, Headers)> = Vec::new();
         let headers = |t: &str, s: &str| {
@@ -518,21 +532,9 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "sandbox": true})).await;
         let closed = integration_only(&server, json!({"slug": "closed"})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("unknown@b.no", "123456789")).unwrap();
+        let body = event_bytes("unknown@b.no", "123456789");
         let wrong = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
-        let report: Value = server
-            .http
-            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-            .header("content-type", "application/json")
-            .header("Vinst-Timestamp", &ts)
-            .header("Vinst-Signature", &wrong)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report = portal.sandbox(&server, &body, &ts, &wrong).await;
         assert_eq!(report["ok"], false);
         let names = |report: &Value| -> Vec<(String, bool)> {
             report["checks"]
@@ -549,19 +551,7 @@ backend_tests! {
                 .map(|(n, ok)| (n.to_owned(), ok))
         );
         let signature = portal.profile.sign(&portal.secret, &ts, &body);
-        let report: Value = server
-            .http
-            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-            .header("content-type", "application/json")
-            .header("Vinst-Timestamp", &ts)
-            .header("Vinst-Signature", &signature)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let report = portal.sandbox(&server, &body, &ts, &signature).await;
         assert_eq!(
             names(&report),
             [
@@ -595,7 +585,7 @@ backend_tests! {
         let links = format!("/inbound-integrations/{}/organizations", portal.id);
         assert_eq!(server.admin_get(&links).await, json!([served]));
         let send = |email: &'static str, org_no: &'static str| {
-            let body = serde_json::to_vec(&event(email, org_no)).unwrap();
+            let body = event_bytes(email, org_no);
             let (portal, server) = (&portal, &server);
             async move { portal.send(server, &body, &now(server).to_string()).await }
         };
@@ -613,20 +603,8 @@ backend_tests! {
 
         // The sandbox says so too, to a sender holding the secret.
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("kari@other.no", "987654321")).unwrap();
-        let report: Value = server
-            .http
-            .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-            .header("content-type", "application/json")
-            .header("Vinst-Timestamp", &ts)
-            .header("Vinst-Signature", portal.profile.sign(&portal.secret, &ts, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = event_bytes("kari@other.no", "987654321");
+        let report = portal.sandbox(&server, &body, &ts, &portal.profile.sign(&portal.secret, &ts, &body)).await;
         assert_eq!(report["checks"][4], json!({"name": "organization", "ok": false, "detail": not_linked}));
 
         // Linking and unlinking take effect at once (no stale cache on this node).
@@ -639,13 +617,7 @@ backend_tests! {
         link(&server, Method::DELETE, &portal.id, &served).await;
         assert_eq!(refused(send("a@b.no", "123456789").await, 403).await, not_linked);
         assert_eq!(server.admin_get(&links).await, json!([other]));
-        let again = server
-            .http
-            .delete(format!("{}/admin/v1{links}/{served}", server.url))
-            .bearer_auth(crate::harness::ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let again = server.admin_request(Method::DELETE, &format!("{links}/{served}")).send().await.unwrap();
         crate::harness::assert_problem(again, 404, "not-found").await;
         assert_eq!(server.audit("kind=admin.inbound.link").await.len(), 2);
         assert_eq!(server.audit("kind=admin.inbound.unlink").await.len(), 1);
@@ -661,26 +633,22 @@ backend_tests! {
         .await;
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision", "sandbox": true})).await;
         let ts = now(&server).to_string();
-        let body = serde_json::to_vec(&event("a@b.no", "123456789")).unwrap();
+        let body = event_bytes("a@b.no", "123456789");
         let guesser = "203.0.113.9";
         let test = |signature: String| {
-            server
-                .http
-                .post(format!("{}/v1/inbound/vinst/sso/test", server.url))
-                .header("x-forwarded-for", guesser)
-                .header("content-type", "application/json")
-                .header("Vinst-Timestamp", &ts)
-                .header("Vinst-Signature", signature)
-                .body(body.clone())
-                .send()
+            let (portal, server, ts, body) = (&portal, &server, &ts, &body);
+            async move {
+                let headers = [("x-forwarded-for", guesser), ("Vinst-Timestamp", ts), ("Vinst-Signature", &signature)];
+                portal.post(server, "sso/test", body, &headers).await
+            }
         };
         for guess in 0..3 {
-            let response = test(format!("{guess:064x}")).await.unwrap();
+            let response = test(format!("{guess:064x}")).await;
             assert_eq!(response.status(), 200);
             assert_eq!(response.json::<Value>().await.unwrap()["checks"][2]["ok"], false);
         }
         // Over the limit: the sandbox, even with the right signature, and the real endpoint wait.
-        let response = test(portal.profile.sign(&portal.secret, &ts, &body)).await.unwrap();
+        let response = test(portal.profile.sign(&portal.secret, &ts, &body)).await;
         assert!(header(&response, "retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
         assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
         let signature = portal.profile.sign(&portal.secret, &ts, &body);

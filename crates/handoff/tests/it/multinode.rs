@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use handoff_client::Client;
 use handoff_core::webhook::SignatureProfile;
+use handoff_testkit::postgres;
 use serde_json::{json, Value};
 
-use crate::backend::{postgres_available, Postgres};
 use crate::harness::{http_client, jwt_header, remote_fixture, verify_with_jwks, Spawned, ADMIN_TOKEN};
 
 /// The master key every node shares (as an operator would configure it).
@@ -16,21 +16,29 @@ const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 struct Cluster {
     nodes: Vec<Spawned>,
     _dirs: Vec<tempfile::TempDir>,
-    _postgres: Postgres,
+    _postgres: postgres::Cluster,
 }
 
 fn cluster(size: usize, extra: &[&str]) -> Cluster {
-    let postgres = Postgres::start();
+    let database = postgres::Cluster::start();
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();
     for _ in 0..size {
         let dir = tempfile::tempdir().unwrap();
         let mut args = vec!["--master-key", MASTER_KEY];
         args.extend_from_slice(extra);
-        nodes.push(Spawned::serve_with(dir.path(), "127.0.0.1:0", Some(&postgres.url), &args));
+        nodes.push(Spawned::serve_with(dir.path(), "127.0.0.1:0", Some(&database.url), &args));
         dirs.push(dir);
     }
-    Cluster { nodes, _dirs: dirs, _postgres: postgres }
+    Cluster { nodes, _dirs: dirs, _postgres: database }
+}
+
+/// `size` nodes that are one portal at one public URL (a load balancer's, in production), and that
+/// URL. Each node has its own loopback address: a test sends a link's path (after the public URL)
+/// to the node it chooses.
+fn one_portal(size: usize) -> (Cluster, String) {
+    let public = format!("http://127.0.0.1:{}", handoff_testkit::unused_port());
+    (cluster(size, &["--public-url", &public]), public)
 }
 
 impl Cluster {
@@ -41,15 +49,10 @@ impl Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
-    // The nodes are one portal: one public URL (a load balancer's, in production). Here each node
-    // has its own loopback address, and the test sends each request to the node it chooses.
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let public = format!("http://{}", probe.local_addr().unwrap());
-    drop(probe);
-    let cluster = cluster(3, &["--public-url", &public]);
+    let (cluster, public) = one_portal(3);
     let fx = remote_fixture(cluster.url(0)).await;
     let http = http_client();
     for round in 0..10 {
@@ -74,7 +77,7 @@ async fn redemptions_spread_over_three_nodes_succeed_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     let cluster = cluster(3, &[]);
@@ -130,13 +133,10 @@ async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_rotated_on_one_node_verifies_on_another() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let public = format!("http://{}", probe.local_addr().unwrap());
-    drop(probe);
-    let cluster = cluster(3, &["--public-url", &public]);
+    let (cluster, public) = one_portal(3);
     let fx = remote_fixture(cluster.url(0)).await;
     let http = http_client();
     // A link minted on node B before the rotation.
@@ -173,7 +173,7 @@ async fn a_key_rotated_on_one_node_verifies_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_limits_hold_across_nodes() {
-    if !postgres_available() {
+    if !postgres::available() {
         return;
     }
     let cluster = cluster(3, &["--failed-auth-limit", "4"]);

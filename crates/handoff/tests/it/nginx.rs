@@ -75,9 +75,7 @@ async fn nginx_auth_request_end_to_end() {
         return;
     }
     let app = upstream::start().await;
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let listen = free.local_addr().unwrap().to_string();
-    drop(free);
+    let listen = format!("127.0.0.1:{}", handoff_testkit::unused_port());
     // The portal's public URL is nginx's: links come in through it.
     let server = TestServer::with(|c| c.public_url = Some(format!("http://{listen}"))).await;
     let prefix = tempfile::tempdir().unwrap();
@@ -146,14 +144,7 @@ async fn nginx_auth_request_end_to_end() {
     assert_eq!(seen["headers"]["x-handoff-embed"], "true");
 
     // After logout through nginx, the application is closed again.
-    let logout = server
-        .http
-        .post(format!("{}/auth/logout", nginx.url))
-        .header("cookie", &cookie)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
+    let logout = server.logout(&nginx.url, &cookie).await;
     assert_eq!(logout.status(), 204);
     let after = server.http.get(format!("{}/dashboard", nginx.url)).header("cookie", &cookie).send().await.unwrap();
     assert_eq!(after.status(), 401);

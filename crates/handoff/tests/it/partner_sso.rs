@@ -7,10 +7,15 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::harness::{assert_problem, header, TestServer};
+use crate::harness::{assert_problem, header, Fixture, TestServer};
 
-/// Sends `/v1/sso` with the fixture's headers, `overrides` replacing some of them.
-async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides: &[(&str, &str)]) -> reqwest::Response {
+/// Sends [`mint_request`] with the body `{"redirect_path": "/dashboard"}`.
+async fn mint_with(server: &TestServer, fx: &Fixture, overrides: &[(&str, &str)]) -> reqwest::Response {
+    mint_request(server, fx, overrides).json(&json!({"redirect_path": "/dashboard"})).send().await.unwrap()
+}
+
+/// `POST /v1/sso` without a body, with the fixture's headers, `overrides` replacing some of them.
+fn mint_request(server: &TestServer, fx: &Fixture, overrides: &[(&str, &str)]) -> reqwest::RequestBuilder {
     let mut request = server.http.post(format!("{}/v1/sso", server.url));
     let headers = fx.headers(&fx.user.id);
     for (name, value) in &headers {
@@ -21,12 +26,12 @@ async fn mint_with(server: &TestServer, fx: &crate::harness::Fixture, overrides:
     for (name, value) in overrides.iter().filter(|(n, _)| headers.iter().all(|(h, _)| h != n)) {
         request = request.header(*name, *value);
     }
-    request.json(&json!({"redirect_path": "/dashboard"})).send().await.unwrap()
+    request
 }
 
 /// A second user of the fixture's organization (a name that needs escaping) and a sign-in link
 /// to `path` for them: the "attacker" of a login CSRF.
-async fn other_users_link(server: &TestServer, fx: &crate::harness::Fixture, path: &str) -> (String, String) {
+async fn other_users_link(server: &TestServer, fx: &Fixture, path: &str) -> (String, String) {
     let user = server
         .admin_post(
             &format!("/organizations/{}/users", fx.org.id),
@@ -120,13 +125,9 @@ backend_tests! {
     async fn every_row_of_the_error_table() {
         let server = TestServer::with(|c| c.failed_auth_limit = Some(1000)).await;
         let fx = server.fixture_with(json!({"name": "Narrow", "allowed_path_prefixes": ["/dashboard"]})).await;
-        let url = format!("{}/v1/sso", server.url);
 
         // 400: malformed JSON, unknown field, bad redirect_path.
-        let mut request = server.http.post(&url).header("content-type", "application/json").body("{\"redirect_path\":");
-        for (name, value) in fx.headers(&fx.user.id) {
-            request = request.header(name, value);
-        }
+        let request = mint_request(&server, &fx, &[("content-type", "application/json")]).body("{\"redirect_path\":");
         let body = assert_problem(request.send().await.unwrap(), 400, "invalid-request").await;
         assert!(body["error"]["detail"].as_str().unwrap().starts_with("Malformed JSON body"));
         assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect": "/x"}))).await, 400, "invalid-request")
@@ -169,15 +170,7 @@ backend_tests! {
         assert_problem(server.mint_raw(&fx, &fx.user.id, Some(json!({"redirect_path": "/admin"}))).await, 403, "forbidden")
             .await;
         let disabled = server.create_user(&fx.org.id, "disabled@jensen.com").await;
-        server
-            .admin
-            .admin::<Value, Value>(
-                reqwest::Method::PATCH,
-                &format!("/users/{}", disabled.id),
-                Some(&json!({"status": "disabled"})),
-            )
-            .await
-            .unwrap();
+        server.set_user_status(&disabled.id, "disabled").await;
         assert_problem(server.mint_raw(&fx, &disabled.id, None).await, 403, "forbidden").await;
 
         // 404: unknown user, a user of another organization, a malformed user id.
@@ -188,10 +181,7 @@ backend_tests! {
         // 413 and 415.
         let big = json!({"redirect_path": format!("/dashboard?q={}", "a".repeat(70 * 1024))});
         assert_problem(server.mint_raw(&fx, &fx.user.id, Some(big)).await, 413, "payload-too-large").await;
-        let mut request = server.http.post(&url).header("content-type", "text/plain").body("redirect_path=/dashboard");
-        for (name, value) in fx.headers(&fx.user.id) {
-            request = request.header(name, value);
-        }
+        let request = mint_request(&server, &fx, &[("content-type", "text/plain")]).body("redirect_path=/dashboard");
         assert_problem(request.send().await.unwrap(), 415, "unsupported-media-type").await;
 
         // Every refusal above left an audit record with its reason.
@@ -425,15 +415,7 @@ backend_tests! {
         let server = TestServer::start().await;
         let fx = server.fixture().await;
         let url = server.mint(&fx, "/dashboard").await;
-        server
-            .admin
-            .admin::<Value, Value>(
-                reqwest::Method::PATCH,
-                &format!("/users/{}", fx.user.id),
-                Some(&json!({"status": "disabled"})),
-            )
-            .await
-            .unwrap();
+        server.set_user_status(&fx.user.id, "disabled").await;
         let response = server.http.get(&url).header("accept", "application/json").send().await.unwrap();
         assert_problem(response, 403, "forbidden").await;
 
@@ -615,11 +597,8 @@ backend_tests! {
             let response = mint_with(&server, &fx, &[("x-partner-secret", "hps_wrong")]).await;
             assert_eq!(response.status(), 401);
         }
-        let mut spoofed = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", "198.51.100.7");
-        for (name, value) in fx.headers(&fx.user.id) {
-            spoofed = spoofed.header(name, value);
-        }
-        assert_eq!(spoofed.send().await.unwrap().status(), 429, "a forged X-Forwarded-For must not escape the limit");
+        let spoofed = mint_request(&server, &fx, &[("x-forwarded-for", "198.51.100.7")]).send().await.unwrap();
+        assert_eq!(spoofed.status(), 429, "a forged X-Forwarded-For must not escape the limit");
 
         // Trusted (the loopback peer is the proxy): each forwarded client has its own limit and
         // appears in the audit log; entries left of the last untrusted one are the client's claims.
@@ -630,11 +609,11 @@ backend_tests! {
         .await;
         let fx = server.fixture().await;
         let send = |forwarded: &'static str, secret: &'static str| {
-            let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", forwarded);
-            for (name, value) in fx.headers(&fx.user.id) {
-                let value = if name == "x-partner-secret" && !secret.is_empty() { secret.to_owned() } else { value };
-                request = request.header(name, value);
+            let mut overrides = vec![("x-forwarded-for", forwarded)];
+            if !secret.is_empty() {
+                overrides.push(("x-partner-secret", secret));
             }
+            let request = mint_request(&server, &fx, &overrides);
             async move { request.send().await.unwrap().status().as_u16() }
         };
         assert_eq!(send("203.0.113.9", "hps_wrong").await, 401);
@@ -658,11 +637,8 @@ backend_tests! {
         })
         .await;
         let fx = server.fixture().await;
-        let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-real-ip", "192.0.2.44");
-        for (name, value) in fx.headers(&fx.user.id) {
-            request = request.header(name, value);
-        }
-        assert_eq!(request.header("x-forwarded-for", "6.6.6.6").send().await.unwrap().status(), 200);
+        let request = mint_request(&server, &fx, &[("x-real-ip", "192.0.2.44"), ("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(request.send().await.unwrap().status(), 200);
         let accepted = server.audit("kind=sso.mint&outcome=accepted").await;
         assert_eq!(accepted[0]["client_addr"], "192.0.2.44");
     }
@@ -708,11 +684,8 @@ backend_tests! {
         .await;
         let fx = server.fixture().await;
         let send = |forwarded: &'static str| {
-            let mut request = server.http.post(format!("{}/v1/sso", server.url)).header("x-forwarded-for", forwarded);
-            for (name, value) in fx.headers(&fx.user.id) {
-                let value = if name == "x-partner-secret" { "hps_wrong".to_owned() } else { value };
-                request = request.header(name, value);
-            }
+            let overrides = [("x-forwarded-for", forwarded), ("x-partner-secret", "hps_wrong")];
+            let request = mint_request(&server, &fx, &overrides);
             async move { request.send().await.unwrap().status().as_u16() }
         };
         // Three addresses of one /64 share one budget; the next /64 has its own.

@@ -1,6 +1,6 @@
 //! Sessions after redemption: cookies, framing, forward-auth, who-am-I, logout, revocation.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::harness::{assert_problem, header, http_client_from, set_cookie_pair, verify_with_jwks, TestServer};
 
@@ -142,14 +142,7 @@ backend_tests! {
         assert_eq!(me["user_id"], fx.user.id.as_str());
         assert_eq!(me["embed"], false);
 
-        let logout = server
-            .http
-            .post(format!("{}/auth/logout", server.url))
-            .header("cookie", &cookie)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let logout = server.logout(&server.url, &cookie).await;
         assert_eq!(logout.status(), 204);
         assert!(header(&logout, "set-cookie").unwrap().contains("Max-Age=0"));
         let after = server.http.get(format!("{}/auth/session", server.url)).header("cookie", &cookie).send().await.unwrap();
@@ -157,15 +150,7 @@ backend_tests! {
 
         // Disabling the user ends its sessions at once.
         let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
-        server
-            .admin
-            .admin::<Value, Value>(
-                reqwest::Method::PATCH,
-                &format!("/users/{}", fx.user.id),
-                Some(&json!({"status": "disabled"})),
-            )
-            .await
-            .unwrap();
+        server.set_user_status(&fx.user.id, "disabled").await;
         let after = server.http.get(format!("{}/auth/verify", server.url)).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(after.status(), 401);
     }

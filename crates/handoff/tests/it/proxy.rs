@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::harness::{header, http_client, remote_fixture, set_cookie_pair, Spawned, TestServer};
@@ -341,25 +341,18 @@ backend_tests! {
 
         let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
         let socket = tunnel(cookie.clone()).await;
-        let logout = server
-            .http
-            .post(format!("{}/auth/logout", server.url))
-            .header("cookie", &cookie)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let logout = server.logout(&server.url, &cookie).await;
         assert_eq!(logout.status(), 204);
         socket.assert_closed("after logout").await;
 
-        let user = format!("/users/{}", fx.user.id);
         let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
-        server.admin.admin::<Value, Value>(Method::PATCH, &user, Some(&json!({"status": "disabled"}))).await.unwrap();
+        server.set_user_status(&fx.user.id, "disabled").await;
         socket.assert_closed("after the user was disabled").await;
-        server.admin.admin::<Value, Value>(Method::PATCH, &user, Some(&json!({"status": "active"}))).await.unwrap();
+        server.set_user_status(&fx.user.id, "active").await;
 
         let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
-        server.admin.admin::<Value, Value>(Method::DELETE, &format!("{user}/sessions"), None).await.unwrap();
+        let sessions = format!("/users/{}/sessions", fx.user.id);
+        server.admin.admin::<Value, Value>(Method::DELETE, &sessions, None).await.unwrap();
         socket.assert_closed("after the admin ended the sessions").await;
 
         let socket = tunnel(server.sign_in(&server.mint(&fx, "/dashboard").await).await).await;
@@ -369,9 +362,7 @@ backend_tests! {
 
     #[tokio::test]
     async fn an_unreachable_application_is_a_502_page() {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", closed.local_addr().unwrap());
-        drop(closed);
+        let url = format!("http://127.0.0.1:{}", handoff_testkit::unused_port());
         let server = TestServer::with(|c| c.upstream = Some(url)).await;
         let fx = server.fixture().await;
         let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;

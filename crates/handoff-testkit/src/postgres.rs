@@ -1,0 +1,115 @@
+//! A throwaway PostgreSQL server per test, from the system binaries (`/usr/lib/postgresql/*/bin`,
+//! the newest installed), run as the `postgres` user on a free loopback port with a fresh cluster.
+//! Without the binaries or the user, [`available`] prints SKIPPED; under `CI` it fails instead.
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+
+/// Whether PostgreSQL tests can run; panics under `CI` when they cannot, so a missing tool
+/// fails the run instead of skipping half of it.
+pub fn available() -> bool {
+    let ready = bin().is_some() && user().is_some();
+    if !ready {
+        assert!(std::env::var_os("CI").is_none(), "CI must install postgresql (its binaries and user)");
+        eprintln!("SKIPPED: PostgreSQL binaries or the postgres user are missing (apt-get install postgresql)");
+    }
+    ready
+}
+
+/// The directory holding the newest installed PostgreSQL server binaries.
+fn bin() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("postgres").exists() && bin.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// (uid, gid) of the `postgres` system user: `initdb` refuses to run as root.
+fn user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
+    let fields: Vec<&str> = line.split(':').collect();
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}
+
+/// A running throwaway server: stopped on drop, its files deleted with it.
+pub struct Cluster {
+    child: Child,
+    /// Where to connect: `postgres://postgres@127.0.0.1:{port}/postgres`, trusted, no password.
+    pub url: String,
+    dir: TempDir,
+}
+
+impl Cluster {
+    /// Creates a cluster and starts its server; returns once it accepts connections. Call
+    /// [`available`] first: this panics without the binaries or the user.
+    pub fn start() -> Cluster {
+        let bin = bin().expect("PostgreSQL binaries");
+        let (uid, gid) = user().expect("the postgres user");
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        let data = dir.path().join("data");
+        let status = Command::new(bin.join("initdb"))
+            .uid(uid)
+            .gid(gid)
+            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        let port = crate::unused_port();
+        let child = Command::new(bin.join("postgres"))
+            .uid(uid)
+            .gid(gid)
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
+            .arg(dir.path())
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(dir.path().join("postgres.log")).unwrap()))
+            .spawn()
+            .unwrap();
+        let cluster = Cluster { child, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir };
+        cluster.wait_ready(port);
+        cluster
+    }
+
+    /// Polls until the server accepts connections (bounded: 10 s).
+    fn wait_ready(&self, port: u16) {
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            // Test set-up, not library code: nothing to wait on but the port.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "postgres did not start: {}",
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+        );
+    }
+
+    /// The cluster's files (the data directory is `data/` below it), for tests that look for
+    /// plaintext at rest.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
