@@ -82,3 +82,8 @@ id_type!(
     /// A session's public half (the selector); the cookie's secret half is only stored as a digest.
     SessionId
 );
+id_type!(
+    /// An operator session's public half (the console's cookie selector); its secret half is only
+    /// stored as a digest.
+    OperatorSessionId
+);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
+use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::secret::{Credential, SecretDigest};
 use crate::webhook::SignatureProfile;
 
@@ -185,6 +185,18 @@ pub struct Session {
     pub partner_id: Option<PartnerId>,
     /// Embed sessions live in their own partitioned cookie and may be framed.
     pub embed: bool,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// Absolute expiry; the idle limit is checked against `last_seen_at`.
+    pub expires_at: i64,
+}
+
+/// A signed-in operator of the web console (`/admin`), opened with the admin token. Stored like
+/// a [`Session`]: the cookie is `{id}.{secret}` and only the secret's digest is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorSession {
+    pub id: OperatorSessionId,
+    pub secret_digest: SecretDigest,
     pub created_at: i64,
     pub last_seen_at: i64,
     /// Absolute expiry; the idle limit is checked against `last_seen_at`.

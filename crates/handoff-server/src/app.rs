@@ -40,7 +40,8 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 const MASTER_KEY_FILE: &str = "handoff.master.key";
-const ADMIN_TOKEN_FILE: &str = "handoff.admin-token";
+/// The file in the data directory that holds the admin token when no `admin_token` is configured.
+pub const ADMIN_TOKEN_FILE: &str = "handoff.admin-token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BootError {

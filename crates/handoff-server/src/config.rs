@@ -68,6 +68,12 @@ pub struct ConfigLayer {
     /// Seconds a session lives at most [default: 43200].
     #[arg(long, env = "HANDOFF_SESSION_ABSOLUTE_TIMEOUT")]
     pub session_absolute_timeout: Option<u64>,
+    /// Seconds a web console (`/admin`) operator session may sit unused, at most a day [default: 1800].
+    #[arg(long, env = "HANDOFF_CONSOLE_IDLE_TIMEOUT")]
+    pub console_idle_timeout: Option<u64>,
+    /// Seconds a web console operator session lives at most, at most a week [default: 43200].
+    #[arg(long, env = "HANDOFF_CONSOLE_ABSOLUTE_TIMEOUT")]
+    pub console_absolute_timeout: Option<u64>,
     /// Failed authentications per client address per minute before 429 [default: 20].
     #[arg(long, env = "HANDOFF_FAILED_AUTH_LIMIT")]
     pub failed_auth_limit: Option<u32>,
@@ -143,6 +149,8 @@ impl ConfigLayer {
             default_redirect_path,
             session_idle_timeout,
             session_absolute_timeout,
+            console_idle_timeout,
+            console_absolute_timeout,
             failed_auth_limit,
             failed_auth_limit_per_partner,
             partner_rate_limit,
@@ -254,6 +262,8 @@ pub struct Settings {
     pub default_redirect_path: RedirectPath,
     pub session_idle_timeout: i64,
     pub session_absolute_timeout: i64,
+    pub console_idle_timeout: i64,
+    pub console_absolute_timeout: i64,
     pub failed_auth_limit: u32,
     pub failed_auth_limit_per_partner: u32,
     /// Requests per second per partner on this node; 0 is no limit.
@@ -399,6 +409,13 @@ impl Settings {
                 layer.session_absolute_timeout,
                 43_200,
                 86_400 * 90,
+            )?,
+            console_idle_timeout: seconds("console_idle_timeout", layer.console_idle_timeout, 1800, 86_400)?,
+            console_absolute_timeout: seconds(
+                "console_absolute_timeout",
+                layer.console_absolute_timeout,
+                43_200,
+                86_400 * 7,
             )?,
             failed_auth_limit: layer.failed_auth_limit.unwrap_or(20).max(1),
             failed_auth_limit_per_partner: layer.failed_auth_limit_per_partner.unwrap_or(100).max(1),

@@ -15,7 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::http::extract::BODY_LIMIT;
 use crate::http::state::AppState;
-use crate::http::{admin, inbound, metrics, ops, outbound, partner, portal, proxy, respond};
+use crate::http::{admin, console, inbound, metrics, ops, outbound, partner, portal, proxy, respond};
 use crate::infra::telemetry;
 use crate::openapi;
 
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(outbound::routes())
         .merge(portal::routes())
         .merge(admin::routes())
+        .merge(console::routes())
         .merge(ops::routes())
         .merge(metrics::routes())
         .merge(openapi::routes())

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use handoff_server::app::ADMIN_TOKEN_FILE;
 use handoff_server::config::LogFormat;
 use handoff_server::{demo, App, ConfigLayer, OfflineKeys, Settings};
 use handoff_store::SqlStore;
@@ -152,15 +153,25 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
         println!(
             "\nhandoff demo is running at {public_url}\n\nMint a one-time sign-in link as the demo partner (fresh \
              secrets are issued at every start):\n\n{}\n\nOpen the \"redirect_url\" of the answer in a browser: it \
-             signs in Turid Jensen once, within {} seconds.\n",
+             signs in Turid Jensen once, within {} seconds.\n\nThe web console is at {public_url}/admin: sign in \
+             with the admin token ({}).\n",
             demo.curl(&public_url),
             app.services().settings().sso_token_ttl,
+            admin_token_source(app.services().settings()),
         );
     }
     let shutdown = shutdown_signal();
     tracing::info!(%addr, %public_url, "handoff listening");
     println!("handoff listening on http://{addr}");
     app.run(shutdown).await.map_err(|e| e.to_string())
+}
+
+/// Where the operator finds the admin token: never the token itself, which stays out of logs.
+fn admin_token_source(settings: &Settings) -> String {
+    match settings.admin_token {
+        Some(_) => "the `admin_token` you configured".to_owned(),
+        None => format!("in the file {}", settings.data_dir.join(ADMIN_TOKEN_FILE).display()),
+    }
 }
 
 /// `handoff migrate`: apply pending migrations, or with `--status` only list them.

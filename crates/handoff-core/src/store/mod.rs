@@ -7,10 +7,10 @@ pub mod journal;
 
 use async_trait::async_trait;
 
-use crate::ids::{IntegrationId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
+use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
-    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, Organization, PageRequest, Partner, SealedSecrets,
-    Session, StatusSetter, Supplier, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, OperatorSession, Organization, PageRequest, Partner,
+    SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -107,6 +107,18 @@ pub trait Sessions: Send + Sync {
     async fn delete_user_sessions(&self, user: UserId) -> StoreResult<u64>;
     /// Removes expired sessions, and consumed-token and webhook-event records past their expiry.
     async fn purge_expired(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
+}
+
+/// The web console's operator sessions (opened with the admin token).
+#[async_trait]
+pub trait OperatorSessions: Send + Sync {
+    async fn create_operator_session(&self, session: &OperatorSession) -> StoreResult<()>;
+    async fn operator_session(&self, id: OperatorSessionId) -> StoreResult<Option<OperatorSession>>;
+    async fn touch_operator_session(&self, id: OperatorSessionId, now: i64) -> StoreResult<()>;
+    async fn delete_operator_session(&self, id: OperatorSessionId) -> StoreResult<bool>;
+    /// Removes the sessions past their absolute expiry (`expires_at <= now`) or idle since
+    /// `idle_cutoff`; returns how many.
+    async fn purge_operator_sessions(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -226,6 +238,7 @@ pub trait Store:
     + Partners
     + Users
     + Sessions
+    + OperatorSessions
     + Audit
     + Keys
     + Inbound

@@ -1,5 +1,6 @@
-//! The portal's session cookies: their names (`__Host-` prefixed whenever they can be `Secure`),
-//! their attributes, and the live session a request's cookie names.
+//! The session cookies of the portal and of the web console: their names (`__Host-` prefixed
+//! whenever they can be `Secure`), their attributes, and the live portal session a request's
+//! cookie names.
 
 use axum::http::header::{self, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -10,8 +11,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::respond::NoAudit;
 use crate::services::{Identity, Services};
 
-/// Every name a handoff session cookie can have; never forwarded to the application.
-pub const SESSION_COOKIES: [&str; 3] = ["__Host-handoff", "handoff", "__Host-handoff-embed"];
+/// Every name a handoff session cookie can have, the console's too; never forwarded to the
+/// application.
+pub const SESSION_COOKIES: [&str; 5] =
+    ["__Host-handoff", "handoff", "__Host-handoff-embed", "__Host-handoff-console", "handoff-console"];
 
 /// The session cookie's name for the embed or top-level context.
 pub fn cookie_name(settings: &Settings, embed: bool) -> &'static str {
@@ -36,9 +39,36 @@ pub fn set_cookie(settings: &Settings, embed: bool, value: &str, max_age: i64) -
     }
 }
 
+/// The web console's operator session cookie: `__Host-` prefixed and `Secure`, unless the portal
+/// is plain-http loopback development (as for portal sessions).
+pub fn console_cookie_name(settings: &Settings) -> &'static str {
+    if settings.public_url.https {
+        "__Host-handoff-console"
+    } else {
+        "handoff-console"
+    }
+}
+
+/// The console cookie's `Set-Cookie` value: `HttpOnly`, `SameSite=Strict` (no other site's page
+/// ever sends it, not even a link), `Secure` unless plain-http loopback development.
+pub fn set_console_cookie(settings: &Settings, value: &str, max_age: i64) -> String {
+    let name = console_cookie_name(settings);
+    let secure = if settings.public_url.https { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly{secure}; SameSite=Strict")
+}
+
+/// The value of the console cookie, if the request has one.
+pub fn console_cookie<'a>(settings: &Settings, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, console_cookie_name(settings))
+}
+
 /// The value of the session cookie for the embed or top-level context, if the request has one.
 pub fn session_cookie<'a>(settings: &Settings, headers: &'a HeaderMap, embed: bool) -> Option<&'a str> {
-    let name = cookie_name(settings, embed);
+    cookie(headers, cookie_name(settings, embed))
+}
+
+/// The value of the first cookie called `name`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

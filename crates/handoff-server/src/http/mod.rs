@@ -7,6 +7,7 @@
 //! `views` (model → wire) and `query` (paging parameters).
 
 pub mod admin;
+pub mod console;
 pub mod cookies;
 pub mod extract;
 pub mod inbound;

@@ -33,6 +33,17 @@ pub struct FrameAncestors(pub Vec<String>);
 #[derive(Debug, Clone, Copy)]
 pub struct Proxied;
 
+/// Marks a page of the web console: served with [`CONSOLE_CSP`] (no inline style or script at
+/// all; the stylesheet and the script are handoff's own files) and `Referrer-Policy:
+/// same-origin`, so that the console's forms carry its `Origin` (`no-referrer` would make it
+/// `null`) while no other site learns a console URL.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsolePage;
+
+/// The web console's policy: everything from handoff itself, nothing inline, never framed.
+pub const CONSOLE_CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
+                               form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
 /// Marks a response whose refusal must not be audited (answers to "am I signed in?", routing
 /// misses).
 #[derive(Debug, Clone, Copy)]
@@ -91,13 +102,16 @@ pub struct Surface {
 
 /// handoff's own paths, first match wins: (path, whether it must match exactly rather than as
 /// a prefix, style, audit kind, reserved).
-const SURFACES: [(&str, bool, Style, &str, bool); 16] = [
+const SURFACES: [(&str, bool, Style, &str, bool); 19] = [
     ("/v1/inbound/", false, Style::Webhook, "inbound.sso", true),
     ("/v1/sso", true, Style::Json, "sso.mint", true),
     ("/v1/organizations/", false, Style::Json, "partner.users", true),
     ("/v1/", false, Style::Json, "http.request", true),
     ("/admin/v1/", false, Style::Json, "admin.request", true),
-    ("/admin/", false, Style::Page, "admin.request", true),
+    ("/admin", true, Style::Page, "console.request", true),
+    ("/admin/sign-in", true, Style::Page, "console.sign_in", true),
+    ("/admin/sign-out", true, Style::Page, "console.sign_out", true),
+    ("/admin/", false, Style::Page, "console.request", true),
     ("/auth/sso", true, Style::Page, "sso.redeem", true),
     ("/auth/session", false, Style::Json, "http.request", true),
     ("/auth/verify", false, Style::Json, "http.request", true),
@@ -335,6 +349,7 @@ fn set_default(headers: &mut HeaderMap, name: header::HeaderName, value: &'stati
 fn security_headers(path: &str, response: &mut Response) {
     let frame = response.extensions().get::<FrameAncestors>().map(|f| f.0.join(" "));
     let proxied = response.extensions().get::<Proxied>().is_some();
+    let console = response.extensions().get::<ConsolePage>().is_some();
     let is_html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -345,7 +360,9 @@ fn security_headers(path: &str, response: &mut Response) {
         Some(origins) if !origins.is_empty() => origins.clone(),
         _ => "'none'".to_owned(),
     };
-    let csp = if is_html && !proxied {
+    let csp = if console {
+        CONSOLE_CSP.to_owned()
+    } else if is_html && !proxied {
         format!(
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; \
              frame-ancestors {ancestors}"
@@ -367,6 +384,9 @@ fn security_headers(path: &str, response: &mut Response) {
         headers.remove(header::X_FRAME_OPTIONS);
     }
     set_default(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if console {
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    }
     set_default(headers, header::REFERRER_POLICY, "no-referrer");
     if !proxied && !path.starts_with("/errors/") && path != "/.well-known/jwks.json" {
         set_default(headers, header::CACHE_CONTROL, "no-store");

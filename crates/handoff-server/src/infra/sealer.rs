@@ -1,12 +1,13 @@
 //! The master key at run time: webhook secrets sealed at rest, each bound to its owner (an
 //! integration's secret does not open as a supplier's), and the form tokens of the portal's
-//! confirmation pages.
+//! confirmation pages and of the web console's forms.
 //!
 //! Must not: log a secret, or let a form token of one session, purpose or subject pass for
 //! another's.
 
 use handoff_core::crypto::MasterKey;
-use handoff_core::model::{InboundIntegration, Session, Supplier};
+use handoff_core::model::{InboundIntegration, Supplier};
+use uuid::Uuid;
 
 use crate::error::ApiError;
 
@@ -17,6 +18,8 @@ pub enum Purpose {
     Launch,
     /// Replacing the session by a sign-in link's; the subject is the link's `jti`.
     Switch,
+    /// Any form of the web console, in an operator session; the subject is empty.
+    Console,
 }
 
 impl Purpose {
@@ -24,6 +27,7 @@ impl Purpose {
         match self {
             Self::Launch => "handoff:launch",
             Self::Switch => "handoff:switch",
+            Self::Console => "handoff:console",
         }
     }
 }
@@ -53,19 +57,18 @@ impl Sealer {
         String::from_utf8(bytes).map_err(|_| ApiError::internal())
     }
 
-    /// The form token for `purpose` and `subject` in `session`: a MAC of the three under a key
-    /// derived from the master key (the same on every node, in no database; the session's stored
-    /// digest would not do, as whoever reads the database has it). It works for no other session,
-    /// purpose or subject, and the form is refused once its session ends.
-    pub fn form_token(&self, session: &Session, purpose: Purpose, subject: &str) -> String {
-        let id = session.id.as_uuid();
-        self.0.form_mac(&[purpose.context().as_bytes(), id.as_bytes(), subject.as_bytes()])
+    /// The form token for `purpose` and `subject` in the session with id `session` (a portal
+    /// session or an operator session): a MAC of the three under a key derived from the master key
+    /// (the same on every node, in no database; the session's stored digest would not do, as
+    /// whoever reads the database has it). It works for no other session, purpose or subject, and
+    /// the form is refused once its session ends.
+    pub fn form_token(&self, session: Uuid, purpose: Purpose, subject: &str) -> String {
+        self.0.form_mac(&[purpose.context().as_bytes(), session.as_bytes(), subject.as_bytes()])
     }
 
-    /// Whether `token` is `session`'s form token for `purpose` and `subject` (constant time).
-    pub fn form_token_matches(&self, session: &Session, purpose: Purpose, subject: &str, token: &str) -> bool {
-        let id = session.id.as_uuid();
-        self.0.form_mac_matches(&[purpose.context().as_bytes(), id.as_bytes(), subject.as_bytes()], token)
+    /// Whether `token` is the form token of `session` for `purpose` and `subject` (constant time).
+    pub fn form_token_matches(&self, session: Uuid, purpose: Purpose, subject: &str, token: &str) -> bool {
+        self.0.form_mac_matches(&[purpose.context().as_bytes(), session.as_bytes(), subject.as_bytes()], token)
     }
 }
 
@@ -83,31 +86,18 @@ pub fn supplier_context(supplier: &Supplier) -> String {
 mod tests {
     use super::*;
 
-    fn session(secret: &str) -> Session {
-        Session {
-            id: handoff_core::ids::SessionId::new(),
-            secret_digest: handoff_core::secret::SecretDigest::of(secret),
-            user_id: handoff_core::ids::UserId::new(),
-            organization_id: handoff_core::ids::OrganizationId::new(),
-            partner_id: None,
-            embed: false,
-            created_at: 0,
-            last_seen_at: 0,
-            expires_at: 1,
-        }
-    }
-
     #[test]
     fn a_form_token_is_bound_to_its_session_purpose_and_subject() {
-        let (mine, other) = (session("a"), session("b"));
+        let (mine, other) = (Uuid::now_v7(), Uuid::now_v7());
         let (master, another_master) = (Sealer::new(MasterKey::generate().0), Sealer::new(MasterKey::generate().0));
-        let token = master.form_token(&mine, Purpose::Launch, "lab");
-        assert!(master.form_token_matches(&mine, Purpose::Launch, "lab", &token));
-        assert!(!master.form_token_matches(&other, Purpose::Launch, "lab", &token));
-        assert!(!master.form_token_matches(&mine, Purpose::Launch, "lab2", &token));
-        assert!(!master.form_token_matches(&mine, Purpose::Switch, "lab", &token));
-        assert!(!master.form_token_matches(&mine, Purpose::Launch, "lab", ""));
+        let token = master.form_token(mine, Purpose::Launch, "lab");
+        assert!(master.form_token_matches(mine, Purpose::Launch, "lab", &token));
+        assert!(!master.form_token_matches(other, Purpose::Launch, "lab", &token));
+        assert!(!master.form_token_matches(mine, Purpose::Launch, "lab2", &token));
+        assert!(!master.form_token_matches(mine, Purpose::Switch, "lab", &token));
+        assert!(!master.form_token_matches(mine, Purpose::Console, "lab", &token));
+        assert!(!master.form_token_matches(mine, Purpose::Launch, "lab", ""));
         // The key is the server's, not anything the database holds.
-        assert!(!another_master.form_token_matches(&mine, Purpose::Launch, "lab", &token));
+        assert!(!another_master.form_token_matches(mine, Purpose::Launch, "lab", &token));
     }
 }

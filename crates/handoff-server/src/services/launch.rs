@@ -74,7 +74,7 @@ impl Services {
             }
             Step::Confirmed { token, .. } => {
                 let valid = token.is_some_and(|token| {
-                    self.sealer.form_token_matches(&identity.session, Purpose::Launch, slug, &token)
+                    self.sealer.form_token_matches(identity.session.id.as_uuid(), Purpose::Launch, slug, &token)
                 });
                 if !valid {
                     return Err(ApiError::forbidden(

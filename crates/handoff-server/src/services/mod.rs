@@ -1,7 +1,8 @@
 //! The domain services, in one place below every surface: partner and admin authentication,
 //! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
-//! rotation, the registry of organizations, partners, integrations and suppliers, users, limits
-//! and the audit log. Each file adds its operations to [`Services`].
+//! rotation, the registry of organizations, partners, integrations and suppliers, users, limits,
+//! the audit log and the web console's operator sessions. Each file adds its operations to
+//! [`Services`].
 //!
 //! Every audited service stamps its record once, at its boundary: an inner step returns a
 //! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
@@ -11,6 +12,7 @@
 //! maps: services take domain inputs and return `ApiResult`s of domain values.
 
 mod auth;
+mod console;
 mod context;
 pub mod demo;
 mod inbound;
@@ -146,7 +148,7 @@ impl Services {
 
     /// The form token for `purpose` and `subject` in `session` (see `infra::sealer`).
     pub fn form_token(&self, session: &Session, purpose: Purpose, subject: &str) -> String {
-        self.sealer.form_token(session, purpose, subject)
+        self.sealer.form_token(session.id.as_uuid(), purpose, subject)
     }
 
     /// Whether the database answers.
@@ -168,12 +170,16 @@ impl Services {
         self.keys.jwks()
     }
 
-    /// Sweeps expired sessions and consumed-token records (background).
+    /// Sweeps expired sessions (portal and operator sessions) and consumed-token records
+    /// (background).
     pub async fn purge_expired(&self) {
         let now = self.now();
-        let idle_cutoff = now - self.settings.session_idle_timeout;
-        if let Err(err) = self.store.fresh().purge_expired(now, idle_cutoff).await {
+        let store = self.store.fresh();
+        if let Err(err) = store.purge_expired(now, now - self.settings.session_idle_timeout).await {
             tracing::warn!(%err, "purging expired sessions failed");
+        }
+        if let Err(err) = store.purge_operator_sessions(now, now - self.settings.console_idle_timeout).await {
+            tracing::warn!(%err, "purging expired operator sessions failed");
         }
     }
 

@@ -144,7 +144,7 @@ impl Services {
     ) -> ApiResult<Redeemed> {
         let jti = checked.claims.jti.clone();
         let Some(current) = current.filter(|current| {
-            from_portal && self.sealer.form_token_matches(&current.session, Purpose::Switch, &jti, confirm)
+            from_portal && self.sealer.form_token_matches(current.session.id.as_uuid(), Purpose::Switch, &jti, confirm)
         }) else {
             let error = ApiError::forbidden(
                 "The confirmation was not sent from the portal's page for this session; open the link again.",

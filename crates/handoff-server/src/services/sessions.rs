@@ -12,8 +12,8 @@ use handoff_core::token::IdentityClaims;
 use super::{Ctx, Services};
 use crate::error::{ApiError, ApiResult};
 
-/// Seconds between two `last_seen_at` writes of one session.
-const TOUCH_INTERVAL: i64 = 60;
+/// Seconds between two `last_seen_at` writes of one session (portal or operator session).
+pub(super) const TOUCH_INTERVAL: i64 = 60;
 /// Lifetime of the `X-Handoff-Token` identity token.
 const IDENTITY_TOKEN_TTL: i64 = 60;
 

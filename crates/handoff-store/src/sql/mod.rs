@@ -13,6 +13,7 @@
 mod audit;
 mod inbound;
 mod keys;
+mod operator_sessions;
 mod organizations;
 mod partners;
 mod rows;

@@ -6,8 +6,8 @@
 use std::str::FromStr;
 
 use handoff_core::model::{
-    AuditEvent, AuditRecord, InboundIntegration, Organization, Outcome, Partner, SealedSecrets, Session, StatusSetter,
-    Supplier, UnknownUserPolicy, User, UserStatus,
+    AuditEvent, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome, Partner, SealedSecrets,
+    Session, StatusSetter, Supplier, UnknownUserPolicy, User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{StoreError, StoreResult, StoredKey};
@@ -105,6 +105,16 @@ pub(super) fn session(row: &AnyRow) -> StoreResult<Session> {
         organization_id: parse(row.try_get("organization_id").map_err(backend)?)?,
         partner_id: opt_parse(row.try_get("partner_id").map_err(backend)?)?,
         embed: flag(row, "embed")?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        last_seen_at: row.try_get("last_seen_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+    })
+}
+
+pub(super) fn operator_session(row: &AnyRow) -> StoreResult<OperatorSession> {
+    Ok(OperatorSession {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        secret_digest: digest(&row.try_get::<Vec<u8>, _>("secret_digest").map_err(backend)?)?,
         created_at: row.try_get("created_at").map_err(backend)?,
         last_seen_at: row.try_get("last_seen_at").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
