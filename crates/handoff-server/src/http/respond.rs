@@ -36,7 +36,8 @@ pub struct Proxied;
 /// Marks a page of the web console: served with [`CONSOLE_CSP`] (no inline style or script at
 /// all; the stylesheet and the script are handoff's own files) and `Referrer-Policy:
 /// same-origin`, so that the console's forms carry its `Origin` (`no-referrer` would make it
-/// `null`) while no other site learns a console URL.
+/// `null`) while no other site learns a console URL. A console page is final whatever its status:
+/// it is not replaced by a problem page, nor audited here.
 #[derive(Debug, Clone, Copy)]
 pub struct ConsolePage;
 
@@ -206,7 +207,11 @@ async fn finish_response(
     let frame = response.extensions().get::<FrameAncestors>().cloned();
     let problem = match response.extensions_mut().remove::<ProblemResponse>() {
         Some(problem) => problem,
-        None if response.extensions().get::<Proxied>().is_some() => {
+        // The upstream's answers pass as they are; a console page is rendered, whatever its status
+        // (a refused sign-in shows the form again: the service audited the refusal).
+        None if response.extensions().get::<Proxied>().is_some()
+            || response.extensions().get::<ConsolePage>().is_some() =>
+        {
             security_headers(path, &mut response);
             return response;
         }

@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 
 use crate::harness::{Spawned, TestServer};
 
-fn browser_dir() -> PathBuf {
+pub fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
 }
 
 /// Whether Chromium and playwright-core are installed; panics under CI when they are not.
-fn browser_available() -> bool {
+pub fn browser_available() -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = Path::new(&chromium).exists() && browser_dir().join("node_modules/playwright-core").exists();
     if !ready {

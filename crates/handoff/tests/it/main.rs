@@ -9,6 +9,7 @@ mod harness;
 mod admin;
 mod bounds;
 mod browser;
+mod console;
 mod crash;
 mod demo;
 mod inbound;
