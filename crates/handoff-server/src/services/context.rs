@@ -16,6 +16,9 @@ pub struct Ctx {
     /// What failed authentications of this client are counted under: its address, or for IPv6
     /// its /64.
     limiter: String,
+    /// The channel an operator's change came through when it is not the admin API (`console`):
+    /// admin audit records say `via=console`.
+    pub via: Option<&'static str>,
 }
 
 /// One entry of a forwarding header: `203.0.113.7`, `2001:db8::7`, and with a port
@@ -57,7 +60,12 @@ impl Ctx {
             Some(v4) => v4.to_string(),
             None => "unknown".to_owned(),
         };
-        Self { limiter, client_addr: client.map(|ip| ip.to_string()), request_id }
+        Self { limiter, client_addr: client.map(|ip| ip.to_string()), request_id, via: None }
+    }
+
+    /// This context for a change made through `channel` (`console`).
+    pub fn via(self, channel: &'static str) -> Self {
+        Self { via: Some(channel), ..self }
     }
 
     /// An audit event of `kind` carrying this context.

@@ -43,6 +43,10 @@ impl Services {
     ) -> ApiResult<()> {
         let mut event = ctx.event(kind).accepted(self.now(), "ok");
         fill(&mut event);
+        if let Some(channel) = ctx.via {
+            let detail = event.detail.take().map_or_else(String::new, |detail| format!("{detail} "));
+            event.detail = Some(format!("{detail}via={channel}"));
+        }
         self.audit(event).await
     }
 
