@@ -17,6 +17,7 @@ mod organizations;
 mod partners;
 mod rows;
 mod sessions;
+mod stats;
 mod suppliers;
 mod throttle;
 mod users;
