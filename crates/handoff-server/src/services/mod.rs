@@ -1,7 +1,7 @@
 //! The domain services, in one place below every surface: partner and admin authentication,
 //! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
-//! rotation, the registry of organizations, partners, integrations and suppliers, users, limits
-//! and the audit log. Each file adds its operations to [`Services`].
+//! rotation, the registry of organizations, partners, integrations and suppliers, users, limits,
+//! the audit log and the overview's numbers (`stats`). Each file adds its operations to [`Services`].
 //!
 //! Every audited service stamps its record once, at its boundary: an inner step returns a
 //! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
@@ -22,9 +22,11 @@ mod redeem;
 mod registry;
 mod rotate;
 mod sessions;
+mod stats;
 mod users;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use handoff_core::ids::PartnerId;
@@ -50,6 +52,7 @@ pub use launch::{Launched, Step};
 pub use redeem::{Checked, Redeemed};
 pub use rotate::Rotated;
 pub use sessions::Identity;
+pub use stats::Stats;
 
 /// What the services run on: built once at boot.
 pub struct Adapters {
@@ -75,6 +78,8 @@ pub struct Services {
     /// This second's requests per partner, for `partner_rate_limit` (per node).
     partner_windows: Mutex<HashMap<PartnerId, (i64, u32)>>,
     http: reqwest::Client,
+    /// When the background purge last succeeded on this node (`stats::NEVER` before).
+    last_purge: AtomicI64,
 }
 
 impl Services {
@@ -91,6 +96,7 @@ impl Services {
             admin_token,
             partner_windows: Mutex::default(),
             http,
+            last_purge: AtomicI64::new(stats::NEVER),
         }
     }
 
@@ -172,8 +178,9 @@ impl Services {
     pub async fn purge_expired(&self) {
         let now = self.now();
         let idle_cutoff = now - self.settings.session_idle_timeout;
-        if let Err(err) = self.store.fresh().purge_expired(now, idle_cutoff).await {
-            tracing::warn!(%err, "purging expired sessions failed");
+        match self.store.fresh().purge_expired(now, idle_cutoff).await {
+            Ok(_) => self.last_purge.store(now, Ordering::Relaxed),
+            Err(err) => tracing::warn!(%err, "purging expired sessions failed"),
         }
     }
 
