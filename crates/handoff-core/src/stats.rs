@@ -1,6 +1,6 @@
-//! The overview's arithmetic: the audit rollup's hourly rows ([`AuditCount`]) put into the last
-//! 24 hours and the last 30 days (UTC), accepted and refused per surface, and the most frequent
-//! refusal reasons.
+//! The overview's arithmetic: the audit rollup's rows ([`AuditCount`]), summed per hour and per
+//! day by the store, put into the last 24 hours and the last 30 days (UTC), accepted and refused
+//! per surface, and the most frequent refusal reasons.
 //!
 //! Owns: which audit kind is which surface, the buckets (every one present, zeros included) and
 //! the order of the top reasons. Must not: read the store or the clock (`now` comes in).
@@ -101,10 +101,34 @@ pub struct Overview {
     pub top_refusal_reasons: Vec<ReasonCount>,
 }
 
-/// The hours the overview reads at `now`, as rollup hours `since..until`: from the start of the
-/// first daily bucket to the end of the current hour (the daily span holds the hourly one).
-pub fn window(now: i64) -> (i64, i64) {
-    (first_start(now, DAY, DAYS), now.div_euclid(HOUR) * HOUR + HOUR)
+/// What the overview reads at `now`: rollup hours `since..until` summed per `width` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub since: i64,
+    pub until: i64,
+    pub width: i64,
+}
+
+impl Span {
+    /// The hourly buckets' span: the 24 hours up to the end of the current one.
+    pub fn hourly(now: i64) -> Self {
+        Self::of(now, HOUR, HOURS)
+    }
+
+    /// The daily buckets' span: the 30 days (UTC) up to the end of the current hour (never a
+    /// later hour of today: no bucket counts what is still to come).
+    pub fn daily(now: i64) -> Self {
+        Span { until: Self::hourly(now).until, ..Self::of(now, DAY, DAYS) }
+    }
+
+    fn of(now: i64, width: i64, buckets: i64) -> Self {
+        let first = first_start(now, width, buckets);
+        Span { since: first, until: first + buckets * width, width }
+    }
+
+    fn contains(&self, hour: i64) -> bool {
+        (self.since..self.until).contains(&hour)
+    }
 }
 
 /// The start of the oldest of `buckets` buckets of `width` seconds, the newest containing `now`.
@@ -112,11 +136,12 @@ fn first_start(now: i64, width: i64, buckets: i64) -> i64 {
     (now.div_euclid(width) - (buckets - 1)) * width
 }
 
-/// `buckets` buckets of `width` seconds up to the one containing `now`, with `counts` added.
-fn buckets(counts: &[&AuditCount], now: i64, width: i64, buckets: i64) -> Vec<Bucket> {
-    let first = first_start(now, width, buckets);
+/// `buckets` buckets of `width` seconds up to the one containing `now`, with the `counts` of
+/// `span` added (rows outside it are ignored).
+fn buckets(counts: &[AuditCount], span: Span, now: i64, buckets: i64) -> Vec<Bucket> {
+    let (first, width) = (first_start(now, span.width, buckets), span.width);
     let mut out: Vec<Bucket> = (0..buckets).map(|i| Bucket { start: first + i * width, ..Bucket::default() }).collect();
-    for count in counts {
+    for count in counts.iter().filter(|c| span.contains(c.hour)) {
         let (Some(surface), Some(outcome)) = (Surface::of_kind(&count.kind), count.outcome) else {
             continue;
         };
@@ -128,12 +153,12 @@ fn buckets(counts: &[&AuditCount], now: i64, width: i64, buckets: i64) -> Vec<Bu
     out
 }
 
-/// The overview at `now` from the rollup rows of [`window`]`(now)` (rows outside it are ignored).
-pub fn overview(counts: &[AuditCount], now: i64) -> Overview {
-    let (since, until) = window(now);
-    let counts: Vec<&AuditCount> = counts.iter().filter(|c| (since..until).contains(&c.hour)).collect();
+/// The overview at `now` from the rollup rows of [`Span::hourly`] and [`Span::daily`] (rows
+/// outside them are ignored).
+pub fn overview(hourly: &[AuditCount], daily: &[AuditCount], now: i64) -> Overview {
+    let days = Span::daily(now);
     let mut reasons: HashMap<(&str, &str), u64> = HashMap::new();
-    for count in counts.iter().filter(|c| c.outcome == Some(Outcome::Refused)) {
+    for count in daily.iter().filter(|c| c.outcome == Some(Outcome::Refused) && days.contains(c.hour)) {
         *reasons.entry((count.kind.as_str(), count.reason.as_str())).or_default() += count.count;
     }
     let mut top: Vec<ReasonCount> = reasons
@@ -143,8 +168,8 @@ pub fn overview(counts: &[AuditCount], now: i64) -> Overview {
     top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.kind.cmp(&b.kind)).then_with(|| a.reason.cmp(&b.reason)));
     top.truncate(TOP_REASONS);
     Overview {
-        hourly: buckets(&counts, now, HOUR, HOURS),
-        daily: buckets(&counts, now, DAY, DAYS),
+        hourly: buckets(hourly, Span::hourly(now), now, HOURS),
+        daily: buckets(daily, days, now, DAYS),
         top_refusal_reasons: top,
     }
 }
@@ -163,14 +188,35 @@ mod tests {
     }
 
     #[test]
-    fn the_window_runs_from_the_first_day_to_the_end_of_this_hour() {
-        assert_eq!(window(NOW), (TODAY - 29 * DAY, THIS_HOUR + HOUR));
-        assert_eq!(window(THIS_HOUR), window(THIS_HOUR + HOUR - 1));
+    fn the_spans_end_with_this_hour() {
+        assert_eq!(Span::hourly(NOW), Span { since: THIS_HOUR - 23 * HOUR, until: THIS_HOUR + HOUR, width: HOUR });
+        assert_eq!(Span::daily(NOW), Span { since: TODAY - 29 * DAY, until: THIS_HOUR + HOUR, width: DAY });
+        assert_eq!(Span::daily(THIS_HOUR), Span::daily(THIS_HOUR + HOUR - 1));
+    }
+
+    /// The rows as the store sums them for `span`: only its hours, per span of its width.
+    fn summed(counts: &[AuditCount], span: Span) -> Vec<AuditCount> {
+        let mut out: Vec<AuditCount> = Vec::new();
+        for c in counts.iter().filter(|c| span.contains(c.hour)) {
+            let hour = c.hour - c.hour.rem_euclid(span.width);
+            match out
+                .iter_mut()
+                .find(|o| (o.hour, &o.kind, o.outcome, &o.reason) == (hour, &c.kind, c.outcome, &c.reason))
+            {
+                Some(o) => o.count += c.count,
+                None => out.push(AuditCount { hour, ..c.clone() }),
+            }
+        }
+        out
+    }
+
+    fn overview_of(counts: &[AuditCount], now: i64) -> Overview {
+        overview(&summed(counts, Span::hourly(now)), &summed(counts, Span::daily(now)), now)
     }
 
     #[test]
     fn every_bucket_is_there_with_zeros_oldest_first() {
-        let overview = overview(&[], NOW);
+        let overview = overview(&[], &[], NOW);
         assert_eq!(overview.hourly.len(), 24);
         assert_eq!(overview.daily.len(), 30);
         assert_eq!(overview.hourly[0].start, THIS_HOUR - 23 * HOUR);
@@ -200,7 +246,7 @@ mod tests {
             count(TODAY - 30 * DAY, "sso.mint", refused, "unauthorized", 100),
             count(THIS_HOUR + HOUR, "sso.mint", accepted, "minted", 100),
         ];
-        let overview = overview(&counts, NOW);
+        let overview = overview_of(&counts, NOW);
         let hour = &overview.hourly[23];
         assert_eq!(hour.partner_mint, Tally { accepted: 3, refused: 2 });
         assert_eq!(hour.redemption, Tally { accepted: 1, refused: 0 });
@@ -236,7 +282,7 @@ mod tests {
             (0..12).map(|i| count(TODAY - i64::from(i) * DAY, "sso.mint", refused, &format!("r{i:02}"), 1)).collect();
         counts.push(count(THIS_HOUR, "sso.mint", refused, "r11", 20));
         counts.push(count(TODAY - 3 * DAY, "sso.redeem", refused, "r05", 1));
-        let top = overview(&counts, NOW).top_refusal_reasons;
+        let top = overview_of(&counts, NOW).top_refusal_reasons;
         assert_eq!(top.len(), TOP_REASONS);
         assert_eq!((top[0].reason.as_str(), top[0].count), ("r11", 21));
         // Ties by kind, then reason: r00…r08 of sso.mint before sso.redeem's r05; r09 and r10 miss out.

@@ -222,7 +222,7 @@ async fn assert_rollup_is_the_log(db: &Db, store: &dyn Store) {
     })
     .collect();
     pool.close().await;
-    assert_eq!(store.audit_counts(i64::MIN, i64::MAX).await.unwrap(), grouped);
+    assert_eq!(store.audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap(), grouped);
 }
 
 /// Commits each batch from its own task, on the stores in turn, all released at once; returns
@@ -403,7 +403,7 @@ journal_tests! {
 
         let (stores, f) = db.open(1).await;
         let store = stores[0].as_ref();
-        assert_eq!(store.audit_counts(i64::MIN, i64::MAX).await.unwrap().iter().map(|c| c.count).sum::<u64>(), 4);
+        assert_eq!(store.audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap().iter().map(|c| c.count).sum::<u64>(), 4);
         assert_rollup_is_the_log(&db, store).await;
         // The journal counts on from there.
         store.commit(vec![Write::Audit(f.audit("sso.mint", "after"))]).await.unwrap();
@@ -431,7 +431,7 @@ journal_tests! {
             race(&stores, batches).await;
         }
         assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
-        let counts = stores[0].audit_counts(i64::MIN, i64::MAX).await.unwrap();
+        let counts = stores[0].audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap();
         let total = |kind: &str| counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum::<u64>();
         let rounds = u64::try_from(ROUNDS).unwrap();
         let racers = u64::try_from(RACERS).unwrap();
@@ -441,8 +441,21 @@ journal_tests! {
         assert_eq!(total("admin.request"), rounds * racers);
         // Only the window asked for: the hours starting in since..until.
         let hour = NOW - NOW % 3600;
-        let first_hour = stores[0].audit_counts(hour, hour + 3600).await.unwrap();
+        let first_hour = stores[0].audit_counts(hour, hour + 3600, 3600).await.unwrap();
         assert!(!first_hour.is_empty() && first_hour.iter().all(|c| c.hour == hour), "{first_hour:?}");
+        // Summed per day by the database: the same records, one row per day and key.
+        let day = NOW - NOW % 86_400;
+        let daily = stores[0].audit_counts(i64::MIN, i64::MAX, 86_400).await.unwrap();
+        let mut by_key = std::collections::BTreeMap::new();
+        for c in &counts {
+            *by_key.entry((c.hour - c.hour % 86_400, c.kind.clone(), c.outcome, c.reason.clone())).or_insert(0) += c.count;
+        }
+        let summed: Vec<AuditCount> = by_key
+            .into_iter()
+            .map(|((hour, kind, outcome, reason), count)| AuditCount { hour, kind, outcome, reason, count })
+            .collect();
+        assert_eq!(daily, summed);
+        assert!(daily.iter().all(|c| c.hour == day || c.hour == day + 86_400), "{daily:?}");
     }
 }
 

@@ -116,10 +116,11 @@ pub trait Audit: Send + Sync {
 }
 
 /// One row of the audit rollup: how many audit records of one kind, outcome and reason were
-/// written in one hour.
+/// written in one hour (or, summed, in one span of hours).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AuditCount {
-    /// The Unix time of the hour's start ([`journal::hour_of`] of the records' `at`).
+    /// The Unix time of the hour's start ([`journal::hour_of`] of the records' `at`), or of the
+    /// span's.
     pub hour: i64,
     pub kind: String,
     pub outcome: Option<Outcome>,
@@ -131,8 +132,11 @@ pub struct AuditCount {
 /// in the same transaction as the records it counts.
 #[async_trait]
 pub trait Stats: Send + Sync {
-    /// The rollup rows of the hours starting in `since..until`, in key order.
-    async fn audit_counts(&self, since: i64, until: i64) -> StoreResult<Vec<AuditCount>>;
+    /// The rollup rows of the hours starting in `since..until`, summed per span of `width`
+    /// seconds (a multiple of an hour, the spans aligned to the Unix epoch; each row's `hour` is
+    /// its span's start), in key order. The sum is the database's: what it hands over grows with
+    /// the spans, not the hours.
+    async fn audit_counts(&self, since: i64, until: i64, width: i64) -> StoreResult<Vec<AuditCount>>;
     /// How many portal sessions are live at `now`: not expired, and seen after `idle_cutoff`
     /// (the rule `purge_expired` removes the others by).
     async fn active_sessions(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use handoff_core::stats::{overview, window, Overview};
+use handoff_core::stats::{overview, Overview, Span};
 use handoff_core::store::StoredKey;
 use handoff_core::token::KeyKind;
 
@@ -44,12 +44,13 @@ impl Services {
     /// internal error (its cause goes to the log), except the ping, which is reported.
     pub async fn stats(&self) -> ApiResult<Stats> {
         let now = self.now();
-        let (since, until) = window(now);
+        let (hours, days) = (Span::hourly(now), Span::daily(now));
         let store = self.store.fresh();
         let idle_cutoff = now - self.settings.session_idle_timeout;
-        let (ping, counts, active_sessions, keys) = tokio::join!(
+        let (ping, hourly, daily, active_sessions, keys) = tokio::join!(
             store.ping(),
-            store.audit_counts(since, until),
+            store.audit_counts(hours.since, hours.until, hours.width),
+            store.audit_counts(days.since, days.until, days.width),
             store.active_sessions(now, idle_cutoff),
             store.keys(),
         );
@@ -58,7 +59,7 @@ impl Services {
         }
         let last_purge = self.last_purge.load(Ordering::Relaxed);
         Ok(Stats {
-            overview: overview(&counts?, now),
+            overview: overview(&hourly?, &daily?, now),
             active_sessions: active_sessions?,
             health: Health {
                 database: ping.is_ok(),

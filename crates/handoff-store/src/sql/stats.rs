@@ -12,13 +12,15 @@ use crate::backend;
 #[async_trait]
 impl Stats for SqlStore {
     /// A range of the primary key's first column: at most the hours' rows are read, never the log.
-    async fn audit_counts(&self, since: i64, until: i64) -> StoreResult<Vec<AuditCount>> {
+    async fn audit_counts(&self, since: i64, until: i64, width: i64) -> StoreResult<Vec<AuditCount>> {
         sqlx::query(
-            "SELECT hour, kind, outcome, reason, count FROM audit_counts WHERE hour >= $1 AND hour < $2 \
-             ORDER BY hour, kind, outcome, reason",
+            "SELECT c.hour - c.hour % $3 AS hour, c.kind, c.outcome, c.reason, CAST(SUM(c.count) AS BIGINT) AS count \
+             FROM audit_counts c WHERE c.hour >= $1 AND c.hour < $2 \
+             GROUP BY c.hour - c.hour % $3, c.kind, c.outcome, c.reason ORDER BY 1, 2, 3, 4",
         )
         .bind(since)
         .bind(until)
+        .bind(width)
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?
