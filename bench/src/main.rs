@@ -45,15 +45,19 @@ pub struct RunArgs {
     /// Runs per scenario; the report gives their median.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Also measure mint and redeem with 1 million users and 10 million audit rows.
+    /// Also measure mint, redeem and the admin stats with 1 million users and 10 million audit
+    /// rows.
     #[arg(long)]
     scale: bool,
+    /// How many audit rows `--scale` seeds (fewer for a quick look at the scale scenarios).
+    #[arg(long, default_value_t = 10_000_000)]
+    scale_audit_rows: u64,
     /// Where the JSON report goes.
     #[arg(long, default_value = "bench/results/latest.json")]
     output: PathBuf,
 }
 
-const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
 
 fn main() -> Result<(), String> {
     match Cli::parse().command {
@@ -165,7 +169,7 @@ fn parse_wrk(output: &str) -> Result<WrkRun, String> {
 }
 
 /// Runs wrk with `script` against `url`.
-fn wrk(script: &str, url: &str, env: &[(&str, String)], seconds: u64, connections: u32) -> Result<WrkRun, String> {
+pub fn wrk(script: &str, url: &str, env: &[(&str, String)], seconds: u64, connections: u32) -> Result<WrkRun, String> {
     let output = Command::new("wrk")
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(repo_root().join("bench/lua").join(script))

@@ -13,6 +13,7 @@ pub mod model;
 pub mod names;
 pub mod redirect;
 pub mod secret;
+pub mod stats;
 pub mod store;
 pub mod token;
 pub mod webhook;

@@ -493,6 +493,80 @@ pub struct KeysView {
     pub prefill: KeySetView,
 }
 
+/// `GET /admin/v1/stats` answer: the numbers behind the console's overview.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatsView {
+    /// The last 24 hours, one entry per hour (UTC), oldest first; the last is the current hour.
+    pub hourly: Vec<StatsBucket>,
+    /// The last 30 days, one entry per day (UTC), oldest first; the last is today.
+    pub daily: Vec<StatsBucket>,
+    /// The ten most frequent refusals of any kind over the 30 days, most frequent first.
+    pub top_refusal_reasons: Vec<RefusalReasonCount>,
+    /// Portal sessions live now (not expired, not idle too long).
+    pub active_sessions: u64,
+    pub health: StatsHealth,
+}
+
+/// One hour or day of SSO traffic, per surface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatsBucket {
+    /// When the hour or day starts (RFC 3339).
+    pub start: String,
+    /// `POST /v1/sso` (audit kind `sso.mint`).
+    pub partner_mint: OutcomeCounts,
+    /// `GET /auth/sso` (`sso.redeem`).
+    pub redemption: OutcomeCounts,
+    /// `POST /v1/inbound/{slug}/sso` (`inbound.sso`).
+    pub inbound_webhook: OutcomeCounts,
+    /// `/launch/{slug}` (`launch`).
+    pub launch: OutcomeCounts,
+}
+
+/// Audit records accepted and refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OutcomeCounts {
+    pub accepted: u64,
+    pub refused: u64,
+}
+
+/// How often records of `kind` were refused for `reason`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefusalReasonCount {
+    pub kind: String,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// The state of this node and its database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatsHealth {
+    /// Whether the database answered.
+    pub database: bool,
+    /// Writes waiting for this node's next journal batch.
+    pub journal_queue: u64,
+    /// The signing key of each kind (`sso`, `identity`, `prefill`): the newest, which signs.
+    pub signing_keys: Vec<SigningKeyAge>,
+    /// When this node last purged expired sessions and records (RFC 3339); null before the first
+    /// purge since it started.
+    pub last_purge_at: Option<String>,
+}
+
+/// A signing key and how old it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SigningKeyAge {
+    /// `sso`, `identity` or `prefill`.
+    pub kind: String,
+    pub kid: String,
+    /// Seconds since the key was created.
+    pub age_seconds: i64,
+}
+
 /// `GET /healthz` and `GET /readyz` answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

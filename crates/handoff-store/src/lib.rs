@@ -18,6 +18,13 @@ macro_rules! session_columns {
     };
 }
 
+/// How a batch's rollup rows meet the hour's rows already counted, for both write paths.
+macro_rules! count_audits_conflict {
+    () => {
+        "ON CONFLICT (hour, kind, outcome, reason) DO UPDATE SET count = audit_counts.count + excluded.count"
+    };
+}
+
 mod journal;
 mod sql;
 

@@ -8,7 +8,9 @@
 //! others race it from other tasks, other commits, other store instances (nodes) or sit in the
 //! same batch after it; a loser (`false`) writes nothing: no session and no audit record (the
 //! server audits the refusal with a write of its own). Plain audits always win. Results come
-//! back in write order, and a failed batch commits nothing.
+//! back in write order, and a failed batch commits nothing. The hourly rollup `audit_counts` is
+//! the audit log grouped by hour, kind, outcome and reason, exactly, after every case: a loser is
+//! counted nowhere, and a failed batch counts nothing.
 //!
 //! PostgreSQL runs as a throwaway cluster (`handoff_testkit::postgres`); without its binaries the
 //! PostgreSQL variants print SKIPPED, and under `CI` they fail.
@@ -22,9 +24,10 @@ use handoff_core::model::{
     User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
-use handoff_core::store::{Store, Write};
+use handoff_core::store::{AuditCount, Store, Write};
 use handoff_store::PoolSettings;
 use handoff_testkit::postgres;
+use sqlx::Row as _;
 use tokio::sync::Barrier;
 
 /// How many committers race for one claim.
@@ -199,6 +202,29 @@ async fn audited(store: &dyn Store, kind: &str) -> Vec<String> {
     records.into_iter().map(|r| r.event.request_id.unwrap_or_default()).collect()
 }
 
+/// Checks that the rollup is the audit log grouped by its key, as the database itself groups it.
+async fn assert_rollup_is_the_log(db: &Db, store: &dyn Store) {
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    let grouped: Vec<AuditCount> = sqlx::query(
+        "SELECT at - at % 3600 AS hour, kind, COALESCE(outcome, '') AS outcome, reason, COUNT(*) AS count \
+         FROM audit_log GROUP BY at - at % 3600, kind, COALESCE(outcome, ''), reason ORDER BY 1, 2, 3, 4",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| AuditCount {
+        hour: row.get("hour"),
+        kind: row.get("kind"),
+        outcome: Outcome::parse(row.get("outcome")),
+        reason: row.get("reason"),
+        count: u64::try_from(row.get::<i64, _>("count")).unwrap(),
+    })
+    .collect();
+    pool.close().await;
+    assert_eq!(store.audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap(), grouped);
+}
+
 /// Commits each batch from its own task, on the stores in turn, all released at once; returns
 /// each batch's results.
 async fn race(stores: &[Arc<dyn Store>], batches: Vec<Vec<Write>>) -> Vec<Vec<bool>> {
@@ -258,6 +284,7 @@ journal_tests! {
         }
         // One audit record per jti, the winner's; none for a loser.
         assert_eq!(audited(stores[0].as_ref(), "sso.redeem").await, expected_audits);
+        assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
     }
 
     async fn racing_deliveries_of_one_event_id_have_one_winner(db: Db) {
@@ -275,6 +302,7 @@ journal_tests! {
             assert_eq!(stores[round % stores.len()].commit(vec![late]).await.unwrap(), vec![false]);
         }
         assert_eq!(audited(stores[0].as_ref(), "inbound.sso").await, expected_audits);
+        assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
     }
 
     async fn a_batch_of_winners_and_losers_writes_only_the_winners_in_order(db: Db) {
@@ -310,6 +338,7 @@ journal_tests! {
         }
         assert_eq!(audited(store, "sso.redeem").await, ["earlier-redeem", "a-first", "plain-audit", "b"]);
         assert_eq!(audited(store, "inbound.sso").await, ["earlier-event", "event-1", "event-1-elsewhere"]);
+        assert_rollup_is_the_log(&db, store).await;
     }
 
     async fn a_failed_batch_commits_nothing(db: Db) {
@@ -340,6 +369,93 @@ journal_tests! {
         let results = store.commit(vec![f.remember(0, "event-1", "event-1-retry"), claim]).await.unwrap();
         assert_eq!(results, vec![true, true]);
         assert!(store.session(claim_session).await.unwrap().is_some());
+        assert_rollup_is_the_log(&db, store).await;
+    }
+
+    async fn the_migration_rolls_up_the_log_it_finds(db: Db) {
+        // The schema as it was before the rollup, with a log written then.
+        let mut before = if db.url.starts_with("sqlite:") {
+            sqlx::migrate!("./migrations/sqlite")
+        } else {
+            sqlx::migrate!("./migrations/postgres")
+        };
+        before.migrations = before.migrations.iter().filter(|m| m.version < 7).cloned().collect::<Vec<_>>().into();
+        let url = if db.url.starts_with("sqlite:") { format!("{}?mode=rwc", db.url) } else { db.url.clone() };
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        before.run(&pool).await.unwrap();
+        for (at, kind, outcome, reason) in [
+            (NOW, "sso.mint", Some("accepted"), "minted"),
+            (NOW + 1, "sso.mint", Some("accepted"), "minted"),
+            (NOW + 3_600, "sso.mint", Some("refused"), "unauthorized"),
+            (NOW, "admin.request", None, "unauthorized"),
+        ] {
+            sqlx::query("INSERT INTO audit_log (at, kind, outcome, reason) VALUES ($1, $2, $3, $4)")
+                .bind(at)
+                .bind(kind)
+                .bind(outcome)
+                .bind(reason)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+
+        let (stores, f) = db.open(1).await;
+        let store = stores[0].as_ref();
+        assert_eq!(store.audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap().iter().map(|c| c.count).sum::<u64>(), 4);
+        assert_rollup_is_the_log(&db, store).await;
+        // The journal counts on from there.
+        store.commit(vec![Write::Audit(f.audit("sso.mint", "after"))]).await.unwrap();
+        assert_rollup_is_the_log(&db, store).await;
+    }
+
+    async fn racing_batches_roll_up_exactly_what_the_log_holds(db: Db) {
+        let (stores, f) = db.open(RACERS).await;
+        for round in 0..ROUNDS {
+            let batches = (0..RACERS)
+                .map(|racer| {
+                    let (redeem, _) = f.redeem(&format!("jti-{round}"), &format!("redeem-{round}-{racer}"));
+                    let event = f.remember(round % 2, &format!("event-{round}"), &format!("event-{round}-{racer}"));
+                    // Plain audits over several hours, outcomes and reasons, many batches sharing keys.
+                    let mut mint = f.audit("sso.mint", &format!("mint-{round}-{racer}"));
+                    mint.at = NOW + i64::try_from(racer).unwrap() * 1_800;
+                    if racer % 3 == 0 {
+                        mint.outcome = Some(Outcome::Refused);
+                        mint.reason = format!("reason-{}", racer % 2);
+                    }
+                    let bare = AuditEvent { outcome: None, ..f.audit("admin.request", &format!("bare-{round}")) };
+                    vec![Write::Audit(mint.clone()), redeem, event, Write::Audit(bare), Write::Audit(mint)]
+                })
+                .collect();
+            race(&stores, batches).await;
+        }
+        assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
+        let counts = stores[0].audit_counts(i64::MIN, i64::MAX, 3600).await.unwrap();
+        let total = |kind: &str| counts.iter().filter(|c| c.kind == kind).map(|c| c.count).sum::<u64>();
+        let rounds = u64::try_from(ROUNDS).unwrap();
+        let racers = u64::try_from(RACERS).unwrap();
+        assert_eq!(total("sso.redeem"), rounds, "one winner per jti; the losers are counted nowhere");
+        assert_eq!(total("inbound.sso"), rounds, "one winner per event id");
+        assert_eq!(total("sso.mint"), 2 * rounds * racers);
+        assert_eq!(total("admin.request"), rounds * racers);
+        // Only the window asked for: the hours starting in since..until.
+        let hour = NOW - NOW % 3600;
+        let first_hour = stores[0].audit_counts(hour, hour + 3600, 3600).await.unwrap();
+        assert!(!first_hour.is_empty() && first_hour.iter().all(|c| c.hour == hour), "{first_hour:?}");
+        // Summed per day by the database: the same records, one row per day and key.
+        let day = NOW - NOW % 86_400;
+        let daily = stores[0].audit_counts(i64::MIN, i64::MAX, 86_400).await.unwrap();
+        let mut by_key = std::collections::BTreeMap::new();
+        for c in &counts {
+            *by_key.entry((c.hour - c.hour % 86_400, c.kind.clone(), c.outcome, c.reason.clone())).or_insert(0) += c.count;
+        }
+        let summed: Vec<AuditCount> = by_key
+            .into_iter()
+            .map(|((hour, kind, outcome, reason), count)| AuditCount { hour, kind, outcome, reason, count })
+            .collect();
+        assert_eq!(daily, summed);
+        assert!(daily.iter().all(|c| c.hour == day || c.hour == day + 86_400), "{daily:?}");
     }
 }
 

@@ -3,18 +3,28 @@
 //! A batch is committed in one transaction in four steps: (1) the backend inserts the batch's
 //! [`Claim`]s (each write's at most one, in write order) and reports, per claim, whether the
 //! database found its key new; (2) [`settle`] turns those answers into what the batch writes;
-//! (3) the backend inserts the settled sessions, then the settled audit records; (4) it commits.
+//! (3) the backend inserts the settled sessions, then the settled audit records, then adds
+//! [`Settled::counts`] to the audit rollup (`audit_counts`); (4) it commits.
 //!
-//! Owns: R1–R3, which writes win and what a winner writes. Must not: decide freshness. The
+//! Owns: R1–R3, which writes win and what a winner writes, and the rollup's key
+//! ([`hour_of`]). Must not: decide freshness. The
 //! DATABASE decides it, by the primary keys of `consumed_tokens` and `webhook_events`, and that
 //! is what makes single use hold across nodes; `settle` only follows its answers. Never
 //! de-duplicate claims in Rust before the insert: a claim held back would never meet the key
 //! that a claim from another node may already hold, and nothing else stops a second use.
 
+use std::collections::BTreeMap;
+
 use crate::ids::IntegrationId;
 use crate::model::{AuditEvent, Session};
 
-use super::{StoreError, StoreResult, Write};
+use super::{AuditCount, StoreError, StoreResult, Write};
+
+/// The start of the hour that contains `at`: the rollup's `hour`. Written as SQL writes it
+/// (`at - at % 3600`, truncating), so that the migration's backfill and the journal agree.
+pub fn hour_of(at: i64) -> i64 {
+    at - at % 3600
+}
 
 /// The single-use claim a write makes: a row the database accepts once per key, ever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +67,29 @@ pub struct Settled<'a> {
     pub sessions: Vec<&'a Session>,
     /// The audit records of the winning writes, in write order.
     pub audits: Vec<&'a AuditEvent>,
+}
+
+impl Settled<'_> {
+    /// The settled audit records counted by rollup key (hour, kind, outcome, reason), in key
+    /// order: one upsert per key, and two batches that share keys take their row locks in the
+    /// same order (PostgreSQL would otherwise be free to deadlock them).
+    pub fn counts(&self) -> Vec<AuditCount> {
+        let mut counts: BTreeMap<(i64, &str, _, &str), u64> = BTreeMap::new();
+        for audit in &self.audits {
+            let key = (hour_of(audit.at), audit.kind.as_str(), audit.outcome, audit.reason.as_str());
+            *counts.entry(key).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((hour, kind, outcome, reason), count)| AuditCount {
+                hour,
+                kind: kind.to_owned(),
+                outcome,
+                reason: reason.to_owned(),
+                count,
+            })
+            .collect()
+    }
 }
 
 /// Given, per claim of `writes` (in write order), whether the database found it new (`fresh`),
@@ -103,6 +136,7 @@ fn miscounted(writes: &[Write], fresh: &[bool]) -> StoreError {
 mod tests {
     use super::*;
     use crate::ids::{OrganizationId, SessionId, UserId};
+    use crate::model::Outcome;
     use crate::secret::SecretDigest;
 
     fn audit(request_id: &str) -> AuditEvent {
@@ -199,6 +233,44 @@ mod tests {
         assert_eq!(settle(&writes, &[true, false]).unwrap().won, [true, false]);
         assert_eq!(settle(&writes, &[false, true]).unwrap().won, [false, true]);
         assert_eq!(settle(&writes, &[true, true]).unwrap().won, [true, true]);
+    }
+
+    #[test]
+    fn the_rollup_counts_only_the_winners_by_hour_kind_outcome_and_reason() {
+        let at = |request_id: &str, at: i64, reason: &str| {
+            let mut event = audit(request_id);
+            event.at = at;
+            event.reason = reason.into();
+            event
+        };
+        let mut lost = redeem("jti-1", "lost");
+        *lost.audit_mut() = at("lost", 7_200, "redeemed");
+        let writes = vec![
+            Write::Audit(at("a", 7_199, "x")),
+            Write::Audit(at("b", 3_600, "x")),
+            Write::Audit(at("c", 7_200, "x")),
+            Write::Audit(at("d", 7_201, "y")),
+            Write::Audit(AuditEvent { outcome: Some(Outcome::Refused), ..at("e", 7_202, "x") }),
+            lost,
+        ];
+        let settled = settle(&writes, &[false]).unwrap();
+        let count = |hour, outcome, reason: &str, count| AuditCount {
+            hour,
+            kind: "test".into(),
+            outcome,
+            reason: reason.into(),
+            count,
+        };
+        assert_eq!(
+            settled.counts(),
+            [
+                count(3_600, None, "x", 2),
+                count(7_200, None, "x", 1),
+                count(7_200, None, "y", 1),
+                count(7_200, Some(Outcome::Refused), "x", 1),
+            ]
+        );
+        assert_eq!((hour_of(0), hour_of(3_599), hour_of(3_600)), (0, 0, 3_600));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
-    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, OperatorSession, Organization, PageRequest, Partner,
-    SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome, PageRequest,
+    Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -127,6 +127,33 @@ pub trait Audit: Send + Sync {
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// One row of the audit rollup: how many audit records of one kind, outcome and reason were
+/// written in one hour (or, summed, in one span of hours).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AuditCount {
+    /// The Unix time of the hour's start ([`journal::hour_of`] of the records' `at`), or of the
+    /// span's.
+    pub hour: i64,
+    pub kind: String,
+    pub outcome: Option<Outcome>,
+    pub reason: String,
+    pub count: u64,
+}
+
+/// What the overview counts, read without scanning the audit log: the journal keeps the rollup
+/// in the same transaction as the records it counts.
+#[async_trait]
+pub trait Stats: Send + Sync {
+    /// The rollup rows of the hours starting in `since..until`, summed per span of `width`
+    /// seconds (a multiple of an hour, the spans aligned to the Unix epoch; each row's `hour` is
+    /// its span's start), in key order. The sum is the database's: what it hands over grows with
+    /// the spans, not the hours.
+    async fn audit_counts(&self, since: i64, until: i64, width: i64) -> StoreResult<Vec<AuditCount>>;
+    /// How many portal sessions are live at `now`: not expired, and seen after `idle_cutoff`
+    /// (the rule `purge_expired` removes the others by).
+    async fn active_sessions(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
+}
+
 /// A key as stored: the secret half sealed with the master key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredKey {
@@ -240,6 +267,7 @@ pub trait Store:
     + Sessions
     + OperatorSessions
     + Audit
+    + Stats
     + Keys
     + Inbound
     + Suppliers

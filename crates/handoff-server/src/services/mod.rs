@@ -1,8 +1,8 @@
 //! The domain services, in one place below every surface: partner and admin authentication,
 //! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
 //! rotation, the registry of organizations, partners, integrations and suppliers, users, limits,
-//! the audit log and the web console's operator sessions. Each file adds its operations to
-//! [`Services`].
+//! the audit log, the overview's numbers (`stats`) and the web console's operator sessions. Each
+//! file adds its operations to [`Services`].
 //!
 //! Every audited service stamps its record once, at its boundary: an inner step returns a
 //! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
@@ -24,9 +24,11 @@ mod redeem;
 mod registry;
 mod rotate;
 mod sessions;
+mod stats;
 mod users;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use handoff_core::ids::PartnerId;
@@ -52,6 +54,7 @@ pub use launch::{Launched, Step};
 pub use redeem::{Checked, Redeemed};
 pub use rotate::Rotated;
 pub use sessions::Identity;
+pub use stats::Stats;
 
 /// What the services run on: built once at boot.
 pub struct Adapters {
@@ -77,6 +80,8 @@ pub struct Services {
     /// This second's requests per partner, for `partner_rate_limit` (per node).
     partner_windows: Mutex<HashMap<PartnerId, (i64, u32)>>,
     http: reqwest::Client,
+    /// When the background purge last succeeded on this node (`stats::NEVER` before).
+    last_purge: AtomicI64,
 }
 
 impl Services {
@@ -93,6 +98,7 @@ impl Services {
             admin_token,
             partner_windows: Mutex::default(),
             http,
+            last_purge: AtomicI64::new(stats::NEVER),
         }
     }
 
@@ -175,8 +181,9 @@ impl Services {
     pub async fn purge_expired(&self) {
         let now = self.now();
         let store = self.store.fresh();
-        if let Err(err) = store.purge_expired(now, now - self.settings.session_idle_timeout).await {
-            tracing::warn!(%err, "purging expired sessions failed");
+        match store.purge_expired(now, now - self.settings.session_idle_timeout).await {
+            Ok(_) => self.last_purge.store(now, Ordering::Relaxed),
+            Err(err) => tracing::warn!(%err, "purging expired sessions failed"),
         }
         if let Err(err) = store.purge_operator_sessions(now, now - self.settings.console_idle_timeout).await {
             tracing::warn!(%err, "purging expired operator sessions failed");

@@ -3,7 +3,9 @@
 //! Each engine commits a batch in the same four steps, in one transaction: (1) it inserts the
 //! batch's claims (`Write::claim`) and learns from the database which keys were new; (2)
 //! `handoff_core::store::journal::settle` turns those answers into what the batch writes; (3) it
-//! inserts the settled sessions, then the settled audit records; (4) it commits. The engines
+//! inserts the settled sessions, then the settled audit records, then adds those records to the
+//! hourly rollup `audit_counts` (`Settled::counts`: one row per key, summed in Rust); (4) it
+//! commits. A loser writes nothing, so it is counted nowhere. The engines
 //! differ only in how they talk to the database:
 //! - `sqlite`: a SQLite file, through one OS thread with rusqlite statements prepared once;
 //! - `sqlx`: PostgreSQL, through the store's pool with one multi-row statement per table.

@@ -42,6 +42,10 @@ const INSERT_SESSION: &str =
     concat!("INSERT INTO sessions (", session_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 const REMEMBER_EVENT: &str =
     "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING";
+const COUNT_AUDITS: &str = concat!(
+    "INSERT INTO audit_counts (hour, kind, outcome, reason, count) VALUES (?1, ?2, ?3, ?4, ?5) ",
+    count_audits_conflict!()
+);
 
 type Batch = (Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>);
 
@@ -137,6 +141,7 @@ struct Statements<'c> {
     consume: CachedStatement<'c>,
     session: CachedStatement<'c>,
     remember: CachedStatement<'c>,
+    count: CachedStatement<'c>,
 }
 
 /// The four steps in one transaction: claims, settle, sessions and audit records, commit.
@@ -160,6 +165,7 @@ impl<'c> Statements<'c> {
             consume: tx.prepare_cached(CONSUME_TOKEN)?,
             session: tx.prepare_cached(INSERT_SESSION)?,
             remember: tx.prepare_cached(REMEMBER_EVENT)?,
+            count: tx.prepare_cached(COUNT_AUDITS)?,
         })
     }
 
@@ -184,13 +190,17 @@ impl<'c> Statements<'c> {
             .collect()
     }
 
-    /// Opens the settled sessions, then appends the settled audit records.
+    /// Opens the settled sessions, appends the settled audit records and adds them to the
+    /// rollup (one upsert per hour, kind, outcome and reason of the batch).
     fn write(&mut self, settled: &Settled<'_>) -> rusqlite::Result<()> {
         for session in &settled.sessions {
             insert_session(&mut self.session, session)?;
         }
         for audit in &settled.audits {
             insert_audit(&mut self.audit, audit)?;
+        }
+        for c in settled.counts() {
+            self.count.execute(params![c.hour, c.kind, c.outcome.map_or("", Outcome::as_str), c.reason, c.count])?;
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use handoff_core::model::{AuditEvent, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim};
-use handoff_core::store::{Journal, StoreResult, Write};
+use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
 use sqlx::{Any, AnyPool, Row};
 
 use crate::backend;
@@ -29,14 +29,15 @@ impl SqlxJournal {
 
 #[async_trait]
 impl Journal for SqlxJournal {
-    /// Four statements at most: remembered events and consumed tokens (their primary keys decide
-    /// who wins), then sessions, then audit records.
+    /// Five statements at most: remembered events and consumed tokens (their primary keys decide
+    /// who wins), then sessions, then audit records, then their rollup.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let fresh = claim(&mut tx, &writes).await?;
         let settled = settle(&writes, &fresh)?;
         insert_sessions(&mut tx, &settled.sessions).await?;
         insert_audits(&mut tx, &settled.audits).await?;
+        count_audits(&mut tx, &settled.counts()).await?;
         tx.commit().await.map_err(backend)?;
         Ok(settled.won)
     }
@@ -160,6 +161,29 @@ async fn insert_audits(tx: &mut Transaction<'_>, events: &[&AuditEvent]) -> Stor
             .bind(e.client_addr.as_deref())
             .bind(e.request_id.as_deref())
             .bind(e.detail.as_deref());
+    }
+    query.execute(&mut **tx).await.map_err(backend)?;
+    Ok(())
+}
+
+/// Adds `counts` to the rollup with one statement. Their keys are distinct (a multi-row upsert
+/// may not touch one row twice) and in key order, so concurrent batches lock rows in one order.
+async fn count_audits(tx: &mut Transaction<'_>, counts: &[AuditCount]) -> StoreResult<()> {
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        concat!("INSERT INTO audit_counts (hour, kind, outcome, reason, count) VALUES {} ", count_audits_conflict!()),
+        values(counts.len(), 5)
+    );
+    let mut query = sqlx::query(&sql);
+    for c in counts {
+        query = query
+            .bind(c.hour)
+            .bind(c.kind.as_str())
+            .bind(c.outcome.map_or("", Outcome::as_str))
+            .bind(c.reason.as_str())
+            .bind(i64::try_from(c.count).map_err(backend)?);
     }
     query.execute(&mut **tx).await.map_err(backend)?;
     Ok(())

@@ -18,6 +18,7 @@ mod organizations;
 mod partners;
 mod rows;
 mod sessions;
+mod stats;
 mod suppliers;
 mod throttle;
 mod users;

@@ -10,7 +10,7 @@ use handoff_core::model::{
     Session, StatusSetter, Supplier, UnknownUserPolicy, User, UserStatus,
 };
 use handoff_core::secret::{Credential, SecretDigest};
-use handoff_core::store::{StoreError, StoreResult, StoredKey};
+use handoff_core::store::{AuditCount, StoreError, StoreResult, StoredKey};
 use handoff_core::token::KeyKind;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -137,6 +137,19 @@ pub(super) fn audit_record(row: &AnyRow) -> StoreResult<AuditRecord> {
             request_id: row.try_get("request_id").map_err(backend)?,
             detail: row.try_get("detail").map_err(backend)?,
         },
+    })
+}
+
+/// A row of `audit_counts`, whose `outcome` is '' for a record without one.
+pub(super) fn audit_count(row: &AnyRow) -> StoreResult<AuditCount> {
+    let outcome: &str = row.try_get("outcome").map_err(backend)?;
+    let count: i64 = row.try_get("count").map_err(backend)?;
+    Ok(AuditCount {
+        hour: row.try_get("hour").map_err(backend)?,
+        kind: row.try_get("kind").map_err(backend)?,
+        outcome: Outcome::parse(outcome),
+        reason: row.try_get("reason").map_err(backend)?,
+        count: u64::try_from(count).map_err(backend)?,
     })
 }
 

@@ -24,5 +24,6 @@ mod proxy;
 mod redirect_paths;
 mod schema;
 mod secrets;
+mod stats;
 mod upstream;
 mod users_api;

@@ -8,6 +8,7 @@ mod keys;
 mod links;
 mod organizations;
 mod partners;
+mod stats;
 mod suppliers;
 mod users;
 
@@ -58,7 +59,8 @@ use crate::services::Rotated;
     suppliers::suppliers_rotate,
     keys::keys_list,
     keys::keys_rotate,
-    audit::audit_list
+    audit::audit_list,
+    stats::stats_read
 ))]
 pub struct Api;
 
@@ -104,6 +106,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/keys", get(keys::keys_list))
         .route("/admin/v1/keys/rotate", post(keys::keys_rotate))
         .route("/admin/v1/audit", get(audit::audit_list))
+        .route("/admin/v1/stats", get(stats::stats_read))
 }
 
 /// The answer to a rotation: the new secret (shown once) and when the old one stops working.
