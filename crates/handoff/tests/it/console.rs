@@ -28,13 +28,13 @@ async fn sign_in_from(client: &reqwest::Client, server: &TestServer, origin: &st
 }
 
 /// Signs in with the admin token from the console's own page; the cookie's `name=value`.
-async fn signed_in(server: &TestServer) -> String {
+pub async fn signed_in(server: &TestServer) -> String {
     let response = sign_in_from(&server.http, server, &server.url, ADMIN_TOKEN).await;
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
     set_cookie_pair(&response)
 }
 
-async fn console(server: &TestServer, cookie: &str) -> reqwest::Response {
+pub async fn console(server: &TestServer, cookie: &str) -> reqwest::Response {
     server.http.get(format!("{}/admin", server.url)).header("cookie", cookie).send().await.unwrap()
 }
 
@@ -73,7 +73,7 @@ async fn sign_out(server: &TestServer, cookie: &str, origin: &str, body: &str) -
 }
 
 /// No inline style or script anywhere on a console page (the CSP would block them).
-fn assert_no_inline_code(html: &str) {
+pub fn assert_no_inline_code(html: &str) {
     assert!(!html.contains("<style") && !html.contains(" style="), "inline style: {html}");
     let handler = html.split(" on").skip(1).any(|rest| {
         let name: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
@@ -85,7 +85,7 @@ fn assert_no_inline_code(html: &str) {
     }
 }
 
-fn assert_console_headers(response: &reqwest::Response) {
+pub fn assert_console_headers(response: &reqwest::Response) {
     assert_eq!(header(response, "content-security-policy"), Some(CONSOLE_CSP));
     assert_eq!(header(response, "x-frame-options"), Some("DENY"));
     assert_eq!(header(response, "x-content-type-options"), Some("nosniff"));
