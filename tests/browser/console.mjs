@@ -2,13 +2,14 @@
 // axe-core (injected by Playwright), signs out and opens the console again. Reports JSON on
 // stdout: {"steps": [{name, url, h1, violations: [{id, impact, nodes}], overflow}], "csp": [messages
 // of CSP violations], "posts": [{url, origin}]}. `overflow` says whether the page is wider than the
-// window at 1280×800 and at a phone's 390×844.
-// Usage: node console.mjs <console url (…/admin)> <admin token>
-import { readFileSync } from 'node:fs';
+// window at 1280×800 and at a phone's 390×844. With a screenshot directory, writes the overview
+// at 1280×800 there as overview.png.
+// Usage: node console.mjs <console url (…/admin)> <admin token> [screenshot directory]
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
-const [url, token] = process.argv.slice(2);
+const [url, token, screenshots] = process.argv.slice(2);
 const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const browser = await chromium.launch({
@@ -58,6 +59,10 @@ try {
   await page.getByLabel('Admin token').fill(token);
   await submit('Sign in');
   await record('home');
+  if (screenshots) {
+    mkdirSync(screenshots, { recursive: true });
+    await page.screenshot({ path: `${screenshots}/overview.png` });
+  }
   await submit('Sign out');
   await record('signed-out', { audit: false });
   await page.goto(url, { waitUntil: 'load', timeout: 15000 });

@@ -1,8 +1,8 @@
 //! The web console's operator sessions (`/admin`): signing in with the admin token through the
 //! form and the cookie's attributes, the failed-authentication limit, cross-site and tokenless
 //! forms, the console's security headers and static files, sign-out, idle and absolute expiry;
-//! the demo's pointer to the console; and in a real browser (with axe-core) sign-in, the home
-//! page and sign-out.
+//! the demo's pointer to the console; and in a real browser (with axe-core) sign-in, the
+//! overview with some traffic (its screenshot to `target/console-screenshots/`) and sign-out.
 
 use std::process::Command;
 
@@ -28,13 +28,13 @@ async fn sign_in_from(client: &reqwest::Client, server: &TestServer, origin: &st
 }
 
 /// Signs in with the admin token from the console's own page; the cookie's `name=value`.
-async fn signed_in(server: &TestServer) -> String {
+pub async fn signed_in(server: &TestServer) -> String {
     let response = sign_in_from(&server.http, server, &server.url, ADMIN_TOKEN).await;
     assert_eq!(response.status(), 303, "{:?}", response.text().await);
     set_cookie_pair(&response)
 }
 
-async fn console(server: &TestServer, cookie: &str) -> reqwest::Response {
+pub async fn console(server: &TestServer, cookie: &str) -> reqwest::Response {
     server.http.get(format!("{}/admin", server.url)).header("cookie", cookie).send().await.unwrap()
 }
 
@@ -73,7 +73,7 @@ async fn sign_out(server: &TestServer, cookie: &str, origin: &str, body: &str) -
 }
 
 /// No inline style or script anywhere on a console page (the CSP would block them).
-fn assert_no_inline_code(html: &str) {
+pub fn assert_no_inline_code(html: &str) {
     assert!(!html.contains("<style") && !html.contains(" style="), "inline style: {html}");
     let handler = html.split(" on").skip(1).any(|rest| {
         let name: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
@@ -85,7 +85,7 @@ fn assert_no_inline_code(html: &str) {
     }
 }
 
-fn assert_console_headers(response: &reqwest::Response) {
+pub fn assert_console_headers(response: &reqwest::Response) {
     assert_eq!(header(response, "content-security-policy"), Some(CONSOLE_CSP));
     assert_eq!(header(response, "x-frame-options"), Some("DENY"));
     assert_eq!(header(response, "x-content-type-options"), Some("nosniff"));
@@ -302,9 +302,20 @@ async fn the_console_serves_its_stylesheet_and_script_for_a_long_cache_life() {
     }
 }
 
+/// Where the browser test writes its screenshots of the console.
+fn screenshots_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots")
+}
+
 /// Runs `tests/browser/console.mjs` against the console at `url`.
 fn operate_in_browser(url: &str, token: &str) -> Value {
-    let output = Command::new("node").arg(browser_dir().join("console.mjs")).arg(url).arg(token).output().unwrap();
+    let output = Command::new("node")
+        .arg(browser_dir().join("console.mjs"))
+        .arg(url)
+        .arg(token)
+        .arg(screenshots_dir())
+        .output()
+        .unwrap();
     assert!(output.status.success(), "browser run failed: {}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).unwrap()
 }
@@ -315,6 +326,11 @@ async fn an_operator_signs_in_and_out_in_a_browser() {
         return;
     }
     let server = TestServer::start().await;
+    // Some traffic, so that the overview's charts and tables have something to show.
+    let fx = server.fixture().await;
+    let link = server.mint(&fx, "/dashboard").await;
+    server.sign_in(&link).await;
+    assert_eq!(server.open(&link).await.status(), 409);
     let shown = operate_in_browser(&format!("{}/admin", server.url), ADMIN_TOKEN);
     let steps = shown["steps"].as_array().unwrap();
     let step = |name: &str| steps.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no {name}: {shown}"));
@@ -330,6 +346,7 @@ async fn an_operator_signs_in_and_out_in_a_browser() {
         assert_eq!(step(name)["url"], sign_in_url.as_str(), "{shown}");
         assert_eq!(step(name)["h1"], "Sign in to the console", "{shown}");
     }
+    assert!(screenshots_dir().join("overview.png").exists(), "{shown}");
     // axe-core: no serious or critical violation; both pages fit a desktop and a phone window.
     for name in ["sign-in", "home"] {
         let serious: Vec<&Value> = step(name)["violations"]

@@ -61,7 +61,7 @@ fn assert_buckets(buckets: &Value, len: i64, width: i64, now: i64, at: Option<i6
 }
 
 /// An inbound integration `vinst` for org number 123456789, with a user there to sign in.
-async fn portal(server: &TestServer) -> (String, String, SignatureProfile) {
+pub async fn portal(server: &TestServer) -> (String, String, SignatureProfile) {
     let org = server.admin_post("/organizations", json!({"name": "Vinst Clinic", "org_numbers": ["123456789"]})).await;
     let org_id = org["id"].as_str().unwrap();
     server.create_user(org_id, "ada@example.com").await;
@@ -74,7 +74,13 @@ async fn portal(server: &TestServer) -> (String, String, SignatureProfile) {
 }
 
 /// POSTs a fresh event for `email`, signed with `secret` at the server's time.
-async fn send_event(server: &TestServer, endpoint: &str, secret: &str, profile: SignatureProfile, email: &str) -> u16 {
+pub async fn send_event(
+    server: &TestServer,
+    endpoint: &str,
+    secret: &str,
+    profile: SignatureProfile,
+    email: &str,
+) -> u16 {
     let body = serde_json::to_vec(&json!({
         "eventId": uuid::Uuid::new_v4().to_string(),
         "eventType": "Vinst_SSO",

@@ -2,12 +2,13 @@
 //! admin API uses. This file holds the routes and what every console page shares: the signed-in
 //! [`Operator`] (no session: to the sign-in form), where a form came from, and reading a form.
 //! `layout` is the page shell (navigation, the stylesheet and the script), `sign_in` signing in
-//! and out, `home` the console's home page.
+//! and out, `home` the overview (its charts drawn by `chart`).
 //!
 //! Must not: hold a rule of its own (the services do), or put inline script or style on a page
 //! (the console's CSP allows neither). Its HTML routes are not in the OpenAPI document, which
 //! describes the JSON API.
 
+mod chart;
 mod home;
 mod layout;
 mod sign_in;
