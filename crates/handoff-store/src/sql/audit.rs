@@ -20,6 +20,7 @@ impl Audit for SqlStore {
         let text_filters = [
             ("kind", f.kind.clone()),
             ("outcome", f.outcome.map(|o| o.as_str().to_owned())),
+            ("reason", f.reason.clone()),
             ("partner_id", f.partner_id.clone()),
             ("organization_id", f.organization_id.clone()),
             ("user_id", f.user_id.clone()),
