@@ -45,8 +45,9 @@ impl Audit for SqlStore {
         for value in numbers {
             query = query.bind(value);
         }
+        // 1001: a page of the largest size (1000) and one more, to know whether another follows.
         query
-            .bind(i64::from(f.limit.clamp(1, 1000)))
+            .bind(i64::from(f.limit.clamp(1, 1001)))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?

@@ -120,7 +120,9 @@ impl Format {
     fn header(self) -> &'static str {
         match self {
             Self::JsonLines => "",
-            Self::Csv => "id,at,kind,outcome,reason,partner_id,organization_id,user_id,client_addr,request_id,detail\r\n",
+            Self::Csv => {
+                "id,at,kind,outcome,reason,partner_id,organization_id,user_id,client_addr,request_id,detail\r\n"
+            }
         }
     }
 
@@ -209,7 +211,12 @@ fn csv_row(view: &AuditRecordView, out: &mut String) {
 }
 
 /// The audit log page: the filter form, the refusal of bad filters, the records and the links on.
-fn log_page(query: &AuditQuery, refused: Option<&ApiError>, records: &[AuditRecordView], older: Option<&str>) -> Markup {
+fn log_page(
+    query: &AuditQuery,
+    refused: Option<&ApiError>,
+    records: &[AuditRecordView],
+    older: Option<&str>,
+) -> Markup {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let outcome = text(&query.outcome);
     let filters = filter_pairs(query);
