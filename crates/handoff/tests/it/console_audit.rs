@@ -4,7 +4,6 @@
 //! `console.audit_export`), a large one arriving complete; signed out, the way to sign in.
 
 use handoff_core::wire::AuditRecordView;
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::harness::{header, set_cookie_pair, TestServer, ADMIN_TOKEN};
