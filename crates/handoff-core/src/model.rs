@@ -328,6 +328,8 @@ pub struct AuditRecord {
 pub struct AuditFilter {
     pub kind: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The refusal (or acceptance) reason, e.g. `user-disabled`.
+    pub reason: Option<String>,
     pub partner_id: Option<String>,
     pub organization_id: Option<String>,
     pub user_id: Option<String>,

@@ -13,11 +13,6 @@ pub fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
 }
 
-/// Parses an RFC 3339 timestamp or Unix seconds.
-pub fn parse_time(text: &str) -> Option<i64> {
-    text.parse::<i64>().ok().or_else(|| OffsetDateTime::parse(text, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp))
-}
-
 pub fn organization(o: &Organization) -> OrganizationView {
     OrganizationView {
         id: o.id.to_string(),

@@ -1,8 +1,8 @@
 //! The domain services, in one place below every surface: partner and admin authentication,
 //! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
 //! rotation, the registry of organizations, partners, integrations and suppliers, users, limits,
-//! the audit log, the overview's numbers (`stats`) and the web console's operator sessions. Each
-//! file adds its operations to [`Services`].
+//! the audit log (`audit`: one record, the export), the overview's numbers (`stats`) and the web
+//! console's operator sessions. Each file adds its operations to [`Services`].
 //!
 //! Every audited service stamps its record once, at its boundary: an inner step returns a
 //! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
@@ -11,6 +11,7 @@
 //! Must not: import `http`, `openapi`, `router` or `app`, or use axum, utoipa or HTTP header
 //! maps: services take domain inputs and return `ApiResult`s of domain values.
 
+mod audit;
 mod auth;
 mod console;
 mod context;
@@ -47,6 +48,7 @@ use crate::infra::keyring::Keyring;
 use crate::infra::sealer::{Purpose, Sealer};
 use crate::infra::telemetry;
 
+pub use audit::AuditExport;
 pub use auth::{PartnerCaller, PartnerCredentials, PARTNER_HEADERS};
 pub use context::Ctx;
 pub use inbound::SignedEvent;

@@ -20,6 +20,7 @@ impl Audit for SqlStore {
         let text_filters = [
             ("kind", f.kind.clone()),
             ("outcome", f.outcome.map(|o| o.as_str().to_owned())),
+            ("reason", f.reason.clone()),
             ("partner_id", f.partner_id.clone()),
             ("organization_id", f.organization_id.clone()),
             ("user_id", f.user_id.clone()),
@@ -44,8 +45,9 @@ impl Audit for SqlStore {
         for value in numbers {
             query = query.bind(value);
         }
+        // 1001: a page of the largest size (1000) and one more, to know whether another follows.
         query
-            .bind(i64::from(f.limit.clamp(1, 1000)))
+            .bind(i64::from(f.limit.clamp(1, 1001)))
             .fetch_all(&self.pool)
             .await
             .map_err(backend)?

@@ -10,6 +10,7 @@ mod admin;
 mod bounds;
 mod browser;
 mod console;
+mod console_audit;
 mod console_overview;
 mod crash;
 mod demo;

@@ -2,12 +2,13 @@
 //! admin API uses. This file holds the routes and what every console page shares: the signed-in
 //! [`Operator`] (no session: to the sign-in form), where a form came from, and reading a form.
 //! `layout` is the page shell (navigation, the stylesheet and the script), `sign_in` signing in
-//! and out, `home` the overview (its charts drawn by `chart`).
+//! and out, `home` the overview (its charts drawn by `chart`), `audit` the audit log.
 //!
 //! Must not: hold a rule of its own (the services do), or put inline script or style on a page
 //! (the console's CSP allows neither). Its HTML routes are not in the OpenAPI document, which
 //! describes the JSON API.
 
+mod audit;
 mod chart;
 mod home;
 mod layout;
@@ -30,6 +31,9 @@ use crate::http::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home::home))
+        .route("/admin/audit", get(audit::audit_log))
+        .route("/admin/audit/export", get(audit::audit_export))
+        .route("/admin/audit/{id}", get(audit::audit_detail))
         .route("/admin/sign-in", get(sign_in::form).post(sign_in::sign_in))
         .route("/admin/sign-out", post(sign_in::sign_out))
         .route(layout::STYLESHEET, get(layout::stylesheet))
