@@ -10,6 +10,7 @@ mod admin;
 mod bounds;
 mod browser;
 mod console;
+mod console_resources;
 mod crash;
 mod demo;
 mod inbound;
