@@ -41,7 +41,10 @@ impl<'a> Console<'a> {
     async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
-        response.text().await.unwrap()
+        let html = response.text().await.unwrap();
+        // The console's CSP allows neither inline style nor inline script.
+        assert!(!html.contains("<style") && !html.contains(" style=") && !html.contains("<script>"), "{html}");
+        html
     }
 
     /// Posts `fields` with the form token from the console's own origin.
