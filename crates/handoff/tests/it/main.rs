@@ -12,6 +12,7 @@ mod browser;
 mod console;
 mod console_audit;
 mod console_overview;
+mod console_resources;
 mod crash;
 mod demo;
 mod inbound;

@@ -21,7 +21,12 @@ const JS: Asset = Asset::new(include_str!("static/console.js"), "text/javascript
 
 /// The console's pages in navigation order: (label, path). Only pages that exist: each new page
 /// adds its entry here.
-const NAVIGATION: [(&str, &str); 2] = [("Overview", "/admin"), ("Audit log", "/admin/audit")];
+const NAVIGATION: [(&str, &str); 4] = [
+    ("Overview", "/admin"),
+    ("Audit log", "/admin/audit"),
+    ("Organizations", "/admin/organizations"),
+    ("Partners", "/admin/partners"),
+];
 
 /// A console page: `main` inside the shell, with the navigation and the sign-out button when an
 /// `operator` is signed in. `path` is the page's own path (the navigation marks it current).

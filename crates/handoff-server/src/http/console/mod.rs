@@ -2,7 +2,8 @@
 //! admin API uses. This file holds the routes and what every console page shares: the signed-in
 //! [`Operator`] (no session: to the sign-in form), where a form came from, and reading a form.
 //! `layout` is the page shell (navigation, the stylesheet and the script), `sign_in` signing in
-//! and out, `home` the overview (its charts drawn by `chart`), `audit` the audit log.
+//! and out, `home` the overview (its charts drawn by `chart`), `audit` the audit log,
+//! `organizations`, `partners` and `users` the resource pages (`forms` what they share).
 //!
 //! Must not: hold a rule of its own (the services do), or put inline script or style on a page
 //! (the console's CSP allows neither). Its HTML routes are not in the OpenAPI document, which
@@ -10,9 +11,13 @@
 
 mod audit;
 mod chart;
+mod forms;
 mod home;
 mod layout;
+mod organizations;
+mod partners;
 mod sign_in;
+mod users;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderMap, HeaderValue};
@@ -28,6 +33,12 @@ use crate::http::cookies::{console_cookie, set_console_cookie};
 use crate::http::origin::{portal_origin, posted_from};
 use crate::http::state::AppState;
 
+// The resource pages' shared pieces, spoken for by this folder (a page imports no sibling).
+use forms::{
+    confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once, shown_on_form,
+    status_of, token_field, Form,
+};
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin", get(home::home))
@@ -38,6 +49,27 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/sign-out", post(sign_in::sign_out))
         .route(layout::STYLESHEET, get(layout::stylesheet))
         .route(layout::SCRIPT, get(layout::script))
+        .merge(resources())
+}
+
+/// The resource pages: organizations, partners and users.
+fn resources() -> Router<AppState> {
+    Router::new()
+        .route("/admin/organizations", get(organizations::list).post(organizations::create))
+        .route("/admin/organizations/{id}", get(organizations::detail))
+        .route("/admin/organizations/{id}/users", post(organizations::create_user))
+        .route("/admin/organizations/{id}/secret", post(organizations::rotate))
+        .route("/admin/organizations/{id}/delete", get(organizations::confirm).post(organizations::delete))
+        .route("/admin/partners", get(partners::list).post(partners::create))
+        .route("/admin/partners/{id}", get(partners::detail))
+        .route("/admin/partners/{id}/links", post(partners::link))
+        .route("/admin/partners/{id}/links/{organization}/delete", post(partners::unlink))
+        .route("/admin/partners/{id}/secret", post(partners::rotate))
+        .route("/admin/partners/{id}/delete", get(partners::confirm).post(partners::delete))
+        .route("/admin/users/{id}", get(users::detail))
+        .route("/admin/users/{id}/status", post(users::set_status))
+        .route("/admin/users/{id}/sessions", post(users::end_sessions))
+        .route("/admin/users/{id}/delete", get(users::confirm).post(users::delete))
 }
 
 /// The field every console form carries its session's form token in.
@@ -77,7 +109,10 @@ fn to_sign_in(state: &AppState, headers: &HeaderMap) -> Response {
 }
 
 /// A 303 to `location` (a console path), setting `cookie` when given.
-fn see_other(location: &'static str, cookie: Option<String>) -> Response {
+fn see_other(location: &str, cookie: Option<String>) -> Response {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        return crate::error::ApiError::internal().into_response();
+    };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
     if let Some(cookie) = cookie.and_then(|cookie| HeaderValue::from_str(&cookie).ok()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
