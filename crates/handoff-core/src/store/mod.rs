@@ -66,6 +66,8 @@ pub trait Partners: Send + Sync {
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>>;
+    /// The partners linked to the organization, by id.
+    async fn partners_linked_to(&self, organization: OrganizationId) -> StoreResult<Vec<Partner>>;
 }
 
 /// What [`Users::set_user_status`] did.

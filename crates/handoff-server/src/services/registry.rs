@@ -139,6 +139,12 @@ impl Services {
         Ok(self.store.fresh().linked_organizations(partner.id).await?)
     }
 
+    /// The partners that may sign in the organization's users.
+    pub async fn organization_partners(&self, id: &str) -> ApiResult<Vec<Partner>> {
+        let organization = self.admin_organization(id).await?;
+        Ok(self.store.fresh().partners_linked_to(organization.id).await?)
+    }
+
     /// Lets the partner mint links for the organization's users (idempotent).
     pub async fn link_partner(&self, ctx: &Ctx, partner_id: &str, organization_id: &str) -> ApiResult<()> {
         let partner = self.admin_partner(partner_id).await?;

@@ -150,4 +150,10 @@ impl Services {
         self.keys.reload().await?;
         Ok(self.keys.describe())
     }
+
+    /// Every stored signing key's age in seconds, by kid (the keys page shows them).
+    pub async fn key_ages(&self) -> ApiResult<Vec<(String, i64)>> {
+        let now = self.now();
+        Ok(self.store.fresh().keys().await?.into_iter().map(|key| (key.kid, now - key.created_at)).collect())
+    }
 }

@@ -79,4 +79,13 @@ impl Partners for SqlStore {
     async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>> {
         self.linked_rows(PARTNER_LINKS, partner.to_string()).await
     }
+
+    async fn partners_linked_to(&self, organization: OrganizationId) -> StoreResult<Vec<Partner>> {
+        let sql = format!(
+            "SELECT {PARTNER_COLUMNS} FROM partners WHERE id IN \
+             (SELECT partner_id FROM partner_organizations WHERE organization_id = $1) ORDER BY id"
+        );
+        let rows = sqlx::query(&sql).bind(organization.to_string()).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(partner).collect()
+    }
 }

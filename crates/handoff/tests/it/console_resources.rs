@@ -2,7 +2,10 @@
 //! an organization, a partner, their link and a user made through the forms work on the partner
 //! API; a rotated secret is shown once and works; the operator's disable refuses the next mint;
 //! deletes ask first; refused fields are shown on the form; forms without the session's token or
-//! from another origin change nothing; the admin audit records say `via=console`.
+//! from another origin change nothing; the admin audit records say `via=console`. Inbound
+//! integrations, suppliers and the signing keys (`/admin/integrations`, `/admin/suppliers`,
+//! `/admin/keys`): created, linked, rotated (shown once) and deleted through the forms; an
+//! organization's page lists its linked partners.
 
 use serde_json::Value;
 
@@ -168,6 +171,9 @@ backend_tests! {
         assert_eq!((linked.status().as_u16(), header(&linked, "location")), (303, Some(partner_path.as_str())));
         let partner_page = console.page(&partner_path).await;
         assert!(partner_page.contains(&format!("<a href=\"/admin/organizations/{org_id}\">Fjordklinikken</a>")));
+        // The organization's page lists its linked partner.
+        let org_page = console.page(&format!("/admin/organizations/{org_id}")).await;
+        assert!(org_page.contains(&format!("<a href=\"{partner_path}\">Acme EHR</a>")), "{org_page}");
 
         // A user, found by email on the organization's page.
         let user = console
@@ -247,6 +253,136 @@ backend_tests! {
         assert_eq!((deleted.status().as_u16(), header(&deleted, "location")), (303, Some("/admin/organizations")));
         assert_eq!(console.get(&org_path).await.status(), 404);
         for kind in ["admin.user.delete", "admin.partner.delete", "admin.organization.delete"] {
+            via_console(&server, kind).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn integrations_suppliers_and_signing_keys_are_run_from_the_console() {
+        // The supplier's endpoint is on loopback, which needs allow_private_endpoints.
+        let server = TestServer::with(|c| c.allow_private_endpoints = Some(true)).await;
+        let console = Console::sign_in(&server).await;
+        let organization = server.admin_post("/organizations", serde_json::json!({"name": "Fjordklinikken"})).await;
+        let org_id = organization["id"].as_str().unwrap().to_owned();
+
+        // An inbound integration: a refused field on the form, then the integration and its secret.
+        let list = console.page("/admin/integrations").await;
+        assert!(list.contains("<a href=\"/admin/integrations\" aria-current=\"page\">Inbound</a>"), "{list}");
+        let refused = console.post("/admin/integrations", &[("slug", "ehr"), ("tolerance_seconds", "301")]).await;
+        assert_eq!(refused.status(), 400);
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("tolerance_seconds must be between 1 and 300."), "{html}");
+        assert!(html.contains("value=\"301\""), "{html}");
+        let created = console
+            .post("/admin/integrations", &[("slug", "ehr"), ("name", "Acme EHR"), ("tolerance_seconds", "30"),
+                ("unknown_user", "provision"), ("signature_profile", "body-hex"), ("sandbox", "on")])
+            .await;
+        assert_eq!(created.status(), 200);
+        let html = created.text().await.unwrap();
+        let first_secret = shown_secret(&html);
+        let integration_id = between(&html, "<dt>Id</dt><dd><code>", "</code>").to_owned();
+        for fact in ["<dd>30 seconds</dd>", "<dd>provision</dd>", "<dd>body-hex</dd>", "/v1/inbound/ehr/sso/test"] {
+            assert!(html.contains(fact), "{fact}: {html}");
+        }
+        let integration_path = format!("/admin/integrations/{integration_id}");
+        let reload = console.page(&integration_path).await;
+        assert!(!reload.contains(&first_secret) && !reload.contains("data-copy"), "{reload}");
+
+        // Its link: an unknown organization on the form, then the real one, then the unlink.
+        let refused = console.post(&format!("{integration_path}/links"), &[("organization_id", "nonsense")]).await;
+        assert_eq!(refused.status(), 400);
+        assert!(refused.text().await.unwrap().contains("No organization with this id."));
+        let linked = console.post(&format!("{integration_path}/links"), &[("organization_id", &org_id)]).await;
+        assert_eq!((linked.status().as_u16(), header(&linked, "location")), (303, Some(integration_path.as_str())));
+        let page = console.page(&integration_path).await;
+        assert!(page.contains(&format!("<a href=\"/admin/organizations/{org_id}\">Fjordklinikken</a>")), "{page}");
+        let links = server.admin_get(&format!("/inbound-integrations/{integration_id}/organizations")).await;
+        assert_eq!(links.to_string().matches(&org_id).count(), 1, "{links}");
+
+        // Its rotation: shown once, with the overlap chosen, not on reload.
+        let rotated = console.post(&format!("{integration_path}/secret"), &[("overlap_seconds", "3600")]).await;
+        assert_eq!(rotated.status(), 200);
+        let html = rotated.text().await.unwrap();
+        let new_secret = shown_secret(&html);
+        assert_ne!(new_secret, first_secret);
+        assert!(html.contains("The previous secret keeps working until"), "{html}");
+        let reload = console.page(&integration_path).await;
+        assert!(!reload.contains(&new_secret) && !reload.contains("data-copy"), "{reload}");
+        assert!(reload.contains("Previous secret"), "{reload}");
+
+        let unlinked = console.post(&format!("{integration_path}/links/{org_id}/delete"), &[]).await;
+        assert_eq!(unlinked.status(), 303);
+        assert!(console.page(&integration_path).await.contains("None yet."));
+
+        // A supplier: a refused field on the form, then the supplier, its secret and a rotation.
+        let list = console.page("/admin/suppliers").await;
+        assert!(list.contains("<label for=\"endpoint\">"), "{list}");
+        let refused = console
+            .post("/admin/suppliers", &[("slug", "vinst"), ("name", "Vinst"), ("endpoint", "http://127.0.0.1:9/sso"), ("allowed_redirect_hosts", "")])
+            .await;
+        assert_eq!(refused.status(), 400);
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("allowed_redirect_hosts must name at least one host."), "{html}");
+        assert!(html.contains("value=\"http://127.0.0.1:9/sso\""), "{html}");
+        let created = console
+            .post("/admin/suppliers", &[("slug", "vinst"), ("name", "Vinst"), ("endpoint", "http://127.0.0.1:9/sso"),
+                ("allowed_redirect_hosts", "app.vinst.example\n"), ("timeout_seconds", "7")])
+            .await;
+        assert_eq!(created.status(), 200);
+        let html = created.text().await.unwrap();
+        let first_secret = shown_secret(&html);
+        let supplier_id = between(&html, "<dt>Id</dt><dd><code>", "</code>").to_owned();
+        assert!(html.contains("<code>app.vinst.example</code>") && html.contains("<dd>7 seconds</dd>"), "{html}");
+        let supplier_path = format!("/admin/suppliers/{supplier_id}");
+        let reload = console.page(&supplier_path).await;
+        assert!(!reload.contains(&first_secret) && !reload.contains("data-copy"), "{reload}");
+        let rotated = console.post(&format!("{supplier_path}/secret"), &[("overlap_seconds", "0")]).await;
+        assert_eq!(rotated.status(), 200);
+        let html = rotated.text().await.unwrap();
+        let new_secret = shown_secret(&html);
+        assert_ne!(new_secret, first_secret);
+        assert!(!html.contains("keeps working until"), "{html}");
+        let reload = console.page(&supplier_path).await;
+        assert!(!reload.contains(&new_secret) && !reload.contains("data-copy"), "{reload}");
+
+        // The signing keys: which signs, and a rotation behind a confirmation step.
+        let before = server.admin_get("/keys").await;
+        let keys = console.page("/admin/keys").await;
+        let old_sso = before["sso"]["current"].as_str().unwrap().to_owned();
+        assert!(keys.contains(&format!("<td><code>{old_sso}</code></td>")) && keys.contains("<strong>signs</strong>"), "{keys}");
+        let confirm = console.page("/admin/keys/rotate").await;
+        assert!(confirm.contains("action=\"/admin/keys/rotate\""), "{confirm}");
+        assert_eq!(server.admin_get("/keys").await["sso"]["current"], before["sso"]["current"]);
+        let rotated = console.post("/admin/keys/rotate", &[]).await;
+        assert_eq!(rotated.status(), 200);
+        let html = rotated.text().await.unwrap();
+        let after = server.admin_get("/keys").await;
+        for kind in ["sso", "identity", "prefill"] {
+            let kid = after[kind]["current"].as_str().unwrap();
+            assert_ne!(Some(kid), before[kind]["current"].as_str(), "{kind}");
+            assert!(html.contains(&format!("<code>{kid}</code>")), "{kind}: {html}");
+        }
+        let keys = console.page("/admin/keys").await;
+        let new_sso = after["sso"]["current"].as_str().unwrap();
+        assert!(keys.contains(&format!("<td><code>{new_sso}</code></td>")), "{keys}");
+        assert!(keys.contains(&format!("<td><code>{old_sso}</code></td>")) && keys.contains("verifies"), "{keys}");
+
+        // Deletes ask first; the GET changes nothing.
+        for path in [&integration_path, &supplier_path] {
+            let confirm = console.page(&format!("{path}/delete")).await;
+            assert!(confirm.contains(&format!("action=\"{path}/delete\"")) && confirm.contains("cannot be undone"), "{confirm}");
+            assert_eq!(console.get(path).await.status(), 200);
+        }
+        let deleted = console.post(&format!("{integration_path}/delete"), &[]).await;
+        assert_eq!((deleted.status().as_u16(), header(&deleted, "location")), (303, Some("/admin/integrations")));
+        assert_eq!(console.get(&integration_path).await.status(), 404);
+        let deleted = console.post(&format!("{supplier_path}/delete"), &[]).await;
+        assert_eq!((deleted.status().as_u16(), header(&deleted, "location")), (303, Some("/admin/suppliers")));
+        assert_eq!(console.get(&supplier_path).await.status(), 404);
+
+        for kind in ["admin.inbound.create", "admin.inbound.link", "admin.inbound.rotate_secret", "admin.inbound.unlink",
+            "admin.inbound.delete", "admin.supplier.create", "admin.supplier.rotate_secret", "admin.supplier.delete",
+            "admin.keys.rotate"] {
             via_console(&server, kind).await;
         }
     }

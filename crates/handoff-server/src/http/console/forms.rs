@@ -173,3 +173,13 @@ pub fn next_page<T>(items: &mut Vec<T>, limit: u32, path: &str, cursor: impl Fn(
         }
     }
 }
+
+/// A duration for people: "45 s", "12 min", "5 h", "3 days".
+pub fn age(seconds: i64) -> String {
+    match seconds.max(0) {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}

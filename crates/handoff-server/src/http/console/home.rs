@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use super::chart::{self, Bar};
 use super::layout::page;
-use super::{form_field, Operator};
+use super::{age, form_field, Operator};
 use crate::error::ApiResult;
 use crate::http::state::AppState;
 use crate::http::views::rfc3339;
@@ -248,15 +248,5 @@ fn key_name(kind: KeyKind) -> &'static str {
         KeyKind::SsoHmac => "SSO link key",
         KeyKind::Identity => "Identity key",
         KeyKind::Prefill => "Prefill key",
-    }
-}
-
-/// A duration for people: "45 s", "12 min", "5 h", "3 days".
-fn age(seconds: i64) -> String {
-    match seconds.max(0) {
-        s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s if s < 2 * 86_400 => format!("{} h", s / 3600),
-        s => format!("{} days", s / 86_400),
     }
 }

@@ -3,7 +3,8 @@
 //! [`Operator`] (no session: to the sign-in form), where a form came from, and reading a form.
 //! `layout` is the page shell (navigation, the stylesheet and the script), `sign_in` signing in
 //! and out, `home` the overview (its charts drawn by `chart`), `audit` the audit log,
-//! `organizations`, `partners` and `users` the resource pages (`forms` what they share).
+//! `organizations`, `partners`, `users`, `integrations`, `suppliers` and `keys` the resource
+//! pages (`forms` what they share).
 //!
 //! Must not: hold a rule of its own (the services do), or put inline script or style on a page
 //! (the console's CSP allows neither). Its HTML routes are not in the OpenAPI document, which
@@ -13,10 +14,13 @@ mod audit;
 mod chart;
 mod forms;
 mod home;
+mod integrations;
+mod keys;
 mod layout;
 mod organizations;
 mod partners;
 mod sign_in;
+mod suppliers;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -35,8 +39,8 @@ use crate::http::state::AppState;
 
 // The resource pages' shared pieces, spoken for by this folder (a page imports no sibling).
 use forms::{
-    confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once, shown_on_form,
-    status_of, token_field, Form,
+    age, confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once,
+    shown_on_form, status_of, token_field, Form,
 };
 
 pub fn routes() -> Router<AppState> {
@@ -52,7 +56,8 @@ pub fn routes() -> Router<AppState> {
         .merge(resources())
 }
 
-/// The resource pages: organizations, partners and users.
+/// The resource pages: organizations, partners, users, inbound integrations, suppliers and the
+/// signing keys.
 fn resources() -> Router<AppState> {
     Router::new()
         .route("/admin/organizations", get(organizations::list).post(organizations::create))
@@ -70,6 +75,18 @@ fn resources() -> Router<AppState> {
         .route("/admin/users/{id}/status", post(users::set_status))
         .route("/admin/users/{id}/sessions", post(users::end_sessions))
         .route("/admin/users/{id}/delete", get(users::confirm).post(users::delete))
+        .route("/admin/integrations", get(integrations::list).post(integrations::create))
+        .route("/admin/integrations/{id}", get(integrations::detail))
+        .route("/admin/integrations/{id}/links", post(integrations::link))
+        .route("/admin/integrations/{id}/links/{organization}/delete", post(integrations::unlink))
+        .route("/admin/integrations/{id}/secret", post(integrations::rotate))
+        .route("/admin/integrations/{id}/delete", get(integrations::confirm).post(integrations::delete))
+        .route("/admin/suppliers", get(suppliers::list).post(suppliers::create))
+        .route("/admin/suppliers/{id}", get(suppliers::detail))
+        .route("/admin/suppliers/{id}/secret", post(suppliers::rotate))
+        .route("/admin/suppliers/{id}/delete", get(suppliers::confirm).post(suppliers::delete))
+        .route("/admin/keys", get(keys::list))
+        .route("/admin/keys/rotate", get(keys::confirm).post(keys::rotate))
 }
 
 /// The field every console form carries its session's form token in.

@@ -1,7 +1,7 @@
 //! The console's organization pages: the list (paged) with the create form, an organization's
-//! page (org numbers, its users with the search by email and the create form, the secret's
-//! rotation), and the delete with its confirmation step. A new or rotated secret is shown on
-//! the answer to its POST only.
+//! page (org numbers, its linked partners, its users with the search by email and the create
+//! form, the secret's rotation), and the delete with its confirmation step. A new or rotated
+//! secret is shown on the answer to its POST only.
 //!
 //! Must not: hold a rule of its own: every field is checked, and every change audited
 //! (`via=console`), by the same services the admin API calls.
@@ -154,6 +154,7 @@ async fn detail_page(
     let (request, limit) = page_request(search.cursor.as_deref(), None, 50, 200)?;
     let mut users = state.users(&id, email, Ok(request)).await?;
     let next = next_page(&mut users, limit, &base, |u: &User| u.id.to_string());
+    let partners = state.organization_partners(&id).await?;
     let field = |name: &str| refused.as_ref().map(|r| r.form.field(name)).unwrap_or_default();
     let main = html! {
         @if let Some(secret) = secret { (secret) }
@@ -168,6 +169,19 @@ async fn detail_page(
                 dt { "Created" } dd { (rfc3339(organization.created_at)) }
                 @if let Some((_, until)) = organization.credential.previous {
                     dt { "Previous secret" } dd { "works until " (rfc3339(until)) }
+                }
+            }
+        }
+        section class="card" aria-labelledby="partners" {
+            h2 id="partners" { "Linked partners" }
+            p class="hint" { "These partners may sign in the organization's users; link one on its page." }
+            @if partners.is_empty() {
+                p { "None yet." }
+            } @else {
+                ul class="plain" {
+                    @for partner in &partners {
+                        li { a href=(format!("/admin/partners/{}", partner.id)) { (partner.name) } }
+                    }
                 }
             }
         }
