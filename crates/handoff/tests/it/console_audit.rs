@@ -4,7 +4,7 @@
 //! `console.audit_export`), a large one arriving complete; signed out, the way to sign in.
 
 use handoff_core::model::{AuditEvent, Outcome};
-use handoff_core::store::{Journal as _, Write};
+use handoff_core::store::Write;
 use handoff_core::wire::AuditRecordView;
 use handoff_core::Clock as _;
 use handoff_store::PoolSettings;
