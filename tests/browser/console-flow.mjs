@@ -4,26 +4,17 @@
 // as a partner's backend would) and redeems it in the browser; reads the overview's numbers;
 // disables the user, mints again (refused) and finds the refusal in the audit log; rotates the
 // partner's secret and opens its page again; signs out and opens the console again. axe-core
-// (injected through the DevTools protocol, which the page's CSP does not govern) checks the
-// overview, the audit log and the partner page, each also written as a 1280×800 screenshot to
-// the screenshot directory ({overview,audit,partner}.png).
+// checks the overview, the audit log and the partner page, each also written as a 1280×800
+// screenshot to the screenshot directory ({overview,audit,partner}.png).
 // Reports JSON on stdout: what each step saw, for the Rust test to judge.
 // Usage: node console-flow.mjs <server url> <admin token> <screenshot directory>
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { axeViolations, launch } from './chromium.mjs';
 
 const [base, token, screenshots] = process.argv.slice(2);
-const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 mkdirSync(screenshots, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const out = { violations: {} };
@@ -36,13 +27,7 @@ try {
   const open = (path) => page.goto(new URL(path, base).href, { waitUntil: 'load', timeout: 15000 });
   // axe-core's serious and critical violations of the page, and its screenshot.
   const check = async (name) => {
-    await page.evaluate(axe);
-    out.violations[name] = await page.evaluate(async () => {
-      const report = await window.axe.run(document, { resultTypes: ['violations'] });
-      return report.violations
-        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-        .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-    });
+    out.violations[name] = (await axeViolations(page)).filter((v) => ['serious', 'critical'].includes(v.impact));
     await page.screenshot({ path: `${screenshots}/${name}.png` });
   };
   const secretShown = async () => (await page.locator('.secret-value code').count()) > 0;
