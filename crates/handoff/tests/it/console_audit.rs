@@ -1,7 +1,8 @@
 //! The console's audit log (`/admin/audit`): records from real API calls under the admin API's
 //! filters (reason among them), cursor paging in disjoint pages, the detail view with the request
 //! id, and the streamed export of the filtered set as JSON lines and CSV (audited as
-//! `console.audit_export`), a large one arriving complete; signed out, the way to sign in.
+//! `console.audit_export`), a large one arriving complete, CSV cells that would run as spreadsheet
+//! formulas neutralised; signed out, the way to sign in.
 
 use handoff_core::model::{AuditEvent, Outcome};
 use handoff_core::store::Write;
