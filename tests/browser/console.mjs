@@ -5,20 +5,12 @@
 // window at 1280×800 and at a phone's 390×844. With a screenshot directory, writes the overview
 // at 1280×800 there as overview.png.
 // Usage: node console.mjs <console url (…/admin)> <admin token> [screenshot directory]
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { axeViolations, launch } from './chromium.mjs';
 
 const [url, token, screenshots] = process.argv.slice(2);
-const axe = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const result = { steps: [], csp: [], posts: [] };
@@ -36,12 +28,7 @@ try {
       h1: await page.locator('h1').first().textContent({ timeout: 5000 }).catch(() => null),
     };
     if (audit) {
-      // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-      await page.evaluate(axe);
-      step.violations = await page.evaluate(async () => {
-        const report = await window.axe.run(document, { resultTypes: ['violations'] });
-        return report.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) }));
-      });
+      step.violations = await axeViolations(page);
       step.overflow = { desktop: await overflows() };
       await page.setViewportSize({ width: 390, height: 844 });
       step.overflow.phone = await overflows();

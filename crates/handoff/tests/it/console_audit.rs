@@ -1,9 +1,14 @@
 //! The console's audit log (`/admin/audit`): records from real API calls under the admin API's
 //! filters (reason among them), cursor paging in disjoint pages, the detail view with the request
 //! id, and the streamed export of the filtered set as JSON lines and CSV (audited as
-//! `console.audit_export`), a large one arriving complete; signed out, the way to sign in.
+//! `console.audit_export`), a large one arriving complete, CSV cells that would run as spreadsheet
+//! formulas neutralised; signed out, the way to sign in.
 
+use handoff_core::model::{AuditEvent, Outcome};
+use handoff_core::store::Write;
 use handoff_core::wire::AuditRecordView;
+use handoff_core::Clock as _;
+use handoff_store::PoolSettings;
 use serde_json::Value;
 
 use crate::harness::{header, set_cookie_pair, TestServer, ADMIN_TOKEN};
@@ -329,6 +334,59 @@ backend_tests! {
         assert_eq!(rows.len(), 5001);
         let ids: Vec<i64> = rows[1..].iter().map(|row| row[0].parse().unwrap()).collect();
         assert_eq!(ids, expected.iter().map(|r| r.id).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn csv_cells_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        let server = TestServer::start().await;
+        let cookie = signed_in(&server).await;
+        // A client's request id may start with `-`; the refusal's audit record keeps it.
+        let response = server
+            .http
+            .post(format!("{}/admin/v1/organizations", server.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "application/json")
+            .header("x-request-id", "-2-3")
+            .body("{")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        // Details that start like formulas, written straight to the store (no request writes
+        // them today; the export must not trust that it stays so).
+        let store = handoff_store::connect(&server.database_url, &PoolSettings::default()).await.unwrap();
+        let formula = "=HYPERLINK(\"https://evil.example\",\"a, b\")";
+        let details = [formula, "+1", "@SUM(A1)", "plain=1"];
+        let writes = details
+            .iter()
+            .map(|detail| {
+                Write::Audit(AuditEvent {
+                    at: server.clock.now().unix_timestamp(),
+                    kind: "test.formula".into(),
+                    outcome: Some(Outcome::Accepted),
+                    reason: "ok".into(),
+                    partner_id: None,
+                    organization_id: None,
+                    user_id: None,
+                    client_addr: None,
+                    request_id: None,
+                    detail: Some((*detail).to_owned()),
+                })
+            })
+            .collect();
+        store.commit(writes).await.unwrap();
+
+        let text = export(&server, &cookie, "format=csv&kind=test.formula").await.text().await.unwrap();
+        let rows = parse_csv(&text);
+        let shown: Vec<&str> = rows[1..].iter().map(|row| row[10].as_str()).collect();
+        assert_eq!(shown, ["plain=1", "'@SUM(A1)", "'+1", &format!("'{formula}")], "{text}");
+        // The mark is inside the quotes of a quoted field.
+        assert!(text.contains(",\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"a, b\"\")\"\r\n"), "{text}");
+        let text = export(&server, &cookie, "format=csv&kind=admin.request").await.text().await.unwrap();
+        assert_eq!(parse_csv(&text)[1][9], "'-2-3", "{text}");
+        // JSON lines are data, not a spreadsheet: they keep the values as they are.
+        let jsonl = export(&server, &cookie, "format=jsonl&kind=test.formula").await.text().await.unwrap();
+        assert!(jsonl.contains("\"detail\":\"@SUM(A1)\""), "{jsonl}");
     }
 
     #[tokio::test]

@@ -47,6 +47,8 @@ pub struct TestServer {
     /// The PostgreSQL server, when the test runs on that backend; dropped after the app.
     _postgres: Option<postgres::Cluster>,
     pub clock: Arc<TestClock>,
+    /// The server's database, for a test that writes what no request can (a second connection).
+    pub database_url: String,
     pub admin: Client,
     /// Follows no redirects and keeps no cookies: tests look at every hop.
     pub http: reqwest::Client,
@@ -84,6 +86,7 @@ impl TestServer {
         };
         configure(&mut layer);
         let settings = Settings::resolve(layer).unwrap();
+        let database_url = settings.database_url.clone();
         #[allow(clippy::disallowed_methods)]
         let clock = Arc::new(TestClock(AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp())));
         let app = App::build(settings, clock.clone()).await.unwrap();
@@ -93,7 +96,16 @@ impl TestServer {
             let _ = rx.await;
         }));
         let admin = Client::new(&url).with_admin_token(ADMIN_TOKEN);
-        Self { url, _dir: dir, _postgres: postgres, clock, admin, http: http_client(), shutdown: Some(tx) }
+        Self {
+            url,
+            _dir: dir,
+            _postgres: postgres,
+            clock,
+            database_url,
+            admin,
+            http: http_client(),
+            shutdown: Some(tx),
+        }
     }
 
     pub async fn admin_post(&self, path: &str, body: Value) -> Value {

@@ -11,6 +11,7 @@ mod bounds;
 mod browser;
 mod console;
 mod console_audit;
+mod console_browser;
 mod console_overview;
 mod console_resources;
 mod crash;

@@ -179,7 +179,9 @@ pub(super) async fn audit_export(
 }
 
 /// One CSV row (RFC 4180): a field with a comma, a quote or a line break is quoted, its quotes
-/// doubled.
+/// doubled. A field a spreadsheet would read as a formula (starting with `=`, `+`, `-` or `@`;
+/// request ids and details carry what clients sent) gets a leading `'`, as OWASP advises against
+/// CSV injection.
 fn csv_row(view: &AuditRecordView, out: &mut String) {
     let id = view.id.to_string();
     let fields = [
@@ -200,8 +202,14 @@ fn csv_row(view: &AuditRecordView, out: &mut String) {
             out.push(',');
         }
         let field = field.unwrap_or_default();
-        if field.contains([',', '"', '\n', '\r']) {
+        let quoted = field.contains([',', '"', '\n', '\r']);
+        if quoted {
             out.push('"');
+        }
+        if field.starts_with(['=', '+', '-', '@']) {
+            out.push('\'');
+        }
+        if quoted {
             out.push_str(&field.replace('"', "\"\""));
             out.push('"');
         } else {
