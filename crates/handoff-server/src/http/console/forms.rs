@@ -9,6 +9,7 @@
 use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
+use handoff_core::model::Organization;
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
 use maud::{html, Markup};
@@ -134,6 +135,75 @@ pub fn overlap(form: &Form) -> handoff_core::wire::RotateSecret {
     let field = form.field("overlap_seconds");
     let seconds = (!field.is_empty()).then(|| field.parse::<i64>().unwrap_or(-1));
     handoff_core::wire::RotateSecret { overlap_seconds: seconds }
+}
+
+/// The card of a resource's linked organizations, each with a button that unlinks it
+/// (`{base}/links/{id}/delete`), and the form that links another (`{base}/links`); `hint` says
+/// what a link allows, `refused` is a refused link (its error and the id that was typed).
+pub fn linked_organizations(
+    operator: &Operator,
+    base: &str,
+    hint: &str,
+    linked: &[Organization],
+    refused: Option<(&ApiError, &str)>,
+) -> Markup {
+    html! {
+        section class="card" aria-labelledby="links" {
+            h2 id="links" { "Linked organizations" }
+            p class="hint" { (hint) }
+            @if linked.is_empty() {
+                p { "None yet." }
+            } @else {
+                table {
+                    thead { tr { th scope="col" { "Organization" } th scope="col" { "Id" } th scope="col" { span class="visually-hidden" { "Action" } } } }
+                    tbody {
+                        @for organization in linked {
+                            tr {
+                                td { a href=(format!("/admin/organizations/{}", organization.id)) { (organization.name) } }
+                                td { code { (organization.id) } }
+                                td {
+                                    form method="post" action=(format!("{base}/links/{}/delete", organization.id)) class="inline-form" {
+                                        (token_field(operator))
+                                        button type="submit" class="secondary" aria-label=(format!("Unlink {}", organization.name)) { "Unlink" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 id="new-link" { "Link an organization" }
+            (refusal(refused.map(|(error, _)| error)))
+            form method="post" action=(format!("{base}/links")) aria-labelledby="new-link" {
+                (token_field(operator))
+                label for="organization_id" { "Organization id" }
+                input id="organization_id" name="organization_id" type="text" required
+                    value=(refused.map(|(_, typed)| typed).unwrap_or_default());
+                button type="submit" { "Link" }
+            }
+        }
+    }
+}
+
+/// The card that rotates a resource's secret (`{base}/secret`); `hint` says who uses it.
+pub fn secret_card(operator: &Operator, base: &str, hint: &str) -> Markup {
+    html! {
+        section class="card" aria-labelledby="rotate" {
+            h2 id="rotate" { "Secret" }
+            p class="hint" { (hint) }
+            (rotate_form(operator, &format!("{base}/secret")))
+        }
+    }
+}
+
+/// The card linking to the confirmation page that deletes `what` (`{base}/delete`).
+pub fn delete_card(base: &str, what: &str) -> Markup {
+    html! {
+        section class="card" aria-labelledby="danger" {
+            h2 id="danger" { "Delete" }
+            p { a href=(format!("{base}/delete")) class="danger-link" { "Delete this " (what) "…" } }
+        }
+    }
 }
 
 /// The page asking whether to delete `what` (`GET …/delete`); the form posts to the same path.

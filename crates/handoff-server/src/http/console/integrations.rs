@@ -19,8 +19,8 @@ use serde::Deserialize;
 
 use super::layout::page;
 use super::{
-    confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once, see_other,
-    shown_on_form, status_of, token_field, Form, Operator,
+    confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
+    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -237,49 +237,9 @@ async fn detail_page(
                 }
             }
         }
-        section class="card" aria-labelledby="links" {
-            h2 id="links" { "Linked organizations" }
-            p class="hint" { "The integration may sign in the users of these organizations." }
-            @if linked.is_empty() {
-                p { "None yet." }
-            } @else {
-                table {
-                    thead { tr { th scope="col" { "Organization" } th scope="col" { "Id" } th scope="col" { span class="visually-hidden" { "Action" } } } }
-                    tbody {
-                        @for organization in &linked {
-                            tr {
-                                td { a href=(format!("/admin/organizations/{}", organization.id)) { (organization.name) } }
-                                td { code { (organization.id) } }
-                                td {
-                                    form method="post" action=(format!("{base}/links/{}/delete", organization.id)) class="inline-form" {
-                                        (token_field(operator))
-                                        button type="submit" class="secondary" aria-label=(format!("Unlink {}", organization.name)) { "Unlink" }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            h3 id="new-link" { "Link an organization" }
-            (refusal(refused.as_ref().map(|r| r.error)))
-            form method="post" action=(format!("{base}/links")) aria-labelledby="new-link" {
-                (token_field(operator))
-                label for="organization_id" { "Organization id" }
-                input id="organization_id" name="organization_id" type="text" required
-                    value=(refused.as_ref().map(|r| r.organization_id.as_str()).unwrap_or_default());
-                button type="submit" { "Link" }
-            }
-        }
-        section class="card" aria-labelledby="rotate" {
-            h2 id="rotate" { "Secret" }
-            p class="hint" { "The sender signs its webhooks with this secret; during the overlap both are accepted. A new one is shown once." }
-            (rotate_form(operator, &format!("{base}/secret")))
-        }
-        section class="card" aria-labelledby="danger" {
-            h2 id="danger" { "Delete" }
-            p { a href=(format!("{base}/delete")) class="danger-link" { "Delete this integration…" } }
-        }
+        (linked_organizations(operator, &base, "The integration may sign in the users of these organizations.", &linked, refused.as_ref().map(|r| (r.error, r.organization_id.as_str()))))
+        (secret_card(operator, &base, "The sender signs its webhooks with this secret; during the overlap both are accepted. A new one is shown once."))
+        (delete_card(&base, "integration"))
     };
     let status = status_of(refused.as_ref().map(|r| r.error));
     Ok(page(status, &integration.name, PATH, Some(operator), main))

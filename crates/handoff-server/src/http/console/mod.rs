@@ -39,8 +39,8 @@ use crate::http::state::AppState;
 
 // The resource pages' shared pieces, spoken for by this folder (a page imports no sibling).
 use forms::{
-    age, confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once,
-    shown_on_form, status_of, token_field, Form,
+    age, confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
+    secret_card, secret_once, shown_on_form, status_of, token_field, Form,
 };
 
 pub fn routes() -> Router<AppState> {

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::layout::page;
 use super::{
-    confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once, see_other,
-    shown_on_form, status_of, token_field, Form, Operator,
+    confirm_delete, console_ctx, delete_card, next_page, overlap, refusal, rotated_box, secret_card, secret_once,
+    see_other, shown_on_form, status_of, token_field, Form, Operator,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -223,15 +223,8 @@ async fn detail_page(
                 button type="submit" { "Create the user" }
             }
         }
-        section class="card" aria-labelledby="rotate" {
-            h2 id="rotate" { "Secret" }
-            p class="hint" { "Partners send this secret with x-organization-id. A new one is shown once." }
-            (rotate_form(operator, &format!("{base}/secret")))
-        }
-        section class="card" aria-labelledby="danger" {
-            h2 id="danger" { "Delete" }
-            p { a href=(format!("{base}/delete")) class="danger-link" { "Delete this organization…" } }
-        }
+        (secret_card(operator, &base, "Partners send this secret with x-organization-id. A new one is shown once."))
+        (delete_card(&base, "organization"))
     };
     let status = status_of(refused.as_ref().map(|r| r.error));
     Ok(page(status, &organization.name, PATH, Some(operator), main))

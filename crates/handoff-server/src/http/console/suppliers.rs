@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::layout::page;
 use super::{
-    confirm_delete, console_ctx, next_page, overlap, refusal, rotate_form, rotated_box, secret_once, see_other,
-    shown_on_form, status_of, token_field, Form, Operator,
+    confirm_delete, console_ctx, delete_card, next_page, overlap, refusal, rotated_box, secret_card, secret_once,
+    see_other, shown_on_form, status_of, token_field, Form, Operator,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -183,18 +183,13 @@ async fn detail_page(
                 }
             }
         }
-        section class="card" aria-labelledby="rotate" {
-            h2 id="rotate" { "Secret" }
-            p class="hint" {
-                "handoff signs its events with this secret. During the overlap it keeps signing with the old one, "
-                "which gives the supplier until then to install the new one. A new one is shown once."
-            }
-            (rotate_form(operator, &format!("{base}/secret")))
-        }
-        section class="card" aria-labelledby="danger" {
-            h2 id="danger" { "Delete" }
-            p { a href=(format!("{base}/delete")) class="danger-link" { "Delete this supplier…" } }
-        }
+        (secret_card(
+            operator,
+            &base,
+            "handoff signs its events with this secret. During the overlap it keeps signing with the old one, \
+             which gives the supplier until then to install the new one. A new one is shown once.",
+        ))
+        (delete_card(&base, "supplier"))
     };
     Ok(page(axum::http::StatusCode::OK, &supplier.name, PATH, Some(operator), main))
 }

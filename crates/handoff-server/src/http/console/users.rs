@@ -14,7 +14,7 @@ use handoff_core::wire::UpdateUser;
 use maud::{html, Markup};
 
 use super::layout::page;
-use super::{confirm_delete, console_ctx, see_other, token_field, Form, Operator};
+use super::{confirm_delete, console_ctx, delete_card, see_other, token_field, Form, Operator};
 use crate::error::ApiResult;
 use crate::http::state::AppState;
 use crate::http::views::rfc3339;
@@ -81,10 +81,7 @@ async fn detail_page(
                 }
             }
         }
-        section class="card" aria-labelledby="danger" {
-            h2 id="danger" { "Delete" }
-            p { a href=(format!("{base}/delete")) class="danger-link" { "Delete this user…" } }
-        }
+        (delete_card(&base, "user"))
     };
     Ok(page(StatusCode::OK, &user.email, ORGANIZATIONS, Some(operator), main))
 }
