@@ -6,9 +6,11 @@
 //! Must not: decide anything about the resources themselves (the services do); a secret passes
 //! through here only into the answer to the POST that made it.
 
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::HeaderMap;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use handoff_core::model::Organization;
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
@@ -24,10 +26,33 @@ use crate::services::{Ctx, Rotated};
 /// A console form's fields, once its form token and origin passed.
 pub struct Form(Vec<(String, String)>);
 
+/// A form posted by a signed-in operator, checked before the handler runs: it carries the
+/// session's form token and came from the console's own pages (else 403, audited as a
+/// `console.request`; not signed in: to the sign-in form). Every console POST takes one, so no
+/// handler can skip the check.
+pub struct Posted {
+    pub operator: Operator,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let operator = Operator::from_request_parts(&mut parts, state).await?;
+        let request = Request::from_parts(parts, body);
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await.map_err(IntoResponse::into_response)?;
+        let form = Form::genuine(state, &operator, &headers, &body).map_err(IntoResponse::into_response)?;
+        Ok(Self { operator, form })
+    }
+}
+
 impl Form {
     /// The form in `body`, if it carries `operator`'s form token and came from the console's own
     /// pages; otherwise a 403 (the refusal is audited as a `console.request`).
-    pub fn genuine(state: &AppState, operator: &Operator, headers: &HeaderMap, body: &[u8]) -> ApiResult<Self> {
+    fn genuine(state: &AppState, operator: &Operator, headers: &HeaderMap, body: &[u8]) -> ApiResult<Self> {
         let fields: Vec<(String, String)> =
             url::form_urlencoded::parse(body).map(|(key, value)| (key.into_owned(), value.into_owned())).collect();
         let token = fields.iter().find(|(key, _)| key == FORM_TOKEN).map_or("", |(_, value)| value.as_str());

@@ -6,9 +6,7 @@
 //! Must not: hold a rule of its own: every field is checked (and defaulted), and every change
 //! audited (`via=console`), by the same services the admin API calls.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use handoff_core::model::InboundIntegration;
 use handoff_core::problem::ProblemKind;
@@ -20,7 +18,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
-    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator,
+    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -61,11 +59,8 @@ fn optional(form: &Form, name: &str) -> Option<String> {
 pub(super) async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     // A tolerance that is no number is refused by the service's own range check.
     let tolerance_seconds = optional(&form, "tolerance_seconds").map(|value| value.parse::<i64>().unwrap_or(-1));
     let request = CreateInboundIntegration {
@@ -250,12 +245,9 @@ async fn detail_page(
 pub(super) async fn link(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let integration = state.admin_integration(&id).await?;
     let organization_id = form.field("organization_id");
     match state.link_integration(&console_ctx(ctx), &id, &organization_id).await {
@@ -275,12 +267,9 @@ pub(super) async fn link(
 pub(super) async fn unlink(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path((id, organization)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     let integration = state.admin_integration(&id).await?;
     state.unlink_integration(&console_ctx(ctx), &id, &organization).await?;
     Ok(see_other(&format!("{PATH}/{}", integration.id), None))
@@ -290,12 +279,9 @@ pub(super) async fn unlink(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let rotated = state.rotate_integration_secret(&console_ctx(ctx), &id, Ok(Some(overlap(&form)))).await?;
     let integration = state.admin_integration(&id).await?;
     detail_page(&state, &operator, &integration, Some(rotated_box(&rotated, state.now())), None).await
@@ -323,12 +309,9 @@ pub(super) async fn confirm(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     state.delete_integration(&console_ctx(ctx), &id).await?;
     Ok(see_other(PATH, None))
 }

@@ -5,15 +5,14 @@
 //! Must not: hold a rule of its own: the rotation, and its audit record (`via=console`), are the
 //! same service the admin API calls. No key material is ever shown, only key ids.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use handoff_core::wire::{KeySetView, RotatedKeys};
 use maud::{html, Markup};
 
 use super::layout::page;
-use super::{age, console_ctx, token_field, Form, Operator};
+use super::{age, console_ctx, token_field, Operator, Posted};
 use crate::error::ApiResult;
 use crate::http::state::AppState;
 use crate::services::Ctx;
@@ -111,11 +110,8 @@ pub(super) async fn confirm(operator: Operator) -> Response {
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, .. }: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     let rotated = state.rotate_keys(&console_ctx(ctx)).await?;
     list_page(&state, &operator, Some(&rotated)).await
 }

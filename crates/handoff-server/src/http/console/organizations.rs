@@ -6,9 +6,7 @@
 //! Must not: hold a rule of its own: every field is checked, and every change audited
 //! (`via=console`), by the same services the admin API calls.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use handoff_core::model::{Organization, User};
 use handoff_core::wire::{CreateOrganization, CreateUser};
@@ -18,7 +16,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, next_page, overlap, refusal, rotated_box, secret_card, secret_once,
-    see_other, shown_on_form, status_of, token_field, Form, Operator,
+    see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -48,11 +46,8 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let request = CreateOrganization { name: form.field("name"), org_numbers: form.list("org_numbers") };
     match state.create_organization(&console_ctx(ctx), request).await {
         Ok((organization, secret)) => {
@@ -235,12 +230,9 @@ async fn detail_page(
 pub(super) async fn create_user(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let request = CreateUser {
         email: form.field("email"),
         given_name: form.field("given_name"),
@@ -261,12 +253,9 @@ pub(super) async fn create_user(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let rotated = state.rotate_organization_secret(&console_ctx(ctx), &id, Ok(Some(overlap(&form)))).await?;
     let organization = state.admin_organization(&id).await?;
     detail_page(&state, &operator, &organization, None, Some(rotated_box(&rotated, state.now())), None).await
@@ -294,12 +283,9 @@ pub(super) async fn confirm(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     state.delete_organization(&console_ctx(ctx), &id).await?;
     Ok(see_other(PATH, None))
 }

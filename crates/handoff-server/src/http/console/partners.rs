@@ -6,9 +6,7 @@
 //! Must not: hold a rule of its own: every field is checked, and every change audited
 //! (`via=console`), by the same services the admin API calls.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use handoff_core::model::Partner;
 use handoff_core::problem::ProblemKind;
@@ -19,7 +17,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
-    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator,
+    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -48,11 +46,8 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let request = CreatePartner {
         name: form.field("name"),
         embed_origins: form.list("embed_origins"),
@@ -186,12 +181,9 @@ async fn detail_page(
 pub(super) async fn link(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let partner = state.admin_partner(&id).await?;
     let organization_id = form.field("organization_id");
     match state.link_partner(&console_ctx(ctx), &id, &organization_id).await {
@@ -210,12 +202,9 @@ pub(super) async fn link(
 pub(super) async fn unlink(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path((id, organization)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     let partner = state.admin_partner(&id).await?;
     state.unlink_partner(&console_ctx(ctx), &id, &organization).await?;
     Ok(see_other(&format!("{PATH}/{}", partner.id), None))
@@ -225,12 +214,9 @@ pub(super) async fn unlink(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let rotated = state.rotate_partner_secret(&console_ctx(ctx), &id, Ok(Some(overlap(&form)))).await?;
     let partner = state.admin_partner(&id).await?;
     detail_page(&state, &operator, &partner, Some(rotated_box(&rotated, state.now())), None).await
@@ -258,12 +244,9 @@ pub(super) async fn confirm(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     state.delete_partner(&console_ctx(ctx), &id).await?;
     Ok(see_other(PATH, None))
 }

@@ -6,9 +6,7 @@
 //! addresses too), and every change audited (`via=console`), by the same services the admin API
 //! calls.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use handoff_core::model::Supplier;
 use handoff_core::webhook::SignatureProfile;
@@ -19,7 +17,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, next_page, overlap, refusal, rotated_box, secret_card, secret_once,
-    see_other, shown_on_form, status_of, token_field, Form, Operator,
+    see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -48,11 +46,8 @@ pub(super) async fn list(
 pub(super) async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let optional = |name: &str| Some(form.field(name)).filter(|value| !value.is_empty());
     let request = CreateSupplier {
         slug: form.field("slug"),
@@ -198,12 +193,9 @@ async fn detail_page(
 pub(super) async fn rotate(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, form }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let rotated = state.rotate_supplier_secret(&console_ctx(ctx), &id, Ok(Some(overlap(&form)))).await?;
     let supplier = state.admin_supplier(&id).await?;
     detail_page(&state, &operator, &supplier, Some(rotated_box(&rotated, state.now()))).await
@@ -231,12 +223,9 @@ pub(super) async fn confirm(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     state.delete_supplier(&console_ctx(ctx), &id).await?;
     Ok(see_other(PATH, None))
 }

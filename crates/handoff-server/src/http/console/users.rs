@@ -5,16 +5,15 @@
 //! Must not: hold a rule of its own: the operator's disable (which a partner cannot undo) and
 //! the audit records (`via=console`) are the services'.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use handoff_core::model::{User, UserStatus};
 use handoff_core::wire::UpdateUser;
 use maud::{html, Markup};
 
 use super::layout::page;
-use super::{confirm_delete, console_ctx, delete_card, see_other, token_field, Form, Operator};
+use super::{confirm_delete, console_ctx, delete_card, see_other, token_field, Operator, Posted};
 use crate::error::ApiResult;
 use crate::http::state::AppState;
 use crate::http::views::rfc3339;
@@ -91,12 +90,9 @@ async fn detail_page(
 pub(super) async fn set_status(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { form, .. }: Posted,
 ) -> ApiResult<Response> {
-    let form = Form::genuine(&state, &operator, &headers, &body)?;
     let user = state.set_user_status(&console_ctx(ctx), UpdateUser { status: form.field("status") }, &id).await?;
     Ok(see_other(&format!("/admin/users/{}", user.id), None))
 }
@@ -106,12 +102,9 @@ pub(super) async fn set_status(
 pub(super) async fn end_sessions(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    Posted { operator, .. }: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     let ended = state.end_user_sessions(&console_ctx(ctx), &id).await?;
     let user = state.admin_user(&id).await?;
     let notice = html! { p class="notice" role="status" { "Ended " (ended) " session" @if ended != 1 { "s" } "." } };
@@ -140,12 +133,9 @@ pub(super) async fn confirm(
 pub(super) async fn delete(
     State(state): State<AppState>,
     ctx: Ctx,
-    operator: Operator,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: Posted,
 ) -> ApiResult<Response> {
-    Form::genuine(&state, &operator, &headers, &body)?;
     let user = state.admin_user(&id).await?;
     state.delete_user(&console_ctx(ctx), &id).await?;
     Ok(see_other(&format!("{}/{}", ORGANIZATIONS, user.organization_id), None))
