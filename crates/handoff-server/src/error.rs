@@ -38,6 +38,12 @@ impl ApiError {
         Self::new(ProblemKind::Forbidden, detail)
     }
 
+    /// 403 for a user the operator or a partner disabled, audited as `user-disabled` so the log
+    /// and the overview tell it from the other refusals.
+    pub fn user_disabled() -> Self {
+        Self::forbidden("The user is disabled.").because("user-disabled")
+    }
+
     /// This refusal is not audited: the request named no credential and nothing that exists (no
     /// credential headers at all, an unknown integration), like a routing miss. Auditing it
     /// would let any client grow the database at will; `/metrics` counts it.

@@ -14,7 +14,7 @@ use crate::services::{Identity, Services};
 /// Every name a handoff session cookie can have, the console's too; never forwarded to the
 /// application.
 pub const SESSION_COOKIES: [&str; 5] =
-    ["__Host-handoff", "handoff", "__Host-handoff-embed", "__Host-handoff-console", "handoff-console"];
+    ["__Host-handoff", "handoff", "__Host-handoff-embed", "__Host-handoff-admin", "handoff-admin"];
 
 /// The session cookie's name for the embed or top-level context.
 pub fn cookie_name(settings: &Settings, embed: bool) -> &'static str {
@@ -43,9 +43,9 @@ pub fn set_cookie(settings: &Settings, embed: bool, value: &str, max_age: i64) -
 /// is plain-http loopback development (as for portal sessions).
 pub fn console_cookie_name(settings: &Settings) -> &'static str {
     if settings.public_url.https {
-        "__Host-handoff-console"
+        "__Host-handoff-admin"
     } else {
-        "handoff-console"
+        "handoff-admin"
     }
 }
 

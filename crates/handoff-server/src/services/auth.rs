@@ -112,7 +112,9 @@ impl Services {
         };
         self.admit_partner(partner.id)?;
         if !self.store.linked(partner.id, organization.id).await? {
-            return Err(ApiError::forbidden("The partner is not linked to this organization."));
+            return Err(
+                ApiError::forbidden("The partner is not linked to this organization.").because("partner-not-linked")
+            );
         }
         Ok((partner, organization, user_id))
     }

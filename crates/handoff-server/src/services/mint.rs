@@ -47,7 +47,8 @@ impl Services {
             Some(raw) => RedirectPath::parse(&raw).map_err(|reason| ApiError::invalid(reason.to_string()))?,
         };
         if !path.is_within(&partner.allowed_path_prefixes) {
-            return Err(ApiError::forbidden("redirect_path is outside the partner's allowed path prefixes."));
+            return Err(ApiError::forbidden("redirect_path is outside the partner's allowed path prefixes.")
+                .because("path-not-allowed"));
         }
         let user = match user_id.parse() {
             Ok(id) => self.store.user(id).await?.filter(|u| u.organization_id == organization.id),
@@ -55,7 +56,7 @@ impl Services {
         };
         let user = user.ok_or_else(|| ApiError::not_found("No user with this x-user-id in the organization."))?;
         if user.status != UserStatus::Active {
-            return Err(ApiError::forbidden("The user is disabled."));
+            return Err(ApiError::user_disabled());
         }
         let (link, jti) = self.issue(&user, Some(partner.id), &path)?;
         event.detail = Some(format!("jti={jti} redirect={path}"));

@@ -35,7 +35,7 @@ impl Services {
                 .user_by_email(organization.id, event.email.as_str())
                 .await?
                 .filter(|u| u.status == UserStatus::Active)
-                .ok_or_else(|| ApiError::forbidden("The user is disabled.")),
+                .ok_or_else(ApiError::user_disabled),
             Err(error) => Err(error.into()),
         }
     }

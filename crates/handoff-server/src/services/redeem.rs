@@ -161,7 +161,7 @@ impl Services {
     async fn recheck(&self, claims: &SsoClaims, partner_exists: bool) -> ApiResult<Arc<User>> {
         let user = match self.store.user(claims.sub).await?.filter(|u| u.organization_id == claims.org) {
             None => return Err(ApiError::forbidden("The user no longer exists.")),
-            Some(u) if u.status != UserStatus::Active => return Err(ApiError::forbidden("The user is disabled.")),
+            Some(u) if u.status != UserStatus::Active => return Err(ApiError::user_disabled()),
             Some(u) => u,
         };
         if let Some(partner) = claims.ptn {

@@ -116,7 +116,7 @@ backend_tests! {
         // Plain-http loopback development: no `Secure`, so no `__Host-` prefix.
         let set_cookie = header(&response, "set-cookie").unwrap();
         let (pair, attributes) = set_cookie.split_once(';').unwrap();
-        assert!(pair.starts_with("handoff-console=") && pair.len() > "handoff-console=".len() + 40, "{set_cookie}");
+        assert!(pair.starts_with("handoff-admin=") && pair.len() > "handoff-admin=".len() + 40, "{set_cookie}");
         assert_eq!(attributes, " Path=/; Max-Age=43200; HttpOnly; SameSite=Strict");
         let cookie = pair.to_owned();
 
@@ -148,7 +148,7 @@ backend_tests! {
         assert_eq!(response.status(), 303);
         let set_cookie = header(&response, "set-cookie").unwrap();
         let (pair, attributes) = set_cookie.split_once(';').unwrap();
-        assert!(pair.starts_with("__Host-handoff-console="), "{set_cookie}");
+        assert!(pair.starts_with("__Host-handoff-admin="), "{set_cookie}");
         assert_eq!(attributes, " Path=/; Max-Age=43200; HttpOnly; Secure; SameSite=Strict");
         assert!(console_opens(&server, pair).await);
     }
@@ -233,7 +233,7 @@ backend_tests! {
         let response = sign_out(&server, &cookie, &server.url, &format!("form_token={token}")).await;
         assert_eq!(response.status(), 303);
         assert_eq!(header(&response, "location"), Some("/admin/sign-in"));
-        assert_eq!(header(&response, "set-cookie"), Some("handoff-console=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"));
+        assert_eq!(header(&response, "set-cookie"), Some("handoff-admin=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"));
         assert!(!console_opens(&server, &cookie).await, "the cookie no longer opens the console");
         assert!(console_opens(&server, &other).await, "another operator session stays");
         // Signing out again, signed out: to the sign-in form, nothing audited.

@@ -81,7 +81,7 @@ async fn an_operator_runs_the_installation_from_the_console_in_a_browser() {
     );
     let refusals = server.audit("kind=sso.mint&outcome=refused").await;
     assert_eq!(refusals.len(), 1, "{refusals:?}");
-    assert_eq!(refusals[0]["reason"], "forbidden", "{refusals:?}");
+    assert_eq!(refusals[0]["reason"], "user-disabled", "{refusals:?}");
     assert!(seen["audit"]["url"].as_str().unwrap().contains("outcome=refused"), "{seen}");
     // The filtered log: only refusals, the mint among them with its reason and whose it was.
     let rows = seen["audit"]["rows"].as_array().unwrap();
@@ -90,7 +90,7 @@ async fn an_operator_runs_the_installation_from_the_console_in_a_browser() {
     assert_eq!(row[0], refusals[0]["id"].to_string(), "{seen}");
     assert_eq!(
         row.as_array().unwrap()[3..],
-        [json!("refused"), json!("forbidden"), json!(partner_id), json!(organization_id), json!(user_id)],
+        [json!("refused"), json!("user-disabled"), json!(partner_id), json!(organization_id), json!(user_id)],
         "{seen}"
     );
 

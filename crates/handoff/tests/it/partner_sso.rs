@@ -190,7 +190,9 @@ backend_tests! {
         for slug in [
             "invalid-request",
             "authentication-required",
-            "forbidden",
+            "partner-not-linked",
+            "path-not-allowed",
+            "user-disabled",
             "not-found",
             "payload-too-large",
             "unsupported-media-type",

@@ -142,7 +142,7 @@ backend_tests! {
         assert_eq!(reasons[0], json!({"kind": "sso.mint", "reason": "authentication-required", "count": 2}));
         let refused: u64 = reasons.iter().map(|r| r["count"].as_u64().unwrap()).sum();
         assert_eq!(refused, 5, "{reasons:?}");
-        assert!(reasons.contains(&json!({"kind": "sso.mint", "reason": "forbidden", "count": 1})), "{reasons:?}");
+        assert!(reasons.contains(&json!({"kind": "sso.mint", "reason": "user-disabled", "count": 1})), "{reasons:?}");
         assert!(reasons.contains(&json!({"kind": "sso.redeem", "reason": "token-already-used", "count": 1})));
         assert_eq!(stats["active_sessions"], 2);
         let health = &stats["health"];
