@@ -65,7 +65,7 @@ pub trait Partners: Send + Sync {
     /// the organization (as deleting the partner ends all of its sessions).
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
     async fn is_linked(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool>;
-    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>>;
+    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<Organization>>;
     /// The partners linked to the organization, by id.
     async fn partners_linked_to(&self, organization: OrganizationId) -> StoreResult<Vec<Partner>>;
 }
@@ -196,7 +196,7 @@ pub trait Inbound: Send + Sync {
     ) -> StoreResult<()>;
     async fn unlink_integration(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
     async fn integration_serves(&self, integration: IntegrationId, organization: OrganizationId) -> StoreResult<bool>;
-    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<OrganizationId>>;
+    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<Organization>>;
 }
 
 #[async_trait]

@@ -134,7 +134,7 @@ impl Services {
     }
 
     /// The organizations the partner may sign users into.
-    pub async fn partner_links(&self, id: &str) -> ApiResult<Vec<OrganizationId>> {
+    pub async fn partner_links(&self, id: &str) -> ApiResult<Vec<Organization>> {
         let partner = self.admin_partner(id).await?;
         Ok(self.store.fresh().linked_organizations(partner.id).await?)
     }
@@ -248,7 +248,7 @@ impl Services {
     }
 
     /// The organizations whose users the integration may sign in.
-    pub async fn integration_links(&self, id: &str) -> ApiResult<Vec<OrganizationId>> {
+    pub async fn integration_links(&self, id: &str) -> ApiResult<Vec<Organization>> {
         let integration = self.admin_integration(id).await?;
         Ok(self.store.fresh().integration_organizations(integration.id).await?)
     }

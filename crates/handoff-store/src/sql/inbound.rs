@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use handoff_core::ids::{IntegrationId, OrganizationId};
-use handoff_core::model::{InboundIntegration, PageRequest, SealedSecrets};
+use handoff_core::model::{InboundIntegration, Organization, PageRequest, SealedSecrets};
 use handoff_core::store::{Inbound, StoreResult};
 
 use super::rows::integration;
@@ -85,7 +85,7 @@ impl Inbound for SqlStore {
         self.is_linked_row(INTEGRATION_LINKS, integration.to_string(), organization).await
     }
 
-    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<OrganizationId>> {
+    async fn integration_organizations(&self, integration: IntegrationId) -> StoreResult<Vec<Organization>> {
         self.linked_rows(INTEGRATION_LINKS, integration.to_string()).await
     }
 }

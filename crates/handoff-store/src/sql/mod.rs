@@ -28,13 +28,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use handoff_core::ids::OrganizationId;
-use handoff_core::model::{PageRequest, SealedSecrets};
+use handoff_core::model::{Organization, PageRequest, SealedSecrets};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Journal, Store, StoreError, StoreResult, Write};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
-use self::rows::{parse, previous_parts};
+use self::rows::previous_parts;
 use crate::{backend, journal, PoolSettings};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -281,14 +281,15 @@ impl SqlStore {
         Ok(row.is_some())
     }
 
-    async fn linked_rows(&self, (table, owner): (&str, &str), id: String) -> StoreResult<Vec<OrganizationId>> {
-        let rows =
-            sqlx::query(&format!("SELECT organization_id FROM {table} WHERE {owner} = $1 ORDER BY organization_id"))
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        rows.iter().map(|row| parse(row.try_get("organization_id").map_err(backend)?)).collect()
+    /// The organizations linked to `id` in one read, ordered by id.
+    async fn linked_rows(&self, (table, owner): (&str, &str), id: String) -> StoreResult<Vec<Organization>> {
+        let sql = format!(
+            "SELECT {} FROM organizations o WHERE o.id IN (SELECT organization_id FROM {table} WHERE {owner} = $1) \
+             ORDER BY o.id",
+            self.organization_columns()
+        );
+        let rows = sqlx::query(&sql).bind(id).fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(rows::organization).collect()
     }
 }
 

@@ -11,7 +11,7 @@ use super::SqlStore;
 use crate::{backend, conflict_or_backend};
 
 impl SqlStore {
-    fn organization_columns(&self) -> String {
+    pub(super) fn organization_columns(&self) -> String {
         format!(
             "o.id, o.name, o.secret_digest, o.previous_secret_digest, o.previous_secret_expires_at, o.created_at, \
              {} AS org_numbers",

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use handoff_core::ids::{OrganizationId, PartnerId};
-use handoff_core::model::{PageRequest, Partner};
+use handoff_core::model::{Organization, PageRequest, Partner};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Partners, StoreResult};
 
@@ -76,7 +76,7 @@ impl Partners for SqlStore {
         self.is_linked_row(PARTNER_LINKS, partner.to_string(), organization).await
     }
 
-    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<OrganizationId>> {
+    async fn linked_organizations(&self, partner: PartnerId) -> StoreResult<Vec<Organization>> {
         self.linked_rows(PARTNER_LINKS, partner.to_string()).await
     }
 

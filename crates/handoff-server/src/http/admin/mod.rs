@@ -15,7 +15,7 @@ mod users;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use handoff_core::ids::OrganizationId;
+use handoff_core::model::Organization;
 use handoff_core::wire::RotatedSecret;
 use utoipa::OpenApi;
 
@@ -118,7 +118,7 @@ fn rotated(rotated: Rotated) -> (StatusCode, Json<RotatedSecret>) {
     (StatusCode::CREATED, Json(body))
 }
 
-/// Organization ids as the API writes them.
-fn ids(ids: Vec<OrganizationId>) -> Json<Vec<String>> {
-    Json(ids.iter().map(ToString::to_string).collect())
+/// The organizations' ids as the API writes them.
+fn ids(organizations: Vec<Organization>) -> Json<Vec<String>> {
+    Json(organizations.iter().map(|organization| organization.id.to_string()).collect())
 }

@@ -198,15 +198,7 @@ async fn detail_page(
 ) -> ApiResult<Response> {
     let id = integration.id.to_string();
     let base = format!("{PATH}/{id}");
-    let mut linked = Vec::new();
-    for organization in state.integration_links(&id).await? {
-        // A link whose organization went away meanwhile is no link any more.
-        match state.admin_organization(&organization.to_string()).await {
-            Ok(organization) => linked.push(organization),
-            Err(error) if error.problem.kind == ProblemKind::NotFound => {}
-            Err(error) => return Err(error),
-        }
-    }
+    let linked = state.integration_links(&id).await?;
     let main = html! {
         @if let Some(secret) = secret { (secret) }
         h1 { (integration.name) }

@@ -139,15 +139,7 @@ async fn detail_page(
 ) -> ApiResult<Response> {
     let id = partner.id.to_string();
     let base = format!("{PATH}/{id}");
-    let mut linked = Vec::new();
-    for organization in state.partner_links(&id).await? {
-        // A link whose organization went away meanwhile is no link any more.
-        match state.admin_organization(&organization.to_string()).await {
-            Ok(organization) => linked.push(organization),
-            Err(error) if error.problem.kind == ProblemKind::NotFound => {}
-            Err(error) => return Err(error),
-        }
-    }
+    let linked = state.partner_links(&id).await?;
     let list = |values: &[String]| {
         html! {
             @if values.is_empty() { "none" } @else { ul class="plain" { @for value in values { li { code { (value) } } } } }
