@@ -68,7 +68,7 @@ try {
   await submit('Create');
   const partner = { h1: await h1(), id: await text('dl.facts dd code'), secret: await text('.secret-value code') };
   const partnerPage = `/admin/partners/${partner.id}`;
-  await page.locator('#organization_id').fill(organization.id);
+  await page.locator('#organization_id').selectOption(organization.id);
   await submit('Link');
   partner.linkedUrl = page.url();
   partner.linked = await page.locator('section[aria-labelledby="links"] tbody tr').allTextContents();

@@ -162,8 +162,11 @@ backend_tests! {
         let partner_id = between(&html, "<dt>Id</dt><dd><code>", "</code>").to_owned();
         assert!(html.contains("<code>https://ehr.example.com</code>") && html.contains("<code>/app/</code>"), "{html}");
 
-        // The link: an unknown organization on the form, then the real one.
+        // The link: the form offers the organization to pick; an unknown one is refused, then
+        // the real one links, and the form offers it no more.
         let partner_path = format!("/admin/partners/{partner_id}");
+        let option = format!("<option value=\"{org_id}\">Fjordklinikken — {org_id}</option>");
+        assert!(console.page(&partner_path).await.contains(&option));
         let refused = console.post(&format!("{partner_path}/links"), &[("organization_id", "nonsense")]).await;
         assert_eq!(refused.status(), 400);
         assert!(refused.text().await.unwrap().contains("No organization with this id."));
@@ -171,6 +174,7 @@ backend_tests! {
         assert_eq!((linked.status().as_u16(), header(&linked, "location")), (303, Some(partner_path.as_str())));
         let partner_page = console.page(&partner_path).await;
         assert!(partner_page.contains(&format!("<a href=\"/admin/organizations/{org_id}\">Fjordklinikken</a>")));
+        assert!(!partner_page.contains(&option) && partner_page.contains("Every organization is linked."), "{partner_page}");
         // The organization's page lists its linked partner.
         let org_page = console.page(&format!("/admin/organizations/{org_id}")).await;
         assert!(org_page.contains(&format!("<a href=\"{partner_path}\">Acme EHR</a>")), "{org_page}");

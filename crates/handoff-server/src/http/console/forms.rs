@@ -23,6 +23,9 @@ use crate::http::state::AppState;
 use crate::http::views::rfc3339;
 use crate::services::{Ctx, Rotated};
 
+/// How many organizations a link form offers to pick from; with more it takes an id.
+pub const LINK_CHOICES: u32 = 200;
+
 /// A console form's fields, once its form token and origin passed.
 pub struct Form(Vec<(String, String)>);
 
@@ -170,8 +173,14 @@ pub fn linked_organizations(
     base: &str,
     hint: &str,
     linked: &[Organization],
+    choices: &[Organization],
     refused: Option<(&ApiError, &str)>,
 ) -> Markup {
+    // With up to LINK_CHOICES organizations the form offers the unlinked ones to pick; with more
+    // it takes an id (the organizations page has a search).
+    let pick = choices.len() <= LINK_CHOICES as usize;
+    let offer: Vec<&Organization> = choices.iter().filter(|o| !linked.iter().any(|l| l.id == o.id)).collect();
+    let typed = refused.map(|(_, typed)| typed).unwrap_or_default();
     html! {
         section class="card" aria-labelledby="links" {
             h2 id="links" { "Linked organizations" }
@@ -199,12 +208,26 @@ pub fn linked_organizations(
             }
             h3 id="new-link" { "Link an organization" }
             (refusal(refused.map(|(error, _)| error)))
-            form method="post" action=(format!("{base}/links")) aria-labelledby="new-link" {
-                (token_field(operator))
-                label for="organization_id" { "Organization id" }
-                input id="organization_id" name="organization_id" type="text" required
-                    value=(refused.map(|(_, typed)| typed).unwrap_or_default());
-                button type="submit" { "Link" }
+            @if pick && offer.is_empty() {
+                p { "Every organization is linked." }
+            } @else {
+                form method="post" action=(format!("{base}/links")) aria-labelledby="new-link" {
+                    (token_field(operator))
+                    @if pick {
+                        label for="organization_id" { "Organization" }
+                        select id="organization_id" name="organization_id" required {
+                            @for organization in &offer {
+                                option value=(organization.id) selected[typed == organization.id.to_string()] {
+                                    (organization.name) " — " (organization.id)
+                                }
+                            }
+                        }
+                    } @else {
+                        label for="organization_id" { "Organization id" }
+                        input id="organization_id" name="organization_id" type="text" required value=(typed);
+                    }
+                    button type="submit" { "Link" }
+                }
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use handoff_core::model::InboundIntegration;
+use handoff_core::model::{InboundIntegration, PageRequest};
 use handoff_core::problem::ProblemKind;
 use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::CreateInboundIntegration;
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
-    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
+    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted, LINK_CHOICES,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -199,6 +199,7 @@ async fn detail_page(
     let id = integration.id.to_string();
     let base = format!("{PATH}/{id}");
     let linked = state.integration_links(&id).await?;
+    let choices = state.organizations(&PageRequest { after: None, limit: LINK_CHOICES + 1 }).await?;
     let main = html! {
         @if let Some(secret) = secret { (secret) }
         h1 { (integration.name) }
@@ -224,7 +225,7 @@ async fn detail_page(
                 }
             }
         }
-        (linked_organizations(operator, &base, "The integration may sign in the users of these organizations.", &linked, refused.as_ref().map(|r| (r.error, r.organization_id.as_str()))))
+        (linked_organizations(operator, &base, "The integration may sign in the users of these organizations.", &linked, &choices, refused.as_ref().map(|r| (r.error, r.organization_id.as_str()))))
         (secret_card(operator, &base, "The sender signs its webhooks with this secret; during the overlap both are accepted. A new one is shown once."))
         (delete_card(&base, "integration"))
     };

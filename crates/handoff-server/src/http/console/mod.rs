@@ -40,7 +40,7 @@ use crate::http::state::AppState;
 // The resource pages' shared pieces, spoken for by this folder (a page imports no sibling).
 use forms::{
     age, confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
-    secret_card, secret_once, shown_on_form, status_of, token_field, Form, Posted,
+    secret_card, secret_once, shown_on_form, status_of, token_field, Form, Posted, LINK_CHOICES,
 };
 
 pub fn routes() -> Router<AppState> {

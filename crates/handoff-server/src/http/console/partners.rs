@@ -8,7 +8,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use handoff_core::model::Partner;
+use handoff_core::model::{PageRequest, Partner};
 use handoff_core::problem::ProblemKind;
 use handoff_core::wire::CreatePartner;
 use maud::{html, Markup};
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::layout::page;
 use super::{
     confirm_delete, console_ctx, delete_card, linked_organizations, next_page, overlap, refusal, rotated_box,
-    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted,
+    secret_card, secret_once, see_other, shown_on_form, status_of, token_field, Form, Operator, Posted, LINK_CHOICES,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::query::page_request;
@@ -140,6 +140,7 @@ async fn detail_page(
     let id = partner.id.to_string();
     let base = format!("{PATH}/{id}");
     let linked = state.partner_links(&id).await?;
+    let choices = state.organizations(&PageRequest { after: None, limit: LINK_CHOICES + 1 }).await?;
     let list = |values: &[String]| {
         html! {
             @if values.is_empty() { "none" } @else { ul class="plain" { @for value in values { li { code { (value) } } } } }
@@ -160,7 +161,7 @@ async fn detail_page(
                 }
             }
         }
-        (linked_organizations(operator, &base, "The partner may sign in the users of these organizations.", &linked, refused.as_ref().map(|r| (r.error, r.organization_id.as_str()))))
+        (linked_organizations(operator, &base, "The partner may sign in the users of these organizations.", &linked, &choices, refused.as_ref().map(|r| (r.error, r.organization_id.as_str()))))
         (secret_card(operator, &base, "The partner's backend sends this secret with x-partner-id. A new one is shown once."))
         (delete_card(&base, "partner"))
     };
