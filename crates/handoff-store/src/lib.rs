@@ -27,6 +27,7 @@ macro_rules! count_audits_conflict {
 
 mod journal;
 mod sql;
+pub mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;
