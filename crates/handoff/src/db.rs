@@ -39,7 +39,7 @@ pub enum DbCommand {
         /// The backup file to create; an existing file is refused.
         path: PathBuf,
         #[command(flatten)]
-        target: Local,
+        target: Box<Local>,
     },
 }
 
@@ -78,7 +78,7 @@ async fn copy(from: &str, to: &str, batch: usize) -> Result<(), String> {
     Ok(())
 }
 
-async fn backup(path: PathBuf, target: Local) -> Result<(), String> {
+async fn backup(path: PathBuf, target: Box<Local>) -> Result<(), String> {
     let settings = target.settings()?;
     let database_url = settings.database_url.clone();
     let written = tokio::task::spawn_blocking(move || transfer::backup(&database_url, &path))

@@ -70,7 +70,8 @@ async fn a_backup_taken_under_load_restores_and_serves() {
             backup.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |row| row.get(0)).unwrap();
         assert_eq!(dangling, 0);
         let redeemed: i64 = backup.query_row("SELECT COUNT(*) FROM consumed_tokens", [], |row| row.get(0)).unwrap();
-        assert!(redeemed >= 1 + 100, "{redeemed} consumed tokens");
+        // The installation's redemption and every one acknowledged before the backup started.
+        assert!(redeemed > i64::try_from(during).unwrap(), "{redeemed} consumed tokens, {during} before");
     }
     use std::os::unix::fs::PermissionsExt as _;
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);

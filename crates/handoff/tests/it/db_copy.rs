@@ -7,6 +7,8 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use handoff_client::Client;
 use handoff_core::webhook::SignatureProfile;
@@ -281,4 +283,51 @@ async fn a_sqlite_installation_copied_to_postgres_serves_on() {
     assert_eq!(postgres::psql(&fresh, tables).trim(), "0");
     assert_eq!(postgres::psql(&older, "SELECT COUNT(*) FROM keys").trim(), "0");
     stop(&mut postgres);
+}
+
+/// The documented procedure stops the source first. A copy of a source that is still serving
+/// reads one snapshot; if anything was committed to the source meanwhile, it is refused and
+/// the target left empty, rather than leaving PostgreSQL behind the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_source_written_meanwhile_is_refused_and_writes_nothing() {
+    if !postgres::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--master-key", MASTER_KEY, "--partner-rate-limit", "0"];
+    let sqlite = Spawned::serve_with(dir.path(), "127.0.0.1:0", None, &args);
+    let fx = remote_fixture(&sqlite.url).await;
+    let cluster = postgres::Cluster::start();
+    let data = dir.path().to_str().unwrap().to_owned();
+    assert!(handoff(&["migrate", "--data-dir", &data, "--database-url", &cluster.url]).status.success());
+
+    // Clients mint flat out until the copy has ended.
+    let copying = Arc::new(AtomicBool::new(true));
+    let mut clients = Vec::new();
+    for c in 0..3 {
+        let (client, credentials, user_id, copying) =
+            (Client::new(&sqlite.url), fx.credentials.clone(), fx.user_id.clone(), copying.clone());
+        clients.push(tokio::spawn(async move {
+            let mut i = 0;
+            while copying.load(Ordering::SeqCst) {
+                client.mint_sso_link(&credentials, &user_id, Some(&format!("/d/{c}/{i}"))).await.unwrap();
+                i += 1;
+            }
+        }));
+    }
+    let (from, to) = (sqlite_url(dir.path()), cluster.url.clone());
+    // One row per statement: the copy takes a while, and the clients write throughout.
+    let copied =
+        tokio::task::spawn_blocking(move || handoff(&["db", "copy", "--from", &from, "--to", &to, "--batch", "1"]))
+            .await
+            .unwrap();
+    copying.store(false, Ordering::SeqCst);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let out = text(&copied);
+    assert!(!copied.status.success(), "{out}");
+    assert!(out.contains("the source database changed while it was copied"), "{out}");
+    assert_eq!(cluster.psql("SELECT COUNT(*) FROM audit_log").trim(), "0");
+    assert_eq!(cluster.psql("SELECT COUNT(*) FROM organizations").trim(), "0");
 }
