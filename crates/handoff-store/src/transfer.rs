@@ -17,6 +17,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
+use handoff_core::model::AuditEvent;
+use handoff_core::store::{Journal as _, Write};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -86,12 +88,14 @@ pub struct CopyReport {
 }
 
 /// Copies every table of the SQLite database at `from` into the PostgreSQL database at `to`,
-/// which must be migrated to the same version and hold no rows. See the module header.
+/// which must be migrated to the same version and hold no rows. See the module header. Once
+/// committed, the target's audit log records the copy (`admin.db.copy`, stamped `now`).
 pub async fn copy(
     from: &str,
     to: &str,
     pool: &PoolSettings,
     batch: usize,
+    now: i64,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Result<CopyReport> {
     match (Dialect::of(from), Dialect::of(to)) {
@@ -156,11 +160,20 @@ pub async fn copy(
     }
     let sequences = reset_sequences(&mut tx, &plan.serials, &snapshot.sequences).await?;
     tx.commit().await.map_err(|e| failed("cannot commit the copy on the target")(&e))?;
-    Ok(CopyReport {
+    let report = CopyReport {
         tables: snapshot.order.iter().map(|t| (t.clone(), snapshot.counts[t])).collect(),
         version: snapshot.versions.last().copied().unwrap_or(0),
         sequences,
-    })
+    };
+    let rows: u64 = report.tables.iter().map(|(_, n)| n).sum();
+    let detail =
+        format!("from={} version={} tables={} rows={rows} via=cli", redact(from), report.version, report.tables.len());
+    let audit =
+        AuditEvent { kind: "admin.db.copy".into(), detail: Some(detail), ..AuditEvent::default() }.accepted(now, "ok");
+    target.commit(vec![Write::Audit(audit)]).await.map_err(|err| {
+        fail(format!("the copy is committed, but its audit record could not be written to the target: {err}"))
+    })?;
+    Ok(report)
 }
 
 /// The file a `sqlite:` URL names.

@@ -58,7 +58,8 @@ async fn copy(from: &str, to: &str, batch: usize) -> Result<(), String> {
     let mut report = |p: Progress<'_>| {
         let _ = writeln!(stderr, "{}: {}/{}", p.table, p.rows, p.total);
     };
-    let copied = transfer::copy(from, to, &PoolSettings::default(), batch, &mut report)
+    let now = handoff_core::Clock::unix(&handoff_core::SystemClock);
+    let copied = transfer::copy(from, to, &PoolSettings::default(), batch, now, &mut report)
         .await
         .map_err(|e| format!("db copy: {e}"))?;
     let total: u64 = copied.tables.iter().map(|(_, rows)| rows).sum();

@@ -252,8 +252,14 @@ async fn a_sqlite_installation_copied_to_postgres_serves_on() {
         &["--master-key", MASTER_KEY],
     );
     assert_eq!(postgres.url, sqlite.url);
-    // First, before anything new is written: the audit log is complete and equal.
-    assert_eq!(audit_log(&postgres.url).await, audit);
+    // First, before anything new is written: the audit log is complete and equal, after the
+    // record of the copy itself.
+    let log = audit_log(&postgres.url).await;
+    assert_eq!(log[1..], audit[..]);
+    assert_eq!((log[0]["kind"].as_str(), log[0]["outcome"].as_str()), (Some("admin.db.copy"), Some("accepted")));
+    let detail = log[0]["detail"].as_str().unwrap();
+    assert!(detail.starts_with(&format!("from={from} version=")) && detail.ends_with("via=cli"), "{detail}");
+    assert!(log[0]["id"].as_i64().unwrap() > audit[0]["id"].as_i64().unwrap());
     assert_survived(&postgres.url, &installed).await;
 
     // Refusals, each a clear message and a non-zero exit, the password never shown:
