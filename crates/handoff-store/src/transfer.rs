@@ -118,7 +118,7 @@ pub async fn copy(
     let target = SqlStore::connect(to, pool)
         .await
         .map_err(|err| fail(format!("cannot open the target {}: {err}", redact(to))))?;
-    let (snapshot, mut batches) = Snapshot::open(source, batch)?;
+    let (snapshot, mut batches) = Snapshot::open(source, batch).await?;
     let plan = Plan::check(&snapshot, &target, to).await?;
     let mut tx = target.pool().begin().await.map_err(|e| failed("cannot begin the copy on the target")(&e))?;
     let mut written: BTreeMap<String, u64> = BTreeMap::new();
@@ -159,6 +159,8 @@ pub async fn copy(
         }
     }
     let sequences = reset_sequences(&mut tx, &plan.serials, &snapshot.sequences).await?;
+    // Fresh planner statistics, rather than none until autovacuum comes by.
+    sqlx::query("ANALYZE").execute(&mut *tx).await.map_err(|e| failed("cannot analyze the target")(&e))?;
     tx.commit().await.map_err(|e| failed("cannot commit the copy on the target")(&e))?;
     let report = CopyReport {
         tables: snapshot.order.iter().map(|t| (t.clone(), snapshot.counts[t])).collect(),
@@ -221,8 +223,8 @@ struct Snapshot {
 impl Snapshot {
     /// Opens `path` read-only on a thread of its own, which reads the schema and then streams
     /// every table in batches of `batch` rows at most.
-    fn open(path: PathBuf, batch: usize) -> Result<(Snapshot, tokio::sync::mpsc::Receiver<Read>)> {
-        let (plan_tx, plan_rx) = std::sync::mpsc::sync_channel::<Result<Snapshot>>(1);
+    async fn open(path: PathBuf, batch: usize) -> Result<(Snapshot, tokio::sync::mpsc::Receiver<Read>)> {
+        let (plan_tx, plan_rx) = tokio::sync::oneshot::channel::<Result<Snapshot>>();
         let (rows_tx, rows_rx) = tokio::sync::mpsc::channel::<Read>(4);
         std::thread::Builder::new()
             .name("handoff-copy-reader".into())
@@ -263,7 +265,7 @@ impl Snapshot {
                 let _ = rows_tx.blocking_send(last);
             })
             .map_err(|e| failed("cannot start the source reader")(&e))?;
-        let snapshot = plan_rx.recv().map_err(|_| fail("the source reader stopped unexpectedly"))??;
+        let snapshot = plan_rx.await.map_err(|_| fail("the source reader stopped unexpectedly"))??;
         Ok((snapshot, rows_rx))
     }
 }
