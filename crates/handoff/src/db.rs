@@ -93,7 +93,7 @@ async fn backup(path: PathBuf, target: Box<Local>) -> Result<(), String> {
         written.version
     );
     let key = match settings.master_key {
-        Some(_) => "the configured master_key".to_owned(),
+        Some(_) => "the configured master key (master_key)".to_owned(),
         None => format!("the master key file {}", settings.data_dir.join(MASTER_KEY_FILE).display()),
     };
     println!(

@@ -57,7 +57,7 @@ async fn a_backup_taken_under_load_restores_and_serves() {
     }
     let out = text(&output);
     assert!(output.status.success(), "{out}");
-    assert!(out.contains("integrity check ok") && out.contains("useless without the configured master_key"), "{out}");
+    assert!(out.contains("integrity check ok") && out.contains("useless without the configured master key"), "{out}");
     assert!(!out.contains(MASTER_KEY), "{out}");
     eprintln!("mints acknowledged: {during} when the backup started, {after} when it ended");
 
