@@ -39,7 +39,8 @@ const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often keys created on other nodes (rotations) are picked up.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-const MASTER_KEY_FILE: &str = "handoff.master.key";
+/// The file in the data directory that holds the master key when no `master_key` is configured.
+pub const MASTER_KEY_FILE: &str = "handoff.master.key";
 /// The file in the data directory that holds the admin token when no `admin_token` is configured.
 pub const ADMIN_TOKEN_FILE: &str = "handoff.admin-token";
 

@@ -1,7 +1,8 @@
 //! Store backends: the `handoff_core::store` traits over sqlx, for SQLite and PostgreSQL, with
 //! SQLite's journal over rusqlite.
 //!
-//! Owns: connection set-up, migrations (embedded, one directory per backend), the SQL.
+//! Owns: connection set-up, migrations (embedded, one directory per backend), the SQL, and
+//! moving a database between backends or into a backup file (`transfer`).
 //! Must not: decide policy (what is allowed is `handoff-core`'s and the server's business).
 
 /// The columns an audit record is inserted with, in bind order, for both write paths.
@@ -27,6 +28,7 @@ macro_rules! count_audits_conflict {
 
 mod journal;
 mod sql;
+pub mod transfer;
 
 use std::sync::Arc;
 use std::time::Duration;

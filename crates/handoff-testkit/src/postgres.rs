@@ -113,3 +113,38 @@ impl Drop for Cluster {
         let _ = self.child.wait();
     }
 }
+
+/// A PostgreSQL program (`pg_dump`, `pg_restore`, `psql`, …) from the same installation as the
+/// test servers, for tests that run the operator's tools. Call [`available`] first.
+pub fn program(name: &str) -> PathBuf {
+    bin().expect("PostgreSQL binaries").join(name)
+}
+
+/// Runs `sql` with `psql` on the database at `url`, stops at the first error and answers the
+/// unaligned, tuples-only output. A server still starting up (it accepts connections before it
+/// accepts sessions) is waited for, up to 10 s.
+pub fn psql(url: &str, sql: &str) -> String {
+    for _ in 0..400 {
+        let output = Command::new(program("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() && stderr.contains("the database system is starting up") {
+            // Test set-up, not library code: nothing to wait on but the server.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(Duration::from_millis(25));
+            continue;
+        }
+        assert!(output.status.success(), "psql failed: {stderr}");
+        return String::from_utf8(output.stdout).unwrap();
+    }
+    panic!("postgres at {url} did not finish starting up");
+}
+
+impl Cluster {
+    /// [`psql`] on this cluster's `postgres` database, as the trusted `postgres` user.
+    pub fn psql(&self, sql: &str) -> String {
+        psql(&self.url, sql)
+    }
+}

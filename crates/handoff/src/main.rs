@@ -11,6 +11,7 @@ use handoff_server::{demo, App, ConfigLayer, OfflineKeys, Settings};
 use handoff_store::SqlStore;
 
 mod admin;
+mod db;
 mod logging;
 mod webhook;
 
@@ -50,6 +51,9 @@ enum Command {
     /// Sign, send and verify SSO webhooks (seed 002).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Copy a SQLite installation into PostgreSQL; back up the SQLite database while serving.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// The configuration of `serve`, for commands that work on its database directly.
@@ -206,6 +210,7 @@ async fn main() -> ExitCode {
         Command::Keys(command) => keys(command).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Webhook(command) => webhook::run(command).await,
+        Command::Db(command) => db::run(command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

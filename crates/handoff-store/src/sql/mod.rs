@@ -136,6 +136,11 @@ impl SqlStore {
         Ok(Self { pool, dialect, journal })
     }
 
+    /// The pool, for `crate::transfer`, which reads and writes tables no trait names.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         self.dialect.migrator().run(&self.pool).await.map_err(backend)
     }

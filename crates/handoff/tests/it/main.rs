@@ -7,6 +7,7 @@ mod backend;
 mod harness;
 
 mod admin;
+mod backup;
 mod bounds;
 mod browser;
 mod console;
@@ -15,6 +16,7 @@ mod console_browser;
 mod console_overview;
 mod console_resources;
 mod crash;
+mod db_copy;
 mod demo;
 mod inbound;
 mod launch;
