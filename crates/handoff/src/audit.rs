@@ -103,7 +103,8 @@ async fn export(args: ExportArgs) -> Result<(), String> {
 
     let mut out = Output::open(args.output.as_deref())?;
     let result = async {
-        let newest = store.audit(&AuditFilter { limit: 1, ..AuditFilter::default() }).await.map_err(|e| e.to_string())?;
+        let newest =
+            store.audit(&AuditFilter { limit: 1, ..AuditFilter::default() }).await.map_err(|e| e.to_string())?;
         let newest = newest.first().map_or(0, |record| record.id);
         let text = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), rfc3339);
         let detail = format!("format={} since={} until={} via=cli", format.name(), text(since), text(until));
@@ -128,7 +129,12 @@ async fn export(args: ExportArgs) -> Result<(), String> {
 }
 
 /// Writes the records of `range`, page by page; returns how many.
-async fn copy(store: &SqlStore, mut range: AuditRange, format: Format, out: &mut impl io::Write) -> Result<u64, String> {
+async fn copy(
+    store: &SqlStore,
+    mut range: AuditRange,
+    format: Format,
+    out: &mut impl io::Write,
+) -> Result<u64, String> {
     let write_error = |e: io::Error| format!("cannot write the export: {e}");
     out.write_all(format.header().as_bytes()).map_err(write_error)?;
     let mut count = 0;
@@ -162,7 +168,9 @@ impl Output {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => format!("{} exists already: the export never overwrites a file", path.display()),
+            io::ErrorKind::AlreadyExists => {
+                format!("{} exists already: the export never overwrites a file", path.display())
+            }
             _ => format!("cannot create {}: {e}", path.display()),
         })?;
         Ok(Self { writer: BufWriter::new(Box::new(file)), path: Some(path.to_owned()) })

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
-    AuditEvent, AuditFilter, AuditRange, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome, PageRequest,
-    Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRange, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome,
+    PageRequest, Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
