@@ -276,6 +276,9 @@ pub struct UserView {
     pub created_at: String,
 }
 
+/// An audit record, in the one shape the admin API, the console's export and `handoff audit
+/// export` share (a CSV export has these columns in this order); fields without a value are
+/// left out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecordView {
