@@ -1,12 +1,13 @@
 //! handoff's domain: the values every surface agrees on, and nothing that performs I/O.
 //!
 //! Owns: typed ids, generated secrets and their digests, the redirect-path policy, SSO token
-//! claims with their signing keys, the master-key envelope, the `Clock`, and the store traits that
-//! backends implement. The wire types and problem types are `handoff-proto`'s, re-exported here.
+//! claims with their signing keys, the master-key envelope, the `Clock`, the audit record's export formats, and the store
+//! traits that backends implement. The wire types and problem types are `handoff-proto`'s, re-exported here.
 //! Must not: open sockets or files, read the wall clock outside `SystemClock`, or log.
 
 pub mod clock;
 pub mod crypto;
+pub mod export;
 pub mod ids;
 pub mod limits;
 pub mod model;

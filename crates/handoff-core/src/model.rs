@@ -339,6 +339,19 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// A page of an export: the records with `since <= at < until` and `id <= newest` (the log as
+/// it was when the export started), oldest first by `(at, id)`, after the cursor `after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditRange {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub newest: i64,
+    /// The `(at, id)` of the last record of the previous page.
+    pub after: Option<(i64, i64)>,
+    /// 1 to 1000.
+    pub limit: u32,
+}
+
 /// Keyset pagination over ids: items after `after`, at most `limit`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageRequest {

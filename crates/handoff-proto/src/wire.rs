@@ -276,6 +276,9 @@ pub struct UserView {
     pub created_at: String,
 }
 
+/// An audit record, in the one shape the admin API, the console's export and `handoff audit
+/// export` share (a CSV export has these columns in this order); fields without a value are
+/// left out.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecordView {
@@ -554,6 +557,31 @@ pub struct StatsHealth {
     /// When this node last purged expired sessions and records (RFC 3339); null before the first
     /// purge since it started.
     pub last_purge_at: Option<String>,
+    /// `audit_retention_days`: audit records older are deleted; 0 keeps every record.
+    #[serde(default)]
+    pub audit_retention_days: u32,
+    /// When the oldest audit record was written (RFC 3339); null when the log is empty.
+    #[serde(default)]
+    pub oldest_audit_record_at: Option<String>,
+    /// This node's last audit purge; null before the first since it started, and always when
+    /// `audit_retention_days` is 0.
+    #[serde(default)]
+    pub last_audit_purge: Option<AuditPurgeView>,
+}
+
+/// One run of the audit purge on a node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPurgeView {
+    /// When it ran (RFC 3339).
+    pub at: String,
+    /// It deleted the records written before this time (RFC 3339): `at` less the retention.
+    pub before: String,
+    /// How many records it deleted.
+    pub removed: u64,
+    /// Whether it stopped because another node was pruning (PostgreSQL): that node deletes the
+    /// rest.
+    pub other_node: bool,
 }
 
 /// A signing key and how old it is.

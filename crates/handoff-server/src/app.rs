@@ -34,7 +34,8 @@ use crate::infra::{ssrf, telemetry};
 use crate::router::router;
 use crate::services::{Adapters, Services};
 
-/// How often expired sessions and consumed-token records are swept.
+/// How often expired sessions and consumed-token records are swept, and audit records past
+/// `audit_retention_days` deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
 /// How often keys created on other nodes (rotations) are picked up.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
@@ -195,8 +196,9 @@ impl App {
         self.listener.local_addr()
     }
 
-    /// The services this app serves (the binary's `--demo` uses them).
-    pub fn services(&self) -> &Services {
+    /// The services this app serves (the binary's `--demo` uses them, tests run the background
+    /// purges through them).
+    pub fn services(&self) -> &Arc<Services> {
         &self.services
     }
 
@@ -208,6 +210,7 @@ impl App {
             loop {
                 ticker.tick().await;
                 services.purge_expired().await;
+                services.purge_audit().await;
             }
         });
         let services = self.services.clone();

@@ -118,6 +118,10 @@ pub struct ConfigLayer {
     /// more are closed at accept [default: 64].
     #[arg(long, env = "HANDOFF_MAX_CONNECTIONS_PER_CLIENT")]
     pub max_connections_per_client: Option<u32>,
+    /// Days audit records are kept; older ones are deleted in the background, in small batches
+    /// (on PostgreSQL by one node at a time). 0 keeps every record [default: 0].
+    #[arg(long, env = "HANDOFF_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u32>,
     /// Whether suppliers may be at private, loopback, link-local or other reserved addresses
     /// (on-premise suppliers, development); `--allow-private-endpoints` alone means true
     /// [default: false].
@@ -163,6 +167,7 @@ impl ConfigLayer {
             forward_auth_allow,
             max_connections,
             max_connections_per_client,
+            audit_retention_days,
             allow_private_endpoints
         )
     }
@@ -283,9 +288,14 @@ pub struct Settings {
     /// Open connections at most, in all and per client address.
     pub max_connections: u32,
     pub max_connections_per_client: u32,
+    /// Days audit records are kept; 0 keeps them all.
+    pub audit_retention_days: u32,
     /// Whether suppliers may be at private or reserved addresses (refused by default: SSRF).
     pub allow_private_endpoints: bool,
 }
+
+/// The longest `audit_retention_days` (a hundred years).
+pub const MAX_AUDIT_RETENTION_DAYS: u32 = 36_500;
 
 /// Addresses and networks, as `metrics_allow` and `forward_auth_allow` name them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -389,6 +399,13 @@ impl Settings {
         if max_connections == 0 || max_connections_per_client == 0 {
             return Err(invalid("max_connections", "and max_connections_per_client must be at least 1"));
         }
+        let audit_retention_days = layer.audit_retention_days.unwrap_or(0);
+        if audit_retention_days > MAX_AUDIT_RETENTION_DAYS {
+            return Err(invalid(
+                "audit_retention_days",
+                format!("must be 0 (keep every record) or a number of days up to {MAX_AUDIT_RETENTION_DAYS}"),
+            ));
+        }
         if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
@@ -431,6 +448,7 @@ impl Settings {
             forward_auth_allow,
             max_connections,
             max_connections_per_client,
+            audit_retention_days,
             allow_private_endpoints: layer.allow_private_endpoints.unwrap_or(false),
         })
     }
@@ -483,6 +501,16 @@ mod tests {
         let layer: ConfigLayer = toml::from_str("allow_private_endpoints = true").unwrap();
         assert!(Settings::resolve(layer).unwrap().allow_private_endpoints);
         assert!(ConfigLayer::known_env().contains(&"HANDOFF_ALLOW_PRIVATE_ENDPOINTS".to_string()));
+    }
+
+    #[test]
+    fn audit_retention_keeps_everything_unless_set() {
+        assert_eq!(Settings::resolve(ConfigLayer::default()).unwrap().audit_retention_days, 0);
+        let layer: ConfigLayer = toml::from_str("audit_retention_days = 400").unwrap();
+        assert_eq!(Settings::resolve(layer).unwrap().audit_retention_days, 400);
+        let layer = ConfigLayer { audit_retention_days: Some(MAX_AUDIT_RETENTION_DAYS + 1), ..Default::default() };
+        assert!(Settings::resolve(layer).is_err());
+        assert!(ConfigLayer::known_env().contains(&"HANDOFF_AUDIT_RETENTION_DAYS".to_string()));
     }
 
     #[test]

@@ -19,4 +19,4 @@ mod services;
 pub use app::{App, BootError, OfflineKeys};
 pub use config::{ConfigLayer, Settings};
 pub use services::demo;
-pub use services::Services;
+pub use services::{AuditPurge, Services, PURGE_BATCH};

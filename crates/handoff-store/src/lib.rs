@@ -26,6 +26,14 @@ macro_rules! count_audits_conflict {
     };
 }
 
+/// The key of PostgreSQL's advisory lock that one node at a time prunes the audit log under
+/// (`b"handoff\x01"` as a big-endian number), as a literal for the SQL.
+macro_rules! audit_prune_lock {
+    () => {
+        "7521414230330205697"
+    };
+}
+
 mod journal;
 mod sql;
 pub mod transfer;
@@ -36,6 +44,10 @@ use std::time::Duration;
 use handoff_core::store::{Store, StoreError};
 
 pub use sql::{Dialect, SqlStore};
+
+/// The advisory lock key the audit prune takes on PostgreSQL (`pg_try_advisory_xact_lock`), for
+/// operators who look at `pg_locks` and for tests that hold it.
+pub const AUDIT_PRUNE_LOCK: i64 = 7_521_414_230_330_205_697;
 
 /// Connection pool settings.
 #[derive(Debug, Clone)]
@@ -68,5 +80,14 @@ fn conflict_or_backend(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
         _ => backend(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prune_lock_key_is_one_number() {
+        assert_eq!(audit_prune_lock!(), super::AUDIT_PRUNE_LOCK.to_string());
+        assert_eq!(super::AUDIT_PRUNE_LOCK.to_be_bytes(), *b"handoff\x01");
     }
 }

@@ -11,6 +11,7 @@ use handoff_server::{demo, App, ConfigLayer, OfflineKeys, Settings};
 use handoff_store::SqlStore;
 
 mod admin;
+mod audit;
 mod db;
 mod logging;
 mod webhook;
@@ -46,6 +47,9 @@ enum Command {
     /// Signing keys, straight in the configured database (no server or admin token needed).
     #[command(subcommand)]
     Keys(Keys),
+    /// The audit log straight from the configured database: `export` for archiving.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Manage organizations, partners, users and read the audit log through the admin API.
     Admin(admin::AdminArgs),
     /// Sign, send and verify SSO webhooks (seed 002).
@@ -208,6 +212,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Keys(command) => keys(command).await,
+        Command::Audit(command) => audit::run(command).await,
         Command::Admin(args) => admin::run(args).await,
         Command::Webhook(command) => webhook::run(command).await,
         Command::Db(command) => db::run(command).await,

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::model::{
-    AuditEvent, AuditFilter, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome, PageRequest,
-    Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
+    AuditEvent, AuditFilter, AuditRange, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome,
+    PageRequest, Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
 use crate::token::KeyKind;
@@ -123,10 +123,29 @@ pub trait OperatorSessions: Send + Sync {
     async fn purge_operator_sessions(&self, now: i64, idle_cutoff: i64) -> StoreResult<u64>;
 }
 
+/// What one batch of [`Audit::prune_audit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pruned {
+    /// This many records were deleted (fewer than the batch: none older are left).
+    Removed(u64),
+    /// Another node holds the prune lock (PostgreSQL): nothing was deleted, that node prunes.
+    Busy,
+}
+
 #[async_trait]
 pub trait Audit: Send + Sync {
     /// Newest first.
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// One page of an export, oldest first (see [`AuditRange`]); read through an index on `at`,
+    /// so a page costs its rows wherever the range lies.
+    async fn audit_range(&self, range: &AuditRange) -> StoreResult<Vec<AuditRecord>>;
+    /// The `at` of the oldest record, if there is one.
+    async fn oldest_audit(&self) -> StoreResult<Option<i64>>;
+    /// Deletes at most `limit` of the records with `at < before`, oldest first, in one short
+    /// transaction. On PostgreSQL only while holding the prune lock (a transaction-level advisory
+    /// lock, so it works behind a transaction-pooling PgBouncer): when another node holds it,
+    /// [`Pruned::Busy`]. Touches no other table: the hourly rollup keeps counting what happened.
+    async fn prune_audit(&self, before: i64, limit: u32) -> StoreResult<Pruned>;
 }
 
 /// One row of the audit rollup: how many audit records of one kind, outcome and reason were

@@ -30,7 +30,11 @@ async fn render(State(state): State<AppState>, peer: Peer) -> Response {
         return refused.into_response();
     }
     let (queued, connections) = state.load();
-    match telemetry::render(queued, connections) {
+    let audit = telemetry::AuditGauges {
+        retention_days: state.settings().audit_retention_days,
+        oldest_age_seconds: state.oldest_audit_age().await,
+    };
+    match telemetry::render(queued, connections, &audit) {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

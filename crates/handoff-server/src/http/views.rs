@@ -6,12 +6,8 @@ use handoff_core::wire::{
 };
 
 use crate::config::PublicUrl;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
-pub fn rfc3339(unix: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
-}
+pub use handoff_core::export::rfc3339;
 
 pub fn organization(o: &Organization) -> OrganizationView {
     OrganizationView {
@@ -83,21 +79,9 @@ pub fn supplier(s: &Supplier, public_url: &PublicUrl) -> SupplierView {
     }
 }
 
+/// The record's one shape (`handoff_core::export`, which the exports render too).
 pub fn audit_record(r: &AuditRecord) -> AuditRecordView {
-    let e = &r.event;
-    AuditRecordView {
-        id: r.id,
-        at: rfc3339(e.at),
-        kind: e.kind.clone(),
-        outcome: e.outcome.map(|o| o.as_str().to_owned()),
-        reason: e.reason.clone(),
-        partner_id: e.partner_id.clone(),
-        organization_id: e.organization_id.clone(),
-        user_id: e.user_id.clone(),
-        client_addr: e.client_addr.clone(),
-        request_id: e.request_id.clone(),
-        detail: e.detail.clone(),
-    }
+    handoff_core::export::view(r)
 }
 
 /// A page of `items` (fetched with `limit + 1` rows) with the cursor taken from its last item.

@@ -1,6 +1,7 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
-//! group-commit queue, the database pool and the open connections.
+//! group-commit queue, the database pool, the open connections, and the audit log's retention
+//! (the oldest record's age, the last audit purge, the records it deleted).
 //!
 //! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
 //! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only,
@@ -20,6 +21,10 @@ const QUEUE: &str = "handoff_journal_queue_depth";
 const CONNECTIONS: &str = "handoff_db_connections";
 const OPEN_CONNECTIONS: &str = "handoff_connections_open";
 const REFUSED_CONNECTIONS: &str = "handoff_connections_refused_total";
+const AUDIT_OLDEST_AGE: &str = "handoff_audit_oldest_record_age_seconds";
+const AUDIT_RETENTION: &str = "handoff_audit_retention_days";
+const AUDIT_LAST_PURGE: &str = "handoff_audit_last_purge_timestamp_seconds";
+const AUDIT_PURGED: &str = "handoff_audit_purged_records_total";
 
 /// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -83,11 +88,34 @@ pub fn outcome(kind: String, outcome: Option<Outcome>, reason: String) {
     ::metrics::counter!(AUDIT_RECORDS, "kind" => kind, "outcome" => outcome, "reason" => reason).increment(1);
 }
 
+/// Counts audit records deleted by the retention purge.
+pub fn audit_purged(records: u64) {
+    ::metrics::counter!(AUDIT_PURGED).increment(records);
+}
+
+/// Marks a finished audit purge run at `at` (Unix seconds).
+pub fn audit_purge_finished(at: i64) {
+    ::metrics::gauge!(AUDIT_LAST_PURGE).set(at as f64);
+}
+
+/// The audit log's retention at scrape time.
+pub struct AuditGauges {
+    /// `audit_retention_days` (0 keeps every record).
+    pub retention_days: u32,
+    /// Seconds since the oldest record was written, 0 for an empty log; `None` when the database
+    /// did not answer (the gauge keeps its last value).
+    pub oldest_age_seconds: Option<i64>,
+}
+
 /// The exposition text, with the gauges read at scrape time set first: writes queued for the
-/// group commit, and the database pool's (open, idle) connections. `None` when the recorder could
-/// not be installed.
-pub fn render(queued: usize, (open, idle): (u32, u32)) -> Option<String> {
+/// group commit, the database pool's (open, idle) connections and the audit log's retention.
+/// `None` when the recorder could not be installed.
+pub fn render(queued: usize, (open, idle): (u32, u32), audit: &AuditGauges) -> Option<String> {
     let handle = handle()?;
+    ::metrics::gauge!(AUDIT_RETENTION).set(f64::from(audit.retention_days));
+    if let Some(age) = audit.oldest_age_seconds {
+        ::metrics::gauge!(AUDIT_OLDEST_AGE).set(age as f64);
+    }
     ::metrics::gauge!(QUEUE).set(queued as f64);
     ::metrics::gauge!(CONNECTIONS, "state" => "idle").set(f64::from(idle));
     ::metrics::gauge!(CONNECTIONS, "state" => "in_use").set(f64::from(open.saturating_sub(idle)));

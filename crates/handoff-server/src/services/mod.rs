@@ -1,8 +1,8 @@
 //! The domain services, in one place below every surface: partner and admin authentication,
 //! minting and redeeming links, sessions, inbound events and provisioning, launches, secret
 //! rotation, the registry of organizations, partners, integrations and suppliers, users, limits,
-//! the audit log (`audit`: one record, the export), the overview's numbers (`stats`) and the web
-//! console's operator sessions. Each file adds its operations to [`Services`].
+//! the audit log (`audit`: one record, the export; `retention`: pruning it), the overview's
+//! numbers (`stats`) and the web console's operator sessions. Each file adds its operations to [`Services`].
 //!
 //! Every audited service stamps its record once, at its boundary: an inner step returns a
 //! `Result`, and [`Services::conclude`] audits the refusal (acceptances are stamped with
@@ -23,6 +23,7 @@ mod mint;
 mod provision;
 mod redeem;
 mod registry;
+mod retention;
 mod rotate;
 mod sessions;
 mod stats;
@@ -54,6 +55,7 @@ pub use context::Ctx;
 pub use inbound::SignedEvent;
 pub use launch::{Launched, Step};
 pub use redeem::{Checked, Redeemed};
+pub use retention::{AuditPurge, PURGE_BATCH};
 pub use rotate::Rotated;
 pub use sessions::Identity;
 pub use stats::Stats;
@@ -84,6 +86,8 @@ pub struct Services {
     http: reqwest::Client,
     /// When the background purge last succeeded on this node (`stats::NEVER` before).
     last_purge: AtomicI64,
+    /// This node's last audit purge (`retention`).
+    last_audit_purge: Mutex<Option<AuditPurge>>,
 }
 
 impl Services {
@@ -101,6 +105,7 @@ impl Services {
             partner_windows: Mutex::default(),
             http,
             last_purge: AtomicI64::new(stats::NEVER),
+            last_audit_purge: Mutex::default(),
         }
     }
 

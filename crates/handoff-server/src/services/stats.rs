@@ -1,6 +1,7 @@
 //! The numbers behind the console's overview and `GET /admin/v1/stats`: SSO volume from the
 //! audit rollup, bucketed by `handoff_core::stats`, live sessions, and this node's health
-//! (database, journal queue, signing-key ages, last purge).
+//! (database, journal queue, signing-key ages, last purge) with the audit log's retention (the
+//! oldest record, the last audit purge).
 //!
 //! Owns: gathering them in one call. Must not: count from the audit log itself (the rollup
 //! exists so that this stays fast at any size), or render them (surfaces do).
@@ -11,7 +12,7 @@ use handoff_core::stats::{overview, Overview, Span};
 use handoff_core::store::StoredKey;
 use handoff_core::token::KeyKind;
 
-use super::Services;
+use super::{AuditPurge, Services};
 use crate::error::ApiResult;
 
 /// What [`Services::stats`] reports.
@@ -28,6 +29,12 @@ pub struct Health {
     pub signing_keys: Vec<SigningKey>,
     /// When this node's background purge last succeeded (Unix seconds).
     pub last_purge_at: Option<i64>,
+    /// `audit_retention_days` (0: every record is kept).
+    pub audit_retention_days: u32,
+    /// When the oldest audit record was written, if there is one.
+    pub oldest_audit_at: Option<i64>,
+    /// This node's last audit purge since it started.
+    pub last_audit_purge: Option<AuditPurge>,
 }
 
 pub struct SigningKey {
@@ -47,12 +54,13 @@ impl Services {
         let (hours, days) = (Span::hourly(now), Span::daily(now));
         let store = self.store.fresh();
         let idle_cutoff = now - self.settings.session_idle_timeout;
-        let (ping, hourly, daily, active_sessions, keys) = tokio::join!(
+        let (ping, hourly, daily, active_sessions, keys, oldest_audit) = tokio::join!(
             store.ping(),
             store.audit_counts(hours.since, hours.until, hours.width),
             store.audit_counts(days.since, days.until, days.width),
             store.active_sessions(now, idle_cutoff),
             store.keys(),
+            store.oldest_audit(),
         );
         if let Err(err) = &ping {
             tracing::warn!(%err, "the database did not answer the stats ping");
@@ -66,6 +74,9 @@ impl Services {
                 journal_queue: self.commits.queued(),
                 signing_keys: signing_keys(keys?, now),
                 last_purge_at: (last_purge != NEVER).then_some(last_purge),
+                audit_retention_days: self.settings.audit_retention_days,
+                oldest_audit_at: oldest_audit?,
+                last_audit_purge: self.last_audit_purge(),
             },
         })
     }

@@ -23,6 +23,7 @@ mod suppliers;
 mod throttle;
 mod users;
 
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,7 @@ use handoff_core::model::{Organization, PageRequest, SealedSecrets};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Journal, Store, StoreError, StoreResult, Write};
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
 use self::rows::previous_parts;
@@ -62,6 +64,17 @@ impl Dialect {
         match self {
             Dialect::Sqlite => &SQLITE_MIGRATOR,
             Dialect::Postgres => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// The statement that takes the audit prune lock for the rest of the transaction, answering
+    /// whether it got it: PostgreSQL's transaction-level advisory lock (released at commit, so it
+    /// holds behind a transaction-pooling PgBouncer; a session-level lock would not). SQLite
+    /// needs none: one node, and its writers take turns anyway.
+    fn prune_lock(self) -> Option<&'static str> {
+        match self {
+            Dialect::Sqlite => None,
+            Dialect::Postgres => Some(concat!("SELECT pg_try_advisory_xact_lock(", audit_prune_lock!(), ")")),
         }
     }
 
@@ -139,6 +152,20 @@ impl SqlStore {
     /// The pool, for `crate::transfer`, which reads and writes tables no trait names.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Like [`SqlStore::connect`], for commands that read an installation in place (`handoff
+    /// audit export`): a SQLite file that does not exist is an error instead of a new, empty
+    /// database, and nothing is migrated.
+    pub async fn open_existing(database_url: &str, settings: &PoolSettings) -> StoreResult<Self> {
+        if Dialect::of(database_url) == Some(Dialect::Sqlite) {
+            let options = SqliteConnectOptions::from_str(database_url).map_err(backend)?;
+            let path = options.get_filename();
+            if !path.exists() {
+                return Err(backend(format!("there is no database at {}", path.display())));
+            }
+        }
+        Self::connect(database_url, settings).await
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

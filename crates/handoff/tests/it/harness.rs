@@ -11,7 +11,7 @@ use std::sync::Arc;
 use handoff_client::wire::{OrganizationView, PartnerView, UserView};
 use handoff_client::{Client, PartnerCredentials};
 use handoff_core::Clock;
-use handoff_server::{App, ConfigLayer, Settings};
+use handoff_server::{App, ConfigLayer, Services, Settings};
 use handoff_testkit::postgres;
 
 use crate::backend::Backend;
@@ -47,6 +47,8 @@ pub struct TestServer {
     /// The PostgreSQL server, when the test runs on that backend; dropped after the app.
     _postgres: Option<postgres::Cluster>,
     pub clock: Arc<TestClock>,
+    /// The running app's services, for a test that runs a background task (a purge) now.
+    pub services: Arc<Services>,
     /// The server's database, for a test that writes what no request can (a second connection).
     pub database_url: String,
     pub admin: Client,
@@ -91,6 +93,7 @@ impl TestServer {
         let clock = Arc::new(TestClock(AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp())));
         let app = App::build(settings, clock.clone()).await.unwrap();
         let url = format!("http://{}", app.local_addr().unwrap());
+        let services = app.services().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -101,6 +104,7 @@ impl TestServer {
             _dir: dir,
             _postgres: postgres,
             clock,
+            services,
             database_url,
             admin,
             http: http_client(),

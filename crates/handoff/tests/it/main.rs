@@ -7,6 +7,7 @@ mod backend;
 mod harness;
 
 mod admin;
+mod audit_export;
 mod backup;
 mod bounds;
 mod browser;
@@ -28,6 +29,7 @@ mod partner_sso;
 mod portal;
 mod proxy;
 mod redirect_paths;
+mod retention;
 mod schema;
 mod secrets;
 mod stats;

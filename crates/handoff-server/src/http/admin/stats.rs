@@ -5,7 +5,9 @@ use axum::extract::State;
 use axum::Json;
 use handoff_core::stats::{Bucket, Tally};
 use handoff_core::token::KeyKind;
-use handoff_core::wire::{OutcomeCounts, RefusalReasonCount, SigningKeyAge, StatsBucket, StatsHealth, StatsView};
+use handoff_core::wire::{
+    AuditPurgeView, OutcomeCounts, RefusalReasonCount, SigningKeyAge, StatsBucket, StatsHealth, StatsView,
+};
 
 use crate::error::ApiResult;
 use crate::http::extract::AdminAuth;
@@ -44,6 +46,14 @@ fn view(stats: Stats) -> StatsView {
                 .map(|k| SigningKeyAge { kind: kind_name(k.kind).into(), kid: k.kid, age_seconds: k.age_seconds })
                 .collect(),
             last_purge_at: health.last_purge_at.map(rfc3339),
+            audit_retention_days: health.audit_retention_days,
+            oldest_audit_record_at: health.oldest_audit_at.map(rfc3339),
+            last_audit_purge: health.last_audit_purge.map(|p| AuditPurgeView {
+                at: rfc3339(p.at),
+                before: rfc3339(p.cutoff),
+                removed: p.removed,
+                other_node: p.other_node,
+            }),
         },
     }
 }

@@ -2,7 +2,8 @@
 //! `GET /admin/v1/audit`, read by the same `AuditQuery`, newest first, an "older" link carrying
 //! the cursor and the filters), one record in full (`GET /admin/audit/{id}`), and the export of
 //! the filtered set as JSON lines or CSV (`GET /admin/audit/export`), streamed chunk by chunk
-//! from `services::AuditExport` as each record's `AuditRecordView`.
+//! from `services::AuditExport` as each record's `AuditRecordView` (the lines are
+//! `handoff_core::export`'s, shared with `handoff audit export`).
 //!
 //! Must not: read the store or hold the exported set in memory (the service pages through it).
 
@@ -13,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use handoff_core::model::AuditRecord;
+use handoff_core::export::Format;
 use handoff_core::wire::AuditRecordView;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -86,57 +87,16 @@ pub(super) struct ExportFormat {
     format: Option<String>,
 }
 
-/// An export's format: JSON lines (one `AuditRecordView` a line) or CSV.
-#[derive(Clone, Copy)]
-enum Format {
-    JsonLines,
-    Csv,
+/// An export's format (`jsonl`, the default, or `csv`), rendered by `handoff_core::export`
+/// exactly as `handoff audit export` renders it.
+fn export_format(name: Option<&str>) -> ApiResult<Format> {
+    Format::parse(name.unwrap_or("jsonl")).ok_or_else(|| ApiError::invalid("format must be jsonl or csv."))
 }
 
-impl Format {
-    fn parse(format: Option<&str>) -> ApiResult<Self> {
-        match format {
-            Some("jsonl") | None => Ok(Self::JsonLines),
-            Some("csv") => Ok(Self::Csv),
-            Some(_) => Err(ApiError::invalid("format must be jsonl or csv.")),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::JsonLines => "jsonl",
-            Self::Csv => "csv",
-        }
-    }
-
-    fn content_type(self) -> &'static str {
-        match self {
-            Self::JsonLines => "application/x-ndjson",
-            Self::Csv => "text/csv; charset=utf-8",
-        }
-    }
-
-    /// What comes before the first record.
-    fn header(self) -> &'static str {
-        match self {
-            Self::JsonLines => "",
-            Self::Csv => {
-                "id,at,kind,outcome,reason,partner_id,organization_id,user_id,client_addr,request_id,detail\r\n"
-            }
-        }
-    }
-
-    /// Appends `records` to `out`, one line each.
-    fn render(self, records: &[AuditRecord], out: &mut String) -> io::Result<()> {
-        for record in records {
-            let view = views::audit_record(record);
-            match self {
-                Self::JsonLines => out.push_str(&serde_json::to_string(&view).map_err(io::Error::other)?),
-                Self::Csv => csv_row(&view, out),
-            }
-            out.push_str(if matches!(self, Self::Csv) { "\r\n" } else { "\n" });
-        }
-        Ok(())
+fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::JsonLines => "application/x-ndjson",
+        Format::Csv => "text/csv; charset=utf-8",
     }
 }
 
@@ -146,10 +106,10 @@ pub(super) async fn audit_export(
     State(state): State<AppState>,
     ctx: Ctx,
     _: Operator,
-    Query(format): Query<ExportFormat>,
+    Query(query_format): Query<ExportFormat>,
     Query(query): Query<AuditQuery>,
 ) -> ApiResult<Response> {
-    let format = Format::parse(format.format.as_deref())?;
+    let format = export_format(query_format.format.as_deref())?;
     let (filter, _) = query.filter()?;
     let export = AuditExport::start(state, &ctx.via("console"), filter, format.name()).await?;
     let chunks = futures_util::stream::unfold(Some((export, true)), move |next| async move {
@@ -158,7 +118,7 @@ pub(super) async fn audit_export(
         match export.next_chunk().await {
             Ok(Some(records)) => match format.render(&records, &mut out) {
                 Ok(()) => Some((Ok(out), Some((export, false)))),
-                Err(error) => Some((Err(error), None)),
+                Err(error) => Some((Err(io::Error::other(error)), None)),
             },
             Ok(None) if !out.is_empty() => Some((Ok(out), None)),
             Ok(None) => None,
@@ -168,7 +128,7 @@ pub(super) async fn audit_export(
     });
     let mut response = Body::from_stream(chunks).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(format)));
     let disposition = format!("attachment; filename=\"handoff-audit.{}\"", format.name());
     if let Ok(disposition) = HeaderValue::from_str(&disposition) {
         headers.insert(header::CONTENT_DISPOSITION, disposition);
@@ -176,46 +136,6 @@ pub(super) async fn audit_export(
     // The console's headers (no caching of the download among them).
     response.extensions_mut().insert(ConsolePage);
     Ok(response)
-}
-
-/// One CSV row (RFC 4180): a field with a comma, a quote or a line break is quoted, its quotes
-/// doubled. A field a spreadsheet would read as a formula (starting with `=`, `+`, `-` or `@`;
-/// request ids and details carry what clients sent) gets a leading `'`, as OWASP advises against
-/// CSV injection.
-fn csv_row(view: &AuditRecordView, out: &mut String) {
-    let id = view.id.to_string();
-    let fields = [
-        Some(id.as_str()),
-        Some(view.at.as_str()),
-        Some(view.kind.as_str()),
-        view.outcome.as_deref(),
-        Some(view.reason.as_str()),
-        view.partner_id.as_deref(),
-        view.organization_id.as_deref(),
-        view.user_id.as_deref(),
-        view.client_addr.as_deref(),
-        view.request_id.as_deref(),
-        view.detail.as_deref(),
-    ];
-    for (i, field) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let field = field.unwrap_or_default();
-        let quoted = field.contains([',', '"', '\n', '\r']);
-        if quoted {
-            out.push('"');
-        }
-        if field.starts_with(['=', '+', '-', '@']) {
-            out.push('\'');
-        }
-        if quoted {
-            out.push_str(&field.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(field);
-        }
-    }
 }
 
 /// The audit log page: the filter form, the refusal of bad filters, the records and the links on.

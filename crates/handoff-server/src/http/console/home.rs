@@ -1,6 +1,6 @@
 //! The console's overview (`GET /admin`): SSO volume per surface over the last 24 hours or (with
 //! `?span=days`) the last 30 days, the most frequent refusal reasons, live sessions, this node's
-//! health, and who is signed in. The numbers are `Services::stats`, the ones
+//! health with the audit log's retention, and who is signed in. The numbers are `Services::stats`, the ones
 //! `GET /admin/v1/stats` serves.
 //!
 //! Must not: count anything itself (the service does), or need a script (the span is a link).
@@ -153,7 +153,8 @@ fn refusals(stats: &Stats) -> Markup {
     }
 }
 
-/// The database, the journal queue, the signing keys and the last purge of this node.
+/// The database, the journal queue, the signing keys and the last purge of this node, and the
+/// audit log's retention: the setting, the oldest record, this node's last audit purge.
 fn health(stats: &Stats, now: i64) -> Markup {
     let health = &stats.health;
     html! {
@@ -176,6 +177,32 @@ fn health(stats: &Stats, now: i64) -> Markup {
                     @match health.last_purge_at {
                         Some(at) => { time datetime=(rfc3339(at)) { (rfc3339(at)) } " (" (age(now - at)) " ago)" }
                         None => { "Not yet since this node started" }
+                    }
+                }
+                dt { "Audit retention" }
+                dd {
+                    @match health.audit_retention_days {
+                        0 => { "Every record is kept (audit_retention_days = 0)" }
+                        days => { (days) " days" }
+                    }
+                }
+                dt { "Oldest audit record" }
+                dd {
+                    @match health.oldest_audit_at {
+                        Some(at) => { time datetime=(rfc3339(at)) { (rfc3339(at)) } " (" (age(now - at)) " old)" }
+                        None => { "None" }
+                    }
+                }
+                dt { "Last audit purge" }
+                dd {
+                    @match (health.audit_retention_days, &health.last_audit_purge) {
+                        (0, _) => { "Off" }
+                        (_, None) => { "Not yet since this node started" }
+                        (_, Some(purge)) => {
+                            time datetime=(rfc3339(purge.at)) { (rfc3339(purge.at)) } " (" (age(now - purge.at)) " ago): "
+                            (purge.removed) " records from before " (rfc3339(purge.cutoff)) " removed"
+                            @if purge.other_node { ", another node was pruning" }
+                        }
                     }
                 }
             }
