@@ -53,9 +53,17 @@ pub struct ConfigLayer {
     /// Base64 of 32 bytes; seals every key at rest [default: generated into the data directory].
     #[arg(long, env = "HANDOFF_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
+    /// A file holding `master_key` (systemd `LoadCredential=`, a container secret); surrounding
+    /// whitespace is ignored. Not together with `master_key`.
+    #[arg(long, env = "HANDOFF_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
     /// Bearer token for the admin API [default: generated into the data directory].
     #[arg(long, env = "HANDOFF_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A file holding `admin_token`; surrounding whitespace is ignored. Not together with
+    /// `admin_token`. `handoff admin` reads the same variable to find the token.
+    #[arg(long, env = "HANDOFF_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Lifetime of SSO links in seconds, 1 to 300 [default: 300].
     #[arg(long, env = "HANDOFF_SSO_TOKEN_TTL")]
     pub sso_token_ttl: Option<u64>,
@@ -148,7 +156,9 @@ impl ConfigLayer {
             database_max_connections,
             database_connect_timeout,
             master_key,
+            master_key_file,
             admin_token,
+            admin_token_file,
             sso_token_ttl,
             default_redirect_path,
             session_idle_timeout,
@@ -406,7 +416,9 @@ impl Settings {
                 format!("must be 0 (keep every record) or a number of days up to {MAX_AUDIT_RETENTION_DAYS}"),
             ));
         }
-        if layer.admin_token.as_ref().is_some_and(|t| t.len() < 32) {
+        let master_key = secret_value("master_key", layer.master_key, layer.master_key_file)?;
+        let admin_token = secret_value("admin_token", layer.admin_token, layer.admin_token_file)?;
+        if admin_token.as_ref().is_some_and(|t| t.len() < 32) {
             return Err(invalid("admin_token", "must be at least 32 characters"));
         }
         Ok(Settings {
@@ -416,8 +428,8 @@ impl Settings {
             data_dir,
             database_url,
             pool,
-            master_key: layer.master_key,
-            admin_token: layer.admin_token,
+            master_key,
+            admin_token,
             sso_token_ttl: seconds("sso_token_ttl", layer.sso_token_ttl, 300, 300)?.unsigned_abs(),
             default_redirect_path,
             session_idle_timeout: seconds("session_idle_timeout", layer.session_idle_timeout, 1800, 86_400 * 30)?,
@@ -451,6 +463,28 @@ impl Settings {
             audit_retention_days,
             allow_private_endpoints: layer.allow_private_endpoints.unwrap_or(false),
         })
+    }
+}
+
+/// A secret given inline or as `{key}_file`, the file's content without surrounding whitespace
+/// (the newline `echo` and editors add). Giving both is a mistake, not a precedence question.
+fn secret_value(
+    key: &'static str,
+    inline: Option<String>,
+    file: Option<PathBuf>,
+) -> Result<Option<String>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(key, format!("is set both inline and as {key}_file; set one"))),
+        (inline, None) => Ok(inline),
+        (None, Some(path)) => {
+            let text =
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            let value = text.trim();
+            if value.is_empty() {
+                return Err(invalid(key, format!("the file {} is empty", path.display())));
+            }
+            Ok(Some(value.to_owned()))
+        }
     }
 }
 
@@ -511,6 +545,35 @@ mod tests {
         let layer = ConfigLayer { audit_retention_days: Some(MAX_AUDIT_RETENTION_DAYS + 1), ..Default::default() };
         assert!(Settings::resolve(layer).is_err());
         assert!(ConfigLayer::known_env().contains(&"HANDOFF_AUDIT_RETENTION_DAYS".to_string()));
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_their_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let key_file = dir.path().join("master_key");
+        let token_file = dir.path().join("admin_token");
+        std::fs::write(&key_file, "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=\n").unwrap();
+        std::fs::write(&token_file, format!("{}\n", "t".repeat(40))).unwrap();
+        let layer: ConfigLayer = toml::from_str(&format!(
+            "master_key_file = {:?}\nadmin_token_file = {:?}",
+            key_file.display().to_string(),
+            token_file.display().to_string()
+        ))
+        .unwrap();
+        let settings = Settings::resolve(layer).unwrap();
+        assert_eq!(settings.master_key.as_deref(), Some("a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U="));
+        assert_eq!(settings.admin_token, Some("t".repeat(40)));
+
+        let both = ConfigLayer { master_key: Some("x".into()), master_key_file: Some(key_file), ..Default::default() };
+        assert!(Settings::resolve(both).unwrap_err().to_string().contains("both inline and as master_key_file"));
+        let missing = ConfigLayer { admin_token_file: Some(dir.path().join("absent")), ..Default::default() };
+        assert!(Settings::resolve(missing).unwrap_err().to_string().contains("absent"));
+        std::fs::write(&token_file, "\n").unwrap();
+        let empty = ConfigLayer { admin_token_file: Some(token_file), ..Default::default() };
+        assert!(Settings::resolve(empty).unwrap_err().to_string().contains("is empty"));
+        std::fs::write(dir.path().join("short"), "short").unwrap();
+        let short = ConfigLayer { admin_token_file: Some(dir.path().join("short")), ..Default::default() };
+        assert!(Settings::resolve(short).unwrap_err().to_string().contains("at least 32"));
     }
 
     #[test]

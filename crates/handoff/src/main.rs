@@ -13,6 +13,7 @@ use handoff_store::SqlStore;
 mod admin;
 mod audit;
 mod db;
+mod health;
 mod logging;
 mod webhook;
 
@@ -58,6 +59,17 @@ enum Command {
     /// Copy a SQLite installation into PostgreSQL; back up the SQLite database while serving.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Ask the running server's `/healthz`; exit 0 when it answers 200 (container HEALTHCHECK).
+    Healthcheck {
+        /// URL to ask [default: /healthz on the configured `listen` address, over loopback].
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+        #[command(flatten)]
+        target: Local,
+    },
 }
 
 /// The configuration of `serve`, for commands that work on its database directly.
@@ -104,7 +116,7 @@ async fn keys(command: Keys) -> Result<(), String> {
 }
 
 /// Variables of the binary itself, beside the configuration keys.
-const EXTRA_ENV: &[&str] = &["HANDOFF_CONFIG", "HANDOFF_URL", "HANDOFF_ADMIN_TOKEN_FILE", "HANDOFF_WEBHOOK_SECRET"];
+const EXTRA_ENV: &[&str] = &["HANDOFF_CONFIG", "HANDOFF_URL", "HANDOFF_WEBHOOK_SECRET"];
 
 fn settings(config: Option<PathBuf>, layer: ConfigLayer) -> Result<Settings, String> {
     ConfigLayer::check_env(std::env::vars().map(|(k, _)| k), EXTRA_ENV).map_err(|e| e.to_string())?;
@@ -216,6 +228,10 @@ async fn main() -> ExitCode {
         Command::Admin(args) => admin::run(args).await,
         Command::Webhook(command) => webhook::run(command).await,
         Command::Db(command) => db::run(command).await,
+        Command::Healthcheck { url, timeout, target } => match target.settings() {
+            Ok(settings) => health::run(&settings, url, std::time::Duration::from_secs(timeout)).await,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -378,14 +378,22 @@ impl Spawned {
 
     /// Like [`Spawned::serve_on`], on the given database (else the data directory's SQLite file).
     pub fn serve_with(data_dir: &Path, listen: &str, database_url: Option<&str>, args: &[&str]) -> Spawned {
-        let stderr_path = data_dir.join(format!("stderr-{}.log", uuid::Uuid::new_v4()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handoff"));
+        command
             .arg("serve")
             .args(["--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(["--admin-token", ADMIN_TOKEN])
             .args(database_url.map(|url| ["--database-url", url]).into_iter().flatten())
-            .args(args)
+            .args(args);
+        Self::start(command, data_dir)
+    }
+
+    /// Runs `command` (a `handoff serve` the caller configured) with debug logs to a file in
+    /// `data_dir`; waits until it says it is listening.
+    pub fn start(mut command: Command, data_dir: &Path) -> Spawned {
+        let stderr_path = data_dir.join(format!("stderr-{}.log", uuid::Uuid::new_v4()));
+        let mut child = command
             .env("RUST_LOG", "debug")
             .env_remove("HANDOFF_CONFIG")
             .stdout(Stdio::piped())

@@ -25,6 +25,7 @@ mod lifecycle;
 mod metrics;
 mod multinode;
 mod nginx;
+mod packaging;
 mod partner_sso;
 mod portal;
 mod proxy;
