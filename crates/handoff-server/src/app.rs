@@ -19,9 +19,11 @@ use handoff_core::wire::{KeysView, RotatedKeys};
 use handoff_core::Clock;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::{PublicUrl, Settings};
@@ -29,6 +31,7 @@ use crate::http::state::AppState;
 use crate::infra::connections::{Limits, Slot};
 use crate::infra::keyring::Keyring;
 use crate::infra::sealer::Sealer;
+use crate::infra::tls::{Tls, TlsError};
 use crate::infra::upstream::Upstream;
 use crate::infra::{ssrf, telemetry};
 use crate::router::router;
@@ -51,6 +54,8 @@ pub enum BootError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Crypto(#[from] handoff_core::crypto::CryptoError),
+    #[error("cannot load the TLS certificate: {0}")]
+    Tls(#[from] TlsError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -150,6 +155,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     services: Arc<Services>,
+    tls: Option<Tls>,
 }
 
 impl App {
@@ -157,6 +163,7 @@ impl App {
     pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(io_error(format!("cannot create data directory {}", settings.data_dir.display())))?;
+        let tls = settings.tls.clone().map(Tls::load).transpose()?;
         let master = master_key(&settings)?;
         let admin_token = match &settings.admin_token {
             Some(token) => Secret::from_plaintext(token.clone()).digest(),
@@ -178,7 +185,8 @@ impl App {
         if settings.public_url_from_listen {
             // `listen` may name port 0; links must carry the port actually bound.
             let bound = listener.local_addr().map_err(io_error("cannot read the bound address"))?;
-            settings.public_url = PublicUrl::parse(&format!("http://{bound}"))
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            settings.public_url = PublicUrl::parse(&format!("{scheme}://{bound}"))
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
         let upstream = settings.upstream.clone().map(Upstream::new);
@@ -188,7 +196,7 @@ impl App {
         let sealer = Sealer::new(master);
         let services = Arc::new(Services::new(Adapters { settings, store, clock, keys, sealer, admin_token, http }));
         let router = router(AppState::new(services.clone(), upstream));
-        Ok(App { listener, router, services })
+        Ok(App { listener, router, services, tls })
     }
 
     /// The address actually bound (useful with port 0).
@@ -231,33 +239,49 @@ impl App {
                 }
             }
         });
+        let (acceptor, reloader) = match self.tls {
+            Some(Tls { acceptor, reloader }) => (Some(acceptor), Some(tokio::spawn(reloader.run()))),
+            None => (None, None),
+        };
         let settings = self.services.settings();
         let limits = Limits::new(
             settings.max_connections,
             settings.max_connections_per_client,
             settings.trusted_proxies.clone(),
         );
-        let result = serve(self.listener, self.router, settings.header_read_timeout, limits, shutdown).await;
+        let listen =
+            Listen { listener: self.listener, tls: acceptor, header_read_timeout: settings.header_read_timeout };
+        let result = serve(listen, self.router, limits, shutdown).await;
         purger.abort();
         refresher.abort();
         upkeep.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         result
     }
 }
 
-/// Serves HTTP/1.1 on `listener` until `shutdown`, then lets every open connection finish its
-/// request. Connections over the caps of `limits` are closed at accept. What `axum::serve` does, plus hyper's timer: without one hyper never enforces
-/// `header_read_timeout`, and a client sending its headers a byte at a time (slow loris) would
-/// hold its connection for ever.
-async fn serve(
+/// The listening socket and how its connections are opened.
+struct Listen {
     listener: TcpListener,
-    router: Router,
+    /// Set for the TLS listener (`tls_cert`, `tls_key`).
+    tls: Option<TlsAcceptor>,
+    /// How long a client may take for its TLS handshake, and then for each request's headers.
     header_read_timeout: Duration,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+}
+
+/// Serves on `listen` until `shutdown`, then lets every open connection finish its request.
+/// Connections over the caps of `limits` are closed at accept. Plain connections speak HTTP/1.1;
+/// TLS connections HTTP/2 or HTTP/1.1, as ALPN agreed. What `axum::serve` does, plus hyper's
+/// timer: without one hyper never enforces `header_read_timeout`, and a client sending its
+/// headers a byte at a time (slow loris) would hold its connection for ever.
+async fn serve(listen: Listen, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let Listen { listener, tls, header_read_timeout } = listen;
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    http.http2().timer(TokioTimer::new());
+    let http = Arc::new(if tls.is_some() { http } else { http.http1_only() });
     // `stop` tells the connections to finish; `open` is held by each until it has.
     let (stop, stopping) = watch::channel(());
     let (open, connections) = watch::channel(());
@@ -283,27 +307,19 @@ async fn serve(
                 continue;
             }
         };
-        let (router, request_slot) = (router.clone(), slot.clone());
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.extensions_mut().insert(request_slot.clone());
-            router.clone().oneshot(request.map(Body::new))
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-        let (mut stopping, held) = (stopping.clone(), connections.clone());
+        let connection =
+            Connection { http: http.clone(), router: router.clone(), peer, slot, stopping: stopping.clone() };
+        let (tls, held) = (tls.clone(), connections.clone());
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%err, "connection ended with an error");
+            match tls {
+                None => connection.serve(stream).await,
+                Some(tls) => match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => connection.serve(stream).await,
+                    Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
-            drop((held, slot));
+            drop(held);
         });
     }
     drop(listener);
@@ -311,4 +327,40 @@ async fn serve(
     drop(connections);
     open.closed().await;
     Ok(())
+}
+
+/// One accepted connection: the same serving for plain and TLS streams.
+struct Connection {
+    http: Arc<auto::Builder<TokioExecutor>>,
+    router: Router,
+    peer: SocketAddr,
+    /// Its place under the connection caps, given back when the connection (and any WebSocket
+    /// tunnel holding a clone) ends.
+    slot: Slot,
+    stopping: watch::Receiver<()>,
+}
+
+impl Connection {
+    async fn serve(self, stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static) {
+        let Self { http, router, peer, slot, mut stopping } = self;
+        let request_slot = slot.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(request_slot.clone());
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let mut connection = std::pin::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            _ = stopping.changed() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%err, "connection ended with an error");
+        }
+        drop(slot);
+    }
 }
