@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -275,13 +276,16 @@ struct Listen {
 /// Connections over the caps of `limits` are closed at accept. Plain connections speak HTTP/1.1;
 /// TLS connections HTTP/2 or HTTP/1.1, as ALPN agreed. What `axum::serve` does, plus hyper's
 /// timer: without one hyper never enforces `header_read_timeout`, and a client sending its
-/// headers a byte at a time (slow loris) would hold its connection for ever.
+/// headers a byte at a time (slow loris) would hold its connection for ever. The TLS handshake
+/// and a connection's first request must also come within `header_read_timeout`.
 async fn serve(listen: Listen, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> io::Result<()> {
     let Listen { listener, tls, header_read_timeout } = listen;
     let mut http = auto::Builder::new(TokioExecutor::new());
     http.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
-    http.http2().timer(TokioTimer::new());
-    let http = Arc::new(if tls.is_some() { http } else { http.http1_only() });
+    // Pings find the HTTP/2 connections whose peer is gone (an idle one holds its place).
+    http.http2().timer(TokioTimer::new()).keep_alive_interval(HTTP2_KEEP_ALIVE);
+    let protocols =
+        Arc::new(Protocols { http1: http.clone().http1_only(), http2: http.http2_only(), header_read_timeout });
     // `stop` tells the connections to finish; `open` is held by each until it has.
     let (stop, stopping) = watch::channel(());
     let (open, connections) = watch::channel(());
@@ -308,13 +312,16 @@ async fn serve(listen: Listen, router: Router, limits: Limits, shutdown: impl Fu
             }
         };
         let connection =
-            Connection { http: http.clone(), router: router.clone(), peer, slot, stopping: stopping.clone() };
+            Connection { protocols: protocols.clone(), router: router.clone(), peer, slot, stopping: stopping.clone() };
         let (tls, held) = (tls.clone(), connections.clone());
         tokio::spawn(async move {
             match tls {
-                None => connection.serve(stream).await,
+                None => connection.serve(stream, false).await,
                 Some(tls) => match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
-                    Ok(Ok(stream)) => connection.serve(stream).await,
+                    Ok(Ok(stream)) => {
+                        let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        connection.serve(stream, http2).await;
+                    }
                     Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 },
@@ -329,9 +336,20 @@ async fn serve(listen: Listen, router: Router, limits: Limits, shutdown: impl Fu
     Ok(())
 }
 
+/// How often an HTTP/2 connection is pinged.
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// hyper's connection settings, one per protocol (the version is chosen, never sniffed), and the
+/// time a connection has to send its first request.
+struct Protocols {
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+    header_read_timeout: Duration,
+}
+
 /// One accepted connection: the same serving for plain and TLS streams.
 struct Connection {
-    http: Arc<auto::Builder<TokioExecutor>>,
+    protocols: Arc<Protocols>,
     router: Router,
     peer: SocketAddr,
     /// Its place under the connection caps, given back when the connection (and any WebSocket
@@ -341,18 +359,39 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static) {
-        let Self { http, router, peer, slot, mut stopping } = self;
-        let request_slot = slot.clone();
+    /// Serves HTTP/2 when `http2` (ALPN agreed on `h2`), else HTTP/1.1.
+    async fn serve(
+        self,
+        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        http2: bool,
+    ) {
+        let Self { protocols, router, peer, slot, mut stopping } = self;
+        let (request_slot, asked) = (slot.clone(), Arc::new(AtomicBool::new(false)));
+        let asked_here = asked.clone();
         let service = service_fn(move |mut request: Request<Incoming>| {
+            asked_here.store(true, Ordering::Relaxed);
             request.extensions_mut().insert(ConnectInfo(peer));
             request.extensions_mut().insert(request_slot.clone());
             router.clone().oneshot(request.map(Body::new))
         });
+        let http = if http2 { &protocols.http2 } else { &protocols.http1 };
         let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let mut connection = std::pin::pin!(connection);
+        // A connection that never asks anything (an HTTP/2 client that sends no preface) is
+        // dropped: nothing is in flight on it.
+        let silent = async {
+            tokio::time::sleep(protocols.header_read_timeout).await;
+            if !asked.load(Ordering::Relaxed) {
+                return;
+            }
+            std::future::pending::<()>().await;
+        };
         let result = tokio::select! {
             result = connection.as_mut() => result,
+            () = silent => {
+                tracing::debug!("connection closed: no request within header_read_timeout");
+                Ok(())
+            }
             _ = stopping.changed() => {
                 connection.as_mut().graceful_shutdown();
                 connection.await

@@ -18,7 +18,9 @@ use reqwest::tls::TlsInfo;
 use reqwest::Version;
 use serde_json::Value;
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
 
 use crate::console::{console, signed_in};
 use crate::harness::{header, set_cookie_pair, Spawned, TestServer, ADMIN_TOKEN};
@@ -340,6 +342,54 @@ async fn a_client_that_does_not_trust_the_authority_is_refused() {
     assert!(reqwest::Client::new().get(&healthz).send().await.unwrap_err().is_connect());
     // The server goes on serving those who trust it.
     assert_eq!(server.http.get(&healthz).send().await.unwrap().status(), 200);
+}
+
+/// A TLS connection to `addr` trusting `ca`, offering `alpn`.
+async fn tls_connect(
+    addr: &str,
+    ca: &Authority,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert.der().clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(alpn));
+    stream
+}
+
+/// Reads until the server closes `stream`; what it said. (The bound only keeps a broken server
+/// from hanging the suite.)
+async fn closed_by_server(mut stream: impl tokio::io::AsyncRead + Unpin) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection is still open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_handshakes_connections_and_slow_headers_are_closed() {
+    let ca = Authority::new("handoff test CA");
+    let files = Files::new(&ca.issue(1));
+    let server = tls_server(&ca.pem(), &files, |c| c.header_read_timeout = Some(1)).await;
+    let addr = server.url.trim_start_matches("https://").to_owned();
+    // No handshake at all.
+    closed_by_server(tokio::net::TcpStream::connect(&addr).await.unwrap()).await;
+    // A handshake for HTTP/2, then not even the connection preface.
+    closed_by_server(tls_connect(&addr, &ca, b"h2").await).await;
+    // Slow loris over TLS: the request line and one header, then nothing more.
+    let mut slow = tls_connect(&addr, &ca, b"http/1.1").await;
+    slow.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).await.unwrap();
+    assert!(!closed_by_server(slow).await.contains("200 OK"));
+    // Complete requests are served as before.
+    assert_eq!(server.http.get(format!("{}/healthz", server.url)).send().await.unwrap().status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
