@@ -1,9 +1,10 @@
 //! The TLS listener (`tls_cert`, `tls_key`): a certificate authority and server certificates made
 //! here with rcgen, clients that trust only that authority. HTTP/1.1 and HTTP/2 by ALPN; the
-//! partner SSO, session cookies, forward-auth, the console and the reverse proxy over TLS; a
-//! client that does not trust the authority is refused; renewal by file change and by SIGHUP
-//! under continuous load without one failed request, a broken replacement keeping the previous
-//! certificate; start-up refusals that name the setting or file at fault.
+//! partner SSO, session cookies, forward-auth, the console, the reverse proxy and WebSockets over
+//! TLS; a client that does not trust the authority is refused; silent and slow connections are
+//! closed; renewal by file change and by SIGHUP under continuous load without one failed request,
+//! a broken replacement keeping the previous certificate; start-up refusals that name the setting
+//! or file at fault. SQLite only: TLS is no storage.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -326,6 +327,31 @@ async fn an_http2_request_reaches_the_upstream_as_http1() {
     assert_eq!(headers["x-handoff-user-id"], fx.user.id.as_str());
     // HTTP/2 may carry the cookies in several fields; HTTP/1.1 gets one, without handoff's.
     assert_eq!(headers["cookie"], "app_pref=dark; theme=light");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_is_tunnelled_over_a_tls_http1_connection() {
+    let app = upstream::websocket(true).await;
+    let ca = Authority::new("handoff test CA");
+    let files = Files::new(&ca.issue(1));
+    let server = tls_server(&ca.pem(), &files, |c| c.upstream = Some(app)).await;
+    let fx = server.fixture().await;
+    let cookie = server.sign_in(&server.mint(&fx, "/dashboard").await).await;
+    // Browsers open WebSockets on an HTTP/1.1 connection (handoff offers no HTTP/2 CONNECT).
+    let mut stream = tls_connect(server.url.trim_start_matches("https://"), &ca, b"http/1.1").await;
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let request = format!(
+        "GET /socket HTTP/1.1\r\nHost: portal\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nCookie: {cookie}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let head = upstream::read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert_eq!(upstream::head_value(&head, "sec-websocket-accept"), Some(upstream::websocket_accept(key).as_str()));
+    let text = |frame: Option<(u8, Vec<u8>)>| String::from_utf8(frame.expect("the tunnel closed").1).unwrap();
+    assert_eq!(text(upstream::read_frame(&mut stream).await), fx.user.id, "the upstream saw the true identity");
+    upstream::write_frame(&mut stream, 1, b"over tls", Some([1, 2, 3, 4])).await.unwrap();
+    assert_eq!(text(upstream::read_frame(&mut stream).await), "over tls");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
