@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -194,21 +194,27 @@ async fn wait_for_reloads(http: &reqwest::Client, url: &str, trigger: &str, outc
 /// (open across every swap) and two on a new connection per request (handshakes during them).
 struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered so far, by all clients.
+    answered: Arc<AtomicU64>,
     clients: Vec<JoinHandle<(u64, Vec<String>)>>,
 }
 
 impl Load {
     fn start(url: &str, ca: &str) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, answered) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
         let clients = [Connections::Alpn, Connections::Http1, Connections::Fresh, Connections::Fresh]
             .into_iter()
             .map(|connections| {
-                let (http, url, stop) = (client(ca, connections), format!("{url}/healthz"), stop.clone());
+                let (http, url) = (client(ca, connections), format!("{url}/healthz"));
+                let (stop, answered) = (stop.clone(), answered.clone());
                 tokio::spawn(async move {
                     let (mut ok, mut failed) = (0, Vec::new());
                     while !stop.load(Ordering::SeqCst) {
                         match http.get(&url).send().await {
-                            Ok(response) if response.status() == 200 => ok += 1,
+                            Ok(response) if response.status() == 200 => {
+                                ok += 1;
+                                answered.fetch_add(1, Ordering::SeqCst);
+                            }
                             Ok(response) => failed.push(format!("status {}", response.status())),
                             Err(err) => failed.push(format!("{err:?}")),
                         }
@@ -219,7 +225,18 @@ impl Load {
                 })
             })
             .collect();
-        Self { stop, clients }
+        Self { stop, answered, clients }
+    }
+
+    /// Waits until the clients have had `count` more answers: the load runs on both sides of a
+    /// swap.
+    async fn proceed(&self, count: u64) {
+        let target = self.answered.load(Ordering::SeqCst) + count;
+        let deadline = tokio::time::Instant::now() + RELOAD_DEADLINE;
+        while self.answered.load(Ordering::SeqCst) < target {
+            assert!(tokio::time::Instant::now() < deadline, "the load clients are stuck");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Stops the clients; asserts that every request of each succeeded.
@@ -425,6 +442,7 @@ async fn changed_files_are_reloaded_under_load_and_a_broken_pair_keeps_the_old_o
     let files = Files::new(&first);
     let server = tls_server(&ca.pem(), &files, |_| {}).await;
     let load = Load::start(&server.url, &ca.pem());
+    load.proceed(40).await;
 
     // A certificate whose key is not the one beside it (a renewal caught between its writes),
     // then a file that is no certificate: refused, the first pair keeps serving.
@@ -440,6 +458,7 @@ async fn changed_files_are_reloaded_under_load_and_a_broken_pair_keeps_the_old_o
     files.renew(&second);
     wait_for_certificate(&server.url, &ca.pem(), &second).await;
     assert!(reloads(&server.http, &server.url, "file_change", "ok").await >= 1);
+    load.proceed(40).await;
     load.finish().await;
 }
 
@@ -458,6 +477,7 @@ async fn sighup_reloads_the_binary_under_load_and_a_broken_pair_keeps_the_old_on
         rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
     };
     let load = Load::start(&url, &ca.pem());
+    load.proceed(40).await;
 
     // A key that belongs to no certificate beside it: refused and logged with its file.
     files.write_key(&second.key_pem);
@@ -468,10 +488,12 @@ async fn sighup_reloads_the_binary_under_load_and_a_broken_pair_keeps_the_old_on
     let key = files.key().display().to_string();
     assert!(log.contains(&key) && log.contains("still serving the previous ones"), "{log}");
 
+    load.proceed(40).await;
     files.write_cert(&second.cert_pem);
     hangup();
     wait_for_reloads(&http, &url, "sighup", "ok", 1).await;
     assert_eq!(served_certificate(&url, &ca.pem()).await, second.der);
+    load.proceed(40).await;
     load.finish().await;
     // Still one process: the same admin token, the same server.
     let admin = http.get(format!("{url}/admin/v1/organizations")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
