@@ -1,7 +1,7 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
-//! group-commit queue, the database pool, the open connections, and the audit log's retention
-//! (the oldest record's age, the last audit purge, the records it deleted).
+//! group-commit queue, the database pool, the open connections, the audit log's retention
+//! (the oldest record's age, the last audit purge, the records it deleted) and the TLS reloads.
 //!
 //! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
 //! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only,
@@ -25,6 +25,7 @@ const AUDIT_OLDEST_AGE: &str = "handoff_audit_oldest_record_age_seconds";
 const AUDIT_RETENTION: &str = "handoff_audit_retention_days";
 const AUDIT_LAST_PURGE: &str = "handoff_audit_last_purge_timestamp_seconds";
 const AUDIT_PURGED: &str = "handoff_audit_purged_records_total";
+const TLS_RELOADS: &str = "handoff_tls_reloads_total";
 
 /// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -80,6 +81,13 @@ pub fn connections_open(open: u32) {
 /// Counts one connection closed at accept, by the cap it was over.
 pub fn connection_refused(cap: &'static str) {
     ::metrics::counter!(REFUSED_CONNECTIONS, "cap" => cap).increment(1);
+}
+
+/// Counts one reading of the TLS files (`sighup` or `file_change`) and whether the new pair
+/// now serves (`ok`) or was refused, the previous one still serving (`failed`).
+pub fn tls_reload(trigger: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    ::metrics::counter!(TLS_RELOADS, "trigger" => trigger, "outcome" => outcome).increment(1);
 }
 
 /// Counts one committed audit record by its kind, outcome and reason.
