@@ -142,6 +142,13 @@ impl SqlStore {
                     tracing::warn!(%err, "the database is not reachable yet; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                Err(err) if is_tls_failure(&err) => {
+                    return Err(backend(format!(
+                        "cannot connect to the database over TLS ({err}): the server must offer TLS, sslrootcert= \
+                         must name the CA that signed its certificate, and the host in database_url must be one \
+                         the certificate names (sqlx checks it under verify-ca too: launchbadge/sqlx#3793)"
+                    )))
+                }
                 Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
             }
         };
@@ -269,9 +276,21 @@ impl SqlStore {
     }
 }
 
-/// Refused connections and DNS failures are worth waiting out at start-up; bad credentials are not.
+/// Refused connections and DNS failures are worth waiting out at start-up; bad credentials and a
+/// refused certificate are not (a wrong CA or host name does not fix itself).
 fn is_transient(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) && !is_tls_failure(err)
+}
+
+/// A failed TLS handshake or a server without TLS under `sslmode=require` or stricter. rustls
+/// reports a refused certificate as an I/O error of kind `InvalidData` (a plain socket never
+/// does), sqlx the rest as `Tls`.
+fn is_tls_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 fn page_limit(page: &PageRequest) -> i64 {

@@ -26,6 +26,7 @@ mod metrics;
 mod multinode;
 mod nginx;
 mod partner_sso;
+mod pg_tls;
 mod portal;
 mod proxy;
 mod redirect_paths;
