@@ -56,11 +56,14 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long start-up waits for an unreachable database before giving up.
     pub connect_timeout: Duration,
+    /// Whether PostgreSQL keeps prepared statements per connection (sqlx's cache). Off behind a
+    /// transaction-pooling PgBouncer: every statement is then unnamed and in a transaction.
+    pub statement_cache: bool,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 8, connect_timeout: Duration::from_secs(30) }
+        Self { max_connections: 8, connect_timeout: Duration::from_secs(30), statement_cache: true }
     }
 }
 

@@ -32,7 +32,7 @@ fn bin() -> Option<PathBuf> {
 }
 
 /// (uid, gid) of the `postgres` system user: `initdb` refuses to run as root.
-fn user() -> Option<(u32, u32)> {
+pub(crate) fn user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
     let fields: Vec<&str> = line.split(':').collect();

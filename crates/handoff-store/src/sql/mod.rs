@@ -16,6 +16,7 @@ mod keys;
 mod operator_sessions;
 mod organizations;
 mod partners;
+pub(crate) mod pool;
 mod rows;
 mod sessions;
 mod stats;
@@ -36,6 +37,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
+use self::pool::Pool;
 use self::rows::previous_parts;
 use crate::{backend, journal, PoolSettings};
 
@@ -95,7 +97,7 @@ impl Dialect {
 
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pool: Pool,
     dialect: Dialect,
     /// The backend's journal engine, picked once by [`SqlStore::connect`].
     journal: Arc<dyn Journal>,
@@ -152,13 +154,14 @@ impl SqlStore {
                 Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
             }
         };
+        let pool = Pool::new(pool, dialect == Dialect::Postgres && !settings.statement_cache);
         let journal = journal::open((dialect == Dialect::Sqlite).then_some(url.as_str()), &pool)?;
         Ok(Self { pool, dialect, journal })
     }
 
     /// The pool, for `crate::transfer`, which reads and writes tables no trait names.
     pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+        &self.pool.raw
     }
 
     /// Like [`SqlStore::connect`], for commands that read an installation in place (`handoff
@@ -175,8 +178,23 @@ impl SqlStore {
         Self::connect(database_url, settings).await
     }
 
+    /// Applies pending migrations. Behind a transaction pooler (statement cache off) it only
+    /// checks that none is pending: the migrator's session lock and named statements need
+    /// PostgreSQL itself, so `handoff migrate` runs against it directly.
     pub async fn migrate(&self) -> StoreResult<()> {
-        self.dialect.migrator().run(&self.pool).await.map_err(backend)
+        if !self.pool.pinned() {
+            return self.dialect.migrator().run(&self.pool.raw).await.map_err(backend);
+        }
+        let pending: Vec<i64> =
+            self.migration_status().await?.into_iter().filter(|m| !m.2).map(|(version, ..)| version).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        Err(backend(format!(
+            "migrations {pending:?} are pending, and with database_statement_cache = false (behind a transaction \
+             pooler) handoff does not migrate at start-up: run `handoff migrate --database-url <PostgreSQL itself, \
+             not the pooler> --database-statement-cache true` first"
+        )))
     }
 
     /// Every known migration with whether it is applied: (version, description, applied).
@@ -375,6 +393,6 @@ impl Store for SqlStore {
     }
 
     fn connections(&self) -> (u32, u32) {
-        (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
+        (self.pool.raw.size(), u32::try_from(self.pool.raw.num_idle()).unwrap_or(u32::MAX))
     }
 }

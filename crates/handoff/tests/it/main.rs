@@ -27,6 +27,7 @@ mod multinode;
 mod nginx;
 mod partner_sso;
 mod pg_tls;
+mod pgbouncer;
 mod portal;
 mod proxy;
 mod redirect_paths;
