@@ -50,6 +50,9 @@ pub struct ConfigLayer {
     /// Seconds start-up waits for an unreachable database [default: 30].
     #[arg(long, env = "HANDOFF_DATABASE_CONNECT_TIMEOUT")]
     pub database_connect_timeout: Option<u64>,
+    /// Seconds a request waits for a database connection before it is answered 503 [default: 5].
+    #[arg(long, env = "HANDOFF_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<u64>,
     /// Whether PostgreSQL connections keep prepared statements; false behind a transaction-pooling
     /// PgBouncer (statements run unnamed, each in a transaction) [default: true].
     #[arg(long, env = "HANDOFF_DATABASE_STATEMENT_CACHE")]
@@ -151,6 +154,7 @@ impl ConfigLayer {
             database_url,
             database_max_connections,
             database_connect_timeout,
+            database_acquire_timeout,
             database_statement_cache,
             master_key,
             admin_token,
@@ -366,8 +370,10 @@ impl Settings {
             return Err(invalid("database_max_connections", "must be between 1 and 1000"));
         }
         let connect_timeout = seconds("database_connect_timeout", layer.database_connect_timeout, 30, 3600)?;
+        let acquire_timeout = seconds("database_acquire_timeout", layer.database_acquire_timeout, 5, 300)?;
         let pool = PoolSettings {
             max_connections,
+            acquire_timeout: Duration::from_secs(acquire_timeout.unsigned_abs()),
             connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()),
             statement_cache: layer.database_statement_cache.unwrap_or(true),
         };

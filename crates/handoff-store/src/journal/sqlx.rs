@@ -12,8 +12,8 @@ use handoff_core::store::journal::{settle, Claim};
 use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
 use sqlx::Row;
 
-use crate::backend;
 use crate::sql::pool::{Pool, Tx};
+use crate::{backend, failure};
 
 /// The journal over the store's sqlx pool.
 pub(super) struct SqlxJournal {
@@ -182,7 +182,7 @@ async fn count_audits(tx: &mut Tx, counts: &[AuditCount]) -> StoreResult<()> {
             .bind(c.kind.as_str())
             .bind(c.outcome.map_or("", Outcome::as_str))
             .bind(c.reason.as_str())
-            .bind(i64::try_from(c.count).map_err(backend)?);
+            .bind(i64::try_from(c.count).map_err(failure)?);
     }
     query.execute(&mut *tx).await.map_err(backend)?;
     Ok(())

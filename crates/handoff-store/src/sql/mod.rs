@@ -39,7 +39,7 @@ use sqlx::{Any, AnyPool, Executor as _, Row};
 
 use self::pool::Pool;
 use self::rows::previous_parts;
-use crate::{backend, journal, PoolSettings};
+use crate::{backend, failure, journal, PoolSettings};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -116,7 +116,7 @@ impl SqlStore {
         if dialect == Dialect::Sqlite && (database_url.contains(":memory:") || database_url.contains("mode=memory")) {
             // sqlx gives every pooled connection a database of its own, and the journal would
             // write to a stray file: nothing would be where it was written.
-            return Err(backend(
+            return Err(failure(
                 "an in-memory SQLite database cannot hold handoff's data (each connection would get its own): \
                  use a file, e.g. sqlite:///var/lib/handoff/handoff.db",
             ));
@@ -127,7 +127,7 @@ impl SqlStore {
         };
         let options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -145,13 +145,13 @@ impl SqlStore {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(err) if is_tls_failure(&err) => {
-                    return Err(backend(format!(
+                    return Err(failure(format!(
                         "cannot connect to the database over TLS ({err}): the server must offer TLS, sslrootcert= \
                          must name the CA that signed its certificate, and the host in database_url must be one \
                          the certificate names (sqlx checks it under verify-ca too: launchbadge/sqlx#3793)"
                     )))
                 }
-                Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
+                Err(err) => return Err(failure(format!("cannot connect to the database: {err}"))),
             }
         };
         let pool = Pool::new(pool, dialect == Dialect::Postgres && !settings.statement_cache);
@@ -172,7 +172,7 @@ impl SqlStore {
             let options = SqliteConnectOptions::from_str(database_url).map_err(backend)?;
             let path = options.get_filename();
             if !path.exists() {
-                return Err(backend(format!("there is no database at {}", path.display())));
+                return Err(failure(format!("there is no database at {}", path.display())));
             }
         }
         Self::connect(database_url, settings).await
@@ -183,14 +183,14 @@ impl SqlStore {
     /// PostgreSQL itself, so `handoff migrate` runs against it directly.
     pub async fn migrate(&self) -> StoreResult<()> {
         if !self.pool.pinned() {
-            return self.dialect.migrator().run(&self.pool.raw).await.map_err(backend);
+            return self.dialect.migrator().run(&self.pool.raw).await.map_err(failure);
         }
         let pending: Vec<i64> =
             self.migration_status().await?.into_iter().filter(|m| !m.2).map(|(version, ..)| version).collect();
         if pending.is_empty() {
             return Ok(());
         }
-        Err(backend(format!(
+        Err(failure(format!(
             "migrations {pending:?} are pending, and with database_statement_cache = false (behind a transaction \
              pooler) handoff does not migrate at start-up: run `handoff migrate --database-url <PostgreSQL itself, \
              not the pooler> --database-statement-cache true` first"

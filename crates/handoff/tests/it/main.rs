@@ -25,6 +25,7 @@ mod lifecycle;
 mod metrics;
 mod multinode;
 mod nginx;
+mod outage;
 mod partner_sso;
 mod pg_tls;
 mod pgbouncer;
