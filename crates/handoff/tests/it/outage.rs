@@ -133,4 +133,11 @@ async fn a_postgres_restart_gives_quick_503s_and_loses_nothing_acknowledged() {
         let again = server.http.get(*link).header("accept", "application/json").send().await.unwrap();
         assert_eq!(again.status(), 409);
     }
+    // The document names the answer: a mint and a redemption may be 503, with Retry-After.
+    let doc: Value =
+        server.http.get(format!("{}/openapi.json", server.url)).send().await.unwrap().json().await.unwrap();
+    for (path, method) in [("/v1/sso", "post"), ("/auth/sso", "get")] {
+        let unavailable = &doc["paths"][path][method]["responses"]["503"];
+        assert!(unavailable["headers"]["Retry-After"].is_object(), "{path}: {unavailable}");
+    }
 }
