@@ -58,6 +58,13 @@ pub struct ConfigLayer {
     /// Seconds start-up waits for an unreachable database [default: 30].
     #[arg(long, env = "HANDOFF_DATABASE_CONNECT_TIMEOUT")]
     pub database_connect_timeout: Option<u64>,
+    /// Seconds a request waits for a database connection before it is answered 503 [default: 5].
+    #[arg(long, env = "HANDOFF_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<u64>,
+    /// Whether PostgreSQL connections keep prepared statements; false behind a transaction-pooling
+    /// PgBouncer (statements run unnamed, each in a transaction) [default: true].
+    #[arg(long, env = "HANDOFF_DATABASE_STATEMENT_CACHE")]
+    pub database_statement_cache: Option<bool>,
     /// Base64 of 32 bytes; seals every key at rest [default: generated into the data directory].
     #[arg(long, env = "HANDOFF_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
@@ -165,6 +172,8 @@ impl ConfigLayer {
             database_url,
             database_max_connections,
             database_connect_timeout,
+            database_acquire_timeout,
+            database_statement_cache,
             master_key,
             master_key_file,
             admin_token,
@@ -403,8 +412,13 @@ impl Settings {
             return Err(invalid("database_max_connections", "must be between 1 and 1000"));
         }
         let connect_timeout = seconds("database_connect_timeout", layer.database_connect_timeout, 30, 3600)?;
-        let pool =
-            PoolSettings { max_connections, connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()) };
+        let acquire_timeout = seconds("database_acquire_timeout", layer.database_acquire_timeout, 5, 300)?;
+        let pool = PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_secs(acquire_timeout.unsigned_abs()),
+            connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()),
+            statement_cache: layer.database_statement_cache.unwrap_or(true),
+        };
         let default_redirect_path = RedirectPath::parse(layer.default_redirect_path.as_deref().unwrap_or("/dashboard"))
             .map_err(|e| invalid("default_redirect_path", e.to_string()))?;
         let log_format = match layer.log_format.as_deref().unwrap_or("text") {
