@@ -44,7 +44,7 @@ pub mod schema {
         Slug = r"^[a-z0-9][a-z0-9-]{0,63}$";
         /// 1 to 100 characters without controls.
         EventType = concat!("^[^", ctrl!(), "]{1,100}$");
-        SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64)$";
+        SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64|standard-webhooks)$";
         UnknownUserPolicyName = r"^(provision|register|reject)$";
         UserStatusName = r"^(active|disabled)$";
     }
@@ -345,7 +345,9 @@ pub struct CreateInboundIntegration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::EventType>))]
     pub event_type: Option<String>,
-    /// [default: `timestamp-body-hex`].
+    /// How events are signed: `timestamp-body-hex`, `timestamp-body-base64`, `body-hex`,
+    /// `body-base64` or `standard-webhooks` (Standard Webhooks 1.0; the secret is then issued as
+    /// `whsec_<base64>`) [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,
@@ -423,7 +425,9 @@ pub struct CreateSupplier {
     /// Hosts the supplier's `redirectUrl` may name.
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub allowed_redirect_hosts: Vec<String>,
-    /// [default: `timestamp-body-hex`].
+    /// How events are signed: `timestamp-body-hex`, `timestamp-body-base64`, `body-hex`,
+    /// `body-base64` or `standard-webhooks` (Standard Webhooks 1.0; the secret is then issued as
+    /// `whsec_<base64>`) [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,

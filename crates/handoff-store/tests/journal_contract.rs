@@ -187,7 +187,7 @@ impl Fixture {
     fn remember(&self, integration: usize, event_id: &str, request_id: &str) -> Write {
         Write::RememberEvent {
             integration: self.integrations[integration],
-            event_id: event_id.into(),
+            event_ids: vec![event_id.into()],
             expires_at: NOW + 300,
             audit: self.audit("inbound.sso", request_id),
         }

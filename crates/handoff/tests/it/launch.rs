@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use handoff_core::webhook::{check_timestamp, SignatureProfile, SsoEvent};
+use handoff_core::webhook::SsoEvent;
+use handoff_webhook::{Request, SignatureProfile};
 use serde_json::{json, Value};
 
 use crate::backend::Backend;
@@ -22,6 +23,8 @@ use handoff_server::ConfigLayer;
 #[derive(Clone, Default)]
 struct Supplier {
     secret: Arc<Mutex<String>>,
+    /// The profile the supplier was created with.
+    profile: Arc<Mutex<SignatureProfile>>,
     events: Arc<Mutex<Vec<SsoEvent>>>,
     /// Seconds the supplier's clock is ahead of the wall clock: moved with the server's.
     skew: Arc<AtomicI64>,
@@ -30,16 +33,14 @@ struct Supplier {
 
 /// The test supplier: verifies like a real one, then answers per path.
 async fn ok(State(supplier): State<Supplier>, headers: HeaderMap, body: Bytes) -> Response {
-    let timestamp = headers.get("vinst-timestamp").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let signature = headers.get("vinst-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let secret = supplier.secret.lock().unwrap().clone();
-    if !SignatureProfile::TimestampBodyHex.verify([secret.as_str()], timestamp, &body, signature) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid signature"}))).into_response();
-    }
+    let profile = *supplier.profile.lock().unwrap();
+    let request = Request::from_headers(profile, |name| headers.get(name).and_then(|v| v.to_str().ok()), &body);
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + supplier.skew.load(Ordering::SeqCst);
-    if check_timestamp(timestamp, now, 15).is_err() {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Stale timestamp"}))).into_response();
+    if let Err(error) = profile.verify(&[secret.as_str()], &request, now, 15) {
+        let status = StatusCode::UNAUTHORIZED;
+        return (status, Json(json!({"error": error.to_string(), "reason": error.reason()}))).into_response();
     }
     let Ok(event) = serde_json::from_slice::<SsoEvent>(&body) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "Malformed event"}))).into_response();
