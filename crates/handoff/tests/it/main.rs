@@ -32,6 +32,7 @@ mod redirect_paths;
 mod retention;
 mod schema;
 mod secrets;
+mod standard_webhooks;
 mod stats;
 mod upstream;
 mod users_api;

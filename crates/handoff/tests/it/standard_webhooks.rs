@@ -1,0 +1,287 @@
+//! Standard Webhooks (`signature_profile: "standard-webhooks"`) on both sides: an inbound
+//! integration accepts what the reference implementation (PyPI `standardwebhooks`, pinned in
+//! `tests/standard-webhooks/`) signs and refuses each broken variant with the failed check as
+//! audit reason; a launch sends what the reference implementation verifies, with one signature
+//! per secret during a rotation's overlap. Without the reference library the interop tests say
+//! SKIPPED, and fail under `CI`.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+use base64::Engine as _;
+use handoff_core::Clock;
+use handoff_webhook::SignatureProfile;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::harness::TestServer;
+use crate::launch::{allowing_private, create_supplier_signing, launch_request, signed_in, start_supplier};
+
+const SW: SignatureProfile = SignatureProfile::StandardWebhooks;
+
+/// `python3 tests/standard-webhooks/interop.py`, if the reference library is installed; panics
+/// under CI when it is not.
+fn reference() -> Option<Command> {
+    let installed =
+        Command::new("python3").args(["-c", "import standardwebhooks"]).output().is_ok_and(|o| o.status.success());
+    if !installed {
+        assert!(std::env::var_os("CI").is_none(), "CI must pip install -r tests/standard-webhooks/requirements.txt");
+        eprintln!("SKIPPED: needs the reference library (pip install -r tests/standard-webhooks/requirements.txt)");
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/standard-webhooks/interop.py");
+    let mut command = Command::new("python3");
+    command.arg(script);
+    Some(command)
+}
+
+/// The reference library's `webhook-signature` for `body`.
+fn reference_sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, body).unwrap();
+    let output = reference()
+        .unwrap()
+        .args(["sign", secret, id, &timestamp.to_string(), file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// The reference library's verdict on a captured request: "valid" or "invalid: …".
+fn reference_verify(secret: &str, capture: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("request.txt");
+    std::fs::write(&file, capture).unwrap();
+    let output = reference().unwrap().args(["verify", secret, file.to_str().unwrap()]).output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// How many signatures a captured request's `webhook-signature` lists.
+fn signature_entries(capture: &[u8]) -> usize {
+    let text = String::from_utf8_lossy(capture);
+    let value = text.lines().find_map(|l| l.strip_prefix("webhook-signature: ")).unwrap();
+    value.split(' ').count()
+}
+
+struct Portal {
+    slug: String,
+    secret: String,
+    id: String,
+}
+
+/// An organization and a `standard-webhooks` integration that provisions its users.
+async fn portal(server: &TestServer) -> Portal {
+    let org =
+        server.admin_post("/organizations", json!({"name": "Fjordklinikken", "org_numbers": ["123456789"]})).await;
+    let created = server
+        .admin_post(
+            "/inbound-integrations",
+            json!({"slug": "svix", "unknown_user": "provision", "signature_profile": "standard-webhooks"}),
+        )
+        .await;
+    assert_eq!(created["signature_profile"], "standard-webhooks");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/inbound-integrations/{id}/organizations/{}", org["id"].as_str().unwrap());
+    server.admin.admin::<Value, Value>(Method::PUT, &path, None).await.unwrap();
+    Portal { slug: "svix".into(), secret: created["secret"].as_str().unwrap().to_owned(), id }
+}
+
+/// A `whsec_` secret of 32 bytes in standard base64, as the spec's libraries decode it.
+fn assert_standard_secret(secret: &str) {
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    assert_eq!(key.len(), 32);
+}
+
+fn event(event_id: &str) -> Vec<u8> {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    serde_json::to_vec(&json!({
+        "eventId": event_id, "eventType": "Vinst_SSO", "eventTimestamp": now,
+        "data": {"email": "sw@b.no", "firstName": "Sara", "lastName": "Wik", "orgNo": "123456789"}
+    }))
+    .unwrap()
+}
+
+/// POSTs `body` with these `webhook-*` headers (`None` leaves one out); status and answer.
+async fn post(
+    server: &TestServer,
+    portal: &Portal,
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &[u8],
+) -> (u16, Value) {
+    let mut request = server
+        .http
+        .post(format!("{}/v1/inbound/{}/sso", server.url, portal.slug))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (name, value) in [("webhook-id", id), ("webhook-timestamp", timestamp), ("webhook-signature", signature)] {
+        if let Some(value) = value {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The reasons of the refused `inbound.sso` records, oldest first.
+async fn refusal_reasons(server: &TestServer) -> Vec<String> {
+    let records = server.audit("kind=inbound.sso&outcome=refused&limit=100").await;
+    records.iter().rev().map(|r| r["reason"].as_str().unwrap().to_owned()).collect()
+}
+
+backend_tests! {
+    #[tokio::test]
+    async fn inbound_refusals_name_the_failed_check_and_both_ids_are_remembered() {
+        let server = TestServer::start().await;
+        let portal = portal(&server).await;
+        assert_standard_secret(&portal.secret);
+        let now = server.clock.unix();
+        let ts = now.to_string();
+        let body = event("evt-1");
+        let sign = |secret: &str, id: &str, ts: &str, body: &[u8]| SW.sign(&[secret], id, ts, body).unwrap();
+        let good = sign(&portal.secret, "msg_1", &ts, &body);
+        let stale = (now - 16).to_string();
+        let future = (now + 16).to_string();
+        let cases: Vec<(Option<&str>, Option<&str>, Option<String>, &str)> = vec![
+            (Some("msg_1"), Some(&ts), None, "signature-header-missing"),
+            (None, Some(&ts), Some(good.clone()), "webhook-id-missing"),
+            (Some("msg 1"), Some(&ts), Some(good.clone()), "webhook-id-invalid"),
+            (Some("msg_1"), None, Some(good.clone()), "timestamp-missing"),
+            (Some("msg_1"), Some("2026-01-01T00:00:00Z"), Some(good.clone()), "timestamp-invalid"),
+            (Some("msg_1"), Some(&stale), Some(sign(&portal.secret, "msg_1", &stale, &body)), "timestamp-outside-tolerance"),
+            (Some("msg_1"), Some(&future), Some(sign(&portal.secret, "msg_1", &future, &body)), "timestamp-outside-tolerance"),
+            (Some("msg_1"), Some(&ts), Some(good.replacen("v1,", "v2,", 1)), "signature-version-unsupported"),
+            (Some("msg_1"), Some(&ts), Some("v1,".into()), "signature-mismatch"),
+            (Some("msg_1"), Some(&ts), Some(good[..good.len() - 4].to_owned()), "signature-mismatch"),
+            (Some("msg_2"), Some(&ts), Some(good.clone()), "signature-mismatch"),
+        ];
+        for (id, timestamp, signature, _) in &cases {
+            let (status, answer) = post(&server, &portal, *id, *timestamp, signature.as_deref(), &body).await;
+            assert_eq!(status, 401, "{answer}");
+            assert_eq!(answer.as_object().unwrap().len(), 1, "seed 002's error shape: {answer}");
+        }
+        let reasons = refusal_reasons(&server).await;
+        assert_eq!(reasons, cases.iter().map(|c| c.3).collect::<Vec<_>>());
+
+        // Accepted once; the same webhook-id again, or the same eventId under a new webhook-id
+        // (both signed), is a replay.
+        let (status, answer) = post(&server, &portal, Some("msg_1"), Some(&ts), Some(&good), &body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["redirectUrl"].as_str().unwrap().contains("/auth/sso?token="));
+        let again = event("evt-2");
+        let same_id = sign(&portal.secret, "msg_1", &ts, &again);
+        assert_eq!(post(&server, &portal, Some("msg_1"), Some(&ts), Some(&same_id), &again).await.0, 409);
+        let same_event = sign(&portal.secret, "msg_3", &ts, &body);
+        let (status, answer) = post(&server, &portal, Some("msg_3"), Some(&ts), Some(&same_event), &body).await;
+        assert_eq!((status, answer["error"].as_str().unwrap()), (409, "This webhook-id or eventId was already used."));
+        // A sender may use one value for both ids.
+        let both = event("msg_4");
+        let signature = sign(&portal.secret, "msg_4", &ts, &both);
+        assert_eq!(post(&server, &portal, Some("msg_4"), Some(&ts), Some(&signature), &both).await.0, 200);
+        let reasons = refusal_reasons(&server).await;
+        assert_eq!(reasons[reasons.len() - 2..], ["replayed-event", "replayed-event"]);
+
+        // A rotation: the new secret is issued in the profile's form; during the overlap a
+        // header signed by either secret, or listing both, is accepted.
+        let rotated = server
+            .admin_post(&format!("/inbound-integrations/{}/secrets", portal.id), json!({"overlap_seconds": 600}))
+            .await;
+        let new = rotated["secret"].as_str().unwrap();
+        assert_standard_secret(new);
+        for (n, secrets) in [vec![portal.secret.as_str()], vec![new], vec![new, portal.secret.as_str()]].iter().enumerate() {
+            let id = format!("msg_rot_{n}");
+            let body = event(&format!("evt-rot-{n}"));
+            let signature = SW.sign(secrets, &id, &ts, &body).unwrap();
+            assert_eq!(post(&server, &portal, Some(&id), Some(&ts), Some(&signature), &body).await.0, 200, "{n}");
+        }
+    }
+
+    // The reference library runs as a blocking child process: the server needs worker threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_reference_library_signs_what_inbound_accepts_and_its_broken_variants_are_refused() {
+        if reference().is_none() {
+            return;
+        }
+        let server = TestServer::start().await;
+        let portal = portal(&server).await;
+        let now = server.clock.unix();
+        let ts = now.to_string();
+        let body = event("evt-py-1");
+        let signature = reference_sign(&portal.secret, "msg_py_1", now, &body);
+        assert_eq!(signature, SW.sign(&[&portal.secret], "msg_py_1", &ts, &body).unwrap());
+
+        let mut tampered = body.clone();
+        tampered[2] ^= 1;
+        let stale = reference_sign(&portal.secret, "msg_py_1", now - 16, &body);
+        let future = reference_sign(&portal.secret, "msg_py_1", now + 16, &body);
+        let tag = signature.strip_prefix("v1,").unwrap();
+        let refused: Vec<(String, Vec<u8>, String, &str)> = vec![
+            (ts.clone(), tampered, signature.clone(), "signature-mismatch"),
+            ((now - 16).to_string(), body.clone(), stale, "timestamp-outside-tolerance"),
+            ((now + 16).to_string(), body.clone(), future, "timestamp-outside-tolerance"),
+            (ts.clone(), body.clone(), signature[..signature.len() - 1].to_owned(), "signature-mismatch"),
+            (ts.clone(), body.clone(), format!("v1,{}", &tag[..16]), "signature-mismatch"),
+            (ts.clone(), body.clone(), "v1,".into(), "signature-mismatch"),
+            (ts.clone(), body.clone(), format!("v2,{tag} v1a,{tag}"), "signature-version-unsupported"),
+        ];
+        for (timestamp, body, signature, _) in &refused {
+            let (status, answer) = post(&server, &portal, Some("msg_py_1"), Some(timestamp), Some(signature), body).await;
+            assert_eq!(status, 401, "{signature}: {answer}");
+        }
+        assert_eq!(refusal_reasons(&server).await, refused.iter().map(|r| r.3).collect::<Vec<_>>());
+
+        // The genuine one, also among unknown versions and a wrong v1.
+        let listed = format!("v2,{tag} v1,AAAA {signature}");
+        let (status, answer) = post(&server, &portal, Some("msg_py_1"), Some(&ts), Some(&listed), &body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_reference_library_verifies_launches_and_each_signature_of_a_rotation() {
+        if reference().is_none() {
+            return;
+        }
+        let supplier = start_supplier().await;
+        let server = allowing_private().await;
+        let created = create_supplier_signing(&server, &supplier, "ok", 5, SW).await;
+        let old = supplier.secret.lock().unwrap().clone();
+        assert_standard_secret(&old);
+        let (fx, cookie) = signed_in(&server).await;
+        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+        let capture = supplier.captured.lock().unwrap()[0].clone();
+        let text = String::from_utf8_lossy(&capture).into_owned();
+        let event_id = supplier.events.lock().unwrap()[0].event_id.clone();
+        assert!(text.contains(&format!("webhook-id: {event_id}\n")), "{text}");
+        assert!(!text.contains("vinst-"), "{text}");
+        assert_eq!(reference_verify(&old, &capture), "valid");
+        assert!(reference_verify(&SW.new_secret(&[9; 32]), &capture).starts_with("invalid"));
+
+        // During the overlap both secrets sign, in one header: a supplier that has installed the
+        // new secret and one that has not both accept.
+        let id = created["id"].as_str().unwrap();
+        let rotated = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 3600})).await;
+        let new = rotated["secret"].as_str().unwrap().to_owned();
+        assert_standard_secret(&new);
+        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+        *supplier.secret.lock().unwrap() = new.clone();
+        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+        let capture = supplier.captured.lock().unwrap()[2].clone();
+        assert_eq!(signature_entries(&capture), 2);
+        assert_eq!(reference_verify(&old, &capture), "valid");
+        assert_eq!(reference_verify(&new, &capture), "valid");
+
+        // After the overlap only the new one signs.
+        server.clock.advance(3600);
+        supplier.skew.store(3600, Ordering::SeqCst);
+        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
+        let cookie = server.sign_in(&link.redirect_url).await;
+        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+        let capture = supplier.captured.lock().unwrap().last().unwrap().clone();
+        assert_eq!(signature_entries(&capture), 1);
+    }
+}
