@@ -66,6 +66,10 @@ fn signature_entries(capture: &[u8]) -> usize {
     value.split(' ').count()
 }
 
+/// A request's `webhook-id`, `webhook-timestamp` and `webhook-signature` (each may be left out)
+/// and the audit reason of its refusal.
+type Case<'a> = (Option<&'a str>, Option<&'a str>, Option<String>, &'a str);
+
 struct Portal {
     slug: String,
     secret: String,
@@ -147,7 +151,7 @@ backend_tests! {
         let good = sign(&portal.secret, "msg_1", &ts, &body);
         let stale = (now - 16).to_string();
         let future = (now + 16).to_string();
-        let cases: Vec<(Option<&str>, Option<&str>, Option<String>, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (Some("msg_1"), Some(&ts), None, "signature-header-missing"),
             (None, Some(&ts), Some(good.clone()), "webhook-id-missing"),
             (Some("msg 1"), Some(&ts), Some(good.clone()), "webhook-id-invalid"),
