@@ -289,3 +289,123 @@ backend_tests! {
         assert_eq!(signature_entries(&capture), 1);
     }
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_handoff")).args(args).output().unwrap()
+}
+
+/// `handoff webhook verify --request FILE` on `capture`: (success, stdout + stderr).
+fn cli_verify(capture: &str, extra: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("request.txt");
+    std::fs::write(&file, capture).unwrap();
+    let mut args = vec!["webhook", "verify", "--request", file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = cli(&args);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+const SPEC_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const SPEC_SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+/// The spec's example as a captured request, with `signature` and `body`.
+fn spec_capture(signature: &str, body: &str) -> String {
+    format!(
+        "POST /hooks HTTP/1.1\r\nContent-Type: application/json\r\nwebhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\r\n\
+         webhook-timestamp: 1614265330\r\nwebhook-signature: {signature}\r\n\r\n{body}"
+    )
+}
+
+// The CLI runs as a blocking child process: the server needs a worker thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_signs_sends_and_verifies_standard_webhooks_and_names_the_failed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let body_file = dir.path().join("body.json");
+    std::fs::write(&body_file, r#"{"test": 2432232314}"#).unwrap();
+    let signed = cli(&[
+        "webhook",
+        "sign",
+        "--profile",
+        "standard-webhooks",
+        "--secret",
+        SPEC_SECRET,
+        "--id",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "--timestamp",
+        "1614265330",
+        "--body-file",
+        body_file.to_str().unwrap(),
+    ]);
+    let printed = String::from_utf8(signed.stdout).unwrap();
+    assert!(
+        printed.starts_with("webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\n"),
+        "{printed}"
+    );
+    assert!(printed.contains(&format!("webhook-signature: {SPEC_SIGNATURE}\n")), "{printed}");
+    assert!(printed.contains(&format!("-H 'webhook-signature: {SPEC_SIGNATURE}'")), "{printed}");
+    let unprefixed =
+        cli(&["webhook", "sign", "--profile", "standard-webhooks", "--secret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+    assert!(!unprefixed.status.success());
+    assert!(String::from_utf8_lossy(&unprefixed.stderr).contains("starts with whsec_"));
+
+    // verify --request: the spec's example passes (an old capture: --tolerance 0), and each
+    // broken variant names its check.
+    let body = r#"{"test": 2432232314}"#;
+    let old = ["--profile", "standard-webhooks", "--secret", SPEC_SECRET, "--tolerance", "0"];
+    assert_eq!(cli_verify(&spec_capture(SPEC_SIGNATURE, body), &old), (true, "valid\n".into()));
+    let fresh = ["--profile", "standard-webhooks", "--secret", SPEC_SECRET];
+    let tag = SPEC_SIGNATURE.strip_prefix("v1,").unwrap();
+    for (capture, args, reason) in [
+        (spec_capture(SPEC_SIGNATURE, body), &fresh[..], "timestamp-outside-tolerance"),
+        (spec_capture(SPEC_SIGNATURE, r#"{"test": 2432232315}"#), &old[..], "signature-mismatch"),
+        (spec_capture("v1,", body), &old[..], "signature-mismatch"),
+        (spec_capture(&SPEC_SIGNATURE[..30], body), &old[..], "signature-mismatch"),
+        (spec_capture(&format!("v2,{tag}"), body), &old[..], "signature-version-unsupported"),
+        (
+            spec_capture(SPEC_SIGNATURE, body).replace("webhook-id: msg", "webhook-idx: msg"),
+            &old[..],
+            "webhook-id-missing",
+        ),
+    ] {
+        let (ok, text) = cli_verify(&capture, args);
+        assert!(!ok && text.contains(&format!("({reason})")), "{reason}: {text}");
+    }
+    let unprefixed =
+        ["--profile", "standard-webhooks", "--secret", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "--tolerance", "0"];
+    let (ok, text) = cli_verify(&spec_capture(SPEC_SIGNATURE, body), &unprefixed);
+    assert!(!ok && text.contains("starts with whsec_"), "{text}");
+    let (ok, text) = cli_verify("webhook-id: x\nno blank line", &old);
+    assert!(!ok && text.contains("no blank line"), "{text}");
+    // A Vinst capture (the seed's alternative header spelling) through the same command.
+    let vinst = "X-Vinst-Timestamp: 1747144200\nX-Vinst-Signature: 0e550248693fce953d539d27f878e04521b77fd74e3307bb33a7c988b4d17319\n\n";
+    let seed_body = r#"{"eventId":"123e4567-e89b-12d3-a456-426614174000","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"turid@jensen.com","firstName":"Turid","lastName":"Jensen","orgNo":"123456789"}}"#;
+    let args = ["--profile", "body-hex", "--secret", "whsec_test_secret", "--tolerance", "0"];
+    assert_eq!(cli_verify(&format!("{vinst}{seed_body}"), &args), (true, "valid\n".into()));
+
+    // send: a Standard Webhooks portal's request, end to end.
+    let server = TestServer::start().await;
+    let portal = portal(&server).await;
+    let url = format!("{}/v1/inbound/svix/sso", server.url);
+    let send = |secret: &str| {
+        cli(&[
+            "webhook",
+            "send",
+            "--profile",
+            "standard-webhooks",
+            "--url",
+            &url,
+            "--secret",
+            secret,
+            "--email",
+            "cli@b.no",
+        ])
+    };
+    let sent = send(&portal.secret);
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert!(sent.status.success() && stdout.starts_with("200\n") && stdout.contains("redirectUrl"), "{stdout}");
+    let wrong = send(&SW.new_secret(&[3; 32]));
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stdout).contains("Invalid signature."));
+    assert_eq!(refusal_reasons(&server).await, ["signature-mismatch"]);
+}
