@@ -49,6 +49,11 @@ fn vinst_known_answers() {
         (SignatureProfile::BodyBase64, "1747144200", "DlUCSGk/zpU9U50n+HjgRSG3f9dOMwe7M6fJiLTRcxk="),
         (
             SignatureProfile::TimestampBodyHex,
+            "2025-05-12T10:00:00Z",
+            "ee1964aa25699d2760e490bd71e962c2114cbced16bee184a37a0c47274c7605",
+        ),
+        (
+            SignatureProfile::TimestampBodyHex,
             "2025-05-13T14:30:00Z",
             "1e002399f08f1d52ba3629da5d434602b886ea575bbecb04136d1e54b1f590d4",
         ),

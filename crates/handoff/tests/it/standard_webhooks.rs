@@ -409,3 +409,37 @@ async fn the_cli_signs_sends_and_verifies_standard_webhooks_and_names_the_failed
     assert!(String::from_utf8_lossy(&wrong.stdout).contains("Invalid signature."));
     assert_eq!(refusal_reasons(&server).await, ["signature-mismatch"]);
 }
+
+/// Runs the integrator guide's one-line `openssl dgst` examples (the `sh` block after
+/// `<!-- openssl-examples -->`) and compares each output with the `#` line that follows it.
+#[test]
+fn the_documented_openssl_examples_give_the_documented_signatures() {
+    if !Command::new("openssl").arg("version").output().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("CI").is_none(), "CI must have openssl");
+        eprintln!("SKIPPED: needs openssl");
+        return;
+    }
+    let guide = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/inbound-webhooks.md");
+    let guide = std::fs::read_to_string(guide).unwrap();
+    let block = guide.split("<!-- openssl-examples -->\n```sh\n").nth(1).unwrap().split("\n```").next().unwrap();
+    let lines: Vec<&str> = block.lines().collect();
+    let mut checked = 0;
+    for pair in lines.windows(2) {
+        let (command, expected) = (pair[0], pair[1]);
+        if command.starts_with('#') {
+            continue;
+        }
+        let output = Command::new("sh").args(["-c", command]).output().unwrap();
+        assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+        let printed = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(format!("# {}", printed.trim()), expected, "{command}");
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "one example per profile");
+    // The same values from handoff's own code.
+    let body = br#"{"eventId":"123e4567-e89b-12d3-a456-426614174000","eventType":"Vinst_SSO","eventTimestamp":"2025-05-13T14:30:00Z","data":{"email":"turid@jensen.com","firstName":"Turid","lastName":"Jensen","orgNo":"123456789"}}"#;
+    for profile in [SignatureProfile::TimestampBodyHex, SignatureProfile::BodyBase64] {
+        let signature = profile.sign(&["whsec_test_secret"], "", "1747144200", body).unwrap();
+        assert!(block.contains(&format!("# {signature}")), "{profile}");
+    }
+}
