@@ -78,3 +78,82 @@ impl Verifier {
         Ok(self.profile.verify(&secrets, &request, now, self.tolerance)?.timestamp)
     }
 }
+
+#[cfg(feature = "axum")]
+pub mod axum {
+    //! An axum extractor for a signed webhook (feature `axum`): [`SignedEvent<T>`] reads the raw body (at most [`BODY_LIMIT`] bytes), verifies it with
+    //! the router state's [`Verifier`] (through `FromRef`) and deserialises it. A refusal is
+    //! seed 002's `{"error": "<sentence>"}`: `401` naming the failed check, `400` for a body that
+    //! is not the expected JSON, `413` for one over the limit.
+    //!
+    //! ```
+    //! use axum::{routing::post, Json, Router};
+    //! use handoff_client::webhooks::axum::SignedEvent;
+    //! use handoff_client::webhooks::{SignatureProfile, Verifier};
+    //! use handoff_client::wire::{SsoEvent, WebhookRedirect};
+    //!
+    //! async fn launch(SignedEvent(event): SignedEvent<SsoEvent>) -> Json<WebhookRedirect> {
+    //!     let redirect_url = format!("https://app.supplier.example/sso?user={}", event.data.email);
+    //!     Json(WebhookRedirect { redirect_url })
+    //! }
+    //!
+    //! let verifier = Verifier::new(SignatureProfile::StandardWebhooks, ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], 15)?;
+    //! let app: Router = Router::new().route("/handoff/launch", post(launch)).with_state(verifier);
+    //! # Ok::<(), handoff_client::webhooks::SecretError>(())
+    //! ```
+
+    use axum::extract::{FromRef, FromRequest, Request};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::Json;
+    use serde::de::DeserializeOwned;
+
+    use super::{Verifier, VerifyError};
+
+    /// The largest body read, as handoff's own limit.
+    pub const BODY_LIMIT: usize = 64 * 1024;
+
+    /// A webhook body of type `T` whose signature passed the state's [`Verifier`].
+    #[derive(Debug, Clone)]
+    pub struct SignedEvent<T>(pub T);
+
+    /// Why a [`SignedEvent`] was refused.
+    #[derive(Debug)]
+    pub enum Rejection {
+        /// `413`: the body is over [`BODY_LIMIT`] or could not be read.
+        Body,
+        /// `401`: a check of the signed request failed.
+        Verify(VerifyError),
+        /// `400`: the verified body is not the expected JSON.
+        Json(serde_json::Error),
+    }
+
+    impl IntoResponse for Rejection {
+        fn into_response(self) -> Response {
+            let (status, error) = match self {
+                Rejection::Body => (StatusCode::PAYLOAD_TOO_LARGE, "The body is over 64 KiB or broke off.".to_owned()),
+                Rejection::Verify(error) => (StatusCode::UNAUTHORIZED, error.to_string()),
+                Rejection::Json(error) => (StatusCode::BAD_REQUEST, format!("Malformed event: {error}")),
+            };
+            (status, Json(serde_json::json!({ "error": error }))).into_response()
+        }
+    }
+
+    impl<S, T> FromRequest<S> for SignedEvent<T>
+    where
+        S: Send + Sync,
+        Verifier: FromRef<S>,
+        T: DeserializeOwned,
+    {
+        type Rejection = Rejection;
+
+        async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+            let verifier = Verifier::from_ref(state);
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| Rejection::Body)?;
+            let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            verifier.verify(header, &body).map_err(Rejection::Verify)?;
+            serde_json::from_slice(&body).map(SignedEvent).map_err(Rejection::Json)
+        }
+    }
+}

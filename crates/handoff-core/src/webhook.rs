@@ -1,32 +1,11 @@
 //! The SSO event of seed 002 and the checks of its fields. Its signatures are
 //! `handoff-webhook`'s (the signature profiles, timestamps and every check of a signed request).
 
-use serde::{Deserialize, Serialize};
+pub use handoff_proto::wire::{SsoEvent, SsoEventData};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::names::{parse_name, Email};
-
-/// The SSO event of seed 002.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct SsoEvent {
-    pub event_id: String,
-    pub event_type: String,
-    pub event_timestamp: String,
-    pub data: SsoEventData,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct SsoEventData {
-    pub email: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub org_no: String,
-}
 
 /// An event whose fields passed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,28 +17,26 @@ pub struct ValidEvent {
     pub org_no: String,
 }
 
-impl SsoEvent {
-    /// Checks every field; the error is a sentence for the sender.
-    pub fn validate(&self, expected_type: &str) -> Result<ValidEvent, String> {
-        let event_id = self.event_id.trim();
-        if event_id.is_empty() || event_id.len() > 200 || event_id.chars().any(char::is_control) {
-            return Err("eventId must be 1 to 200 printable characters.".into());
-        }
-        if self.event_type != expected_type {
-            return Err(format!("eventType must be {expected_type:?}."));
-        }
-        if OffsetDateTime::parse(&self.event_timestamp, &Rfc3339).is_err() {
-            return Err("eventTimestamp must be an RFC 3339 timestamp.".into());
-        }
-        let email = Email::parse(&self.data.email).map_err(|e| format!("data.email {e}."))?;
-        let first_name = parse_name(&self.data.first_name).ok_or("data.firstName must be 1 to 200 characters.")?;
-        let last_name = parse_name(&self.data.last_name).ok_or("data.lastName must be 1 to 200 characters.")?;
-        let org_no = self.data.org_no.trim();
-        if org_no.is_empty() || org_no.len() > 64 || org_no.chars().any(char::is_control) {
-            return Err("data.orgNo must be 1 to 64 printable characters.".into());
-        }
-        Ok(ValidEvent { event_id: event_id.to_owned(), email, first_name, last_name, org_no: org_no.to_owned() })
+/// Checks every field of `event`; the error is a sentence for the sender.
+pub fn validate(event: &SsoEvent, expected_type: &str) -> Result<ValidEvent, String> {
+    let event_id = event.event_id.trim();
+    if event_id.is_empty() || event_id.len() > 200 || event_id.chars().any(char::is_control) {
+        return Err("eventId must be 1 to 200 printable characters.".into());
     }
+    if event.event_type != expected_type {
+        return Err(format!("eventType must be {expected_type:?}."));
+    }
+    if OffsetDateTime::parse(&event.event_timestamp, &Rfc3339).is_err() {
+        return Err("eventTimestamp must be an RFC 3339 timestamp.".into());
+    }
+    let email = Email::parse(&event.data.email).map_err(|e| format!("data.email {e}."))?;
+    let first_name = parse_name(&event.data.first_name).ok_or("data.firstName must be 1 to 200 characters.")?;
+    let last_name = parse_name(&event.data.last_name).ok_or("data.lastName must be 1 to 200 characters.")?;
+    let org_no = event.data.org_no.trim();
+    if org_no.is_empty() || org_no.len() > 64 || org_no.chars().any(char::is_control) {
+        return Err("data.orgNo must be 1 to 64 printable characters.".into());
+    }
+    Ok(ValidEvent { event_id: event_id.to_owned(), email, first_name, last_name, org_no: org_no.to_owned() })
 }
 
 #[cfg(test)]
@@ -71,11 +48,11 @@ mod tests {
     #[test]
     fn event_validation() {
         let event: SsoEvent = serde_json::from_str(BODY).unwrap();
-        let valid = event.validate("Vinst_SSO").unwrap();
+        let valid = validate(&event, "Vinst_SSO").unwrap();
         assert_eq!(valid.email.as_str(), "turid@jensen.com");
-        assert!(event.validate("Other").is_err());
+        assert!(validate(&event, "Other").is_err());
         let mut bad = event.clone();
         bad.data.email = "nope".into();
-        assert!(bad.validate("Vinst_SSO").unwrap_err().contains("email"));
+        assert!(validate(&bad, "Vinst_SSO").unwrap_err().contains("email"));
     }
 }

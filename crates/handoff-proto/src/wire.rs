@@ -380,6 +380,29 @@ pub struct InboundIntegrationView {
     pub secret: Option<String>,
 }
 
+/// The SSO event of seed 002: what an inbound integration sends and what a launch sends a
+/// supplier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SsoEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub event_timestamp: String,
+    pub data: SsoEventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+/// The user an [`SsoEvent`] is about.
+pub struct SsoEventData {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub org_no: String,
+}
+
 /// The answer to an SSO webhook (seed 002).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

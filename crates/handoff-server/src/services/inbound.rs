@@ -14,7 +14,7 @@ use handoff_core::model::{AuditEvent, InboundIntegration, Organization, UnknownU
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::store::Write;
-use handoff_core::webhook::{SsoEvent, ValidEvent};
+use handoff_core::webhook::{validate, SsoEvent, ValidEvent};
 use handoff_core::wire::{SandboxCheck, SandboxReport};
 use handoff_webhook::{check_timestamp, Request, SignatureProfile, VerifyError};
 
@@ -193,7 +193,7 @@ impl Services {
     fn event_check(&self, integration: &InboundIntegration, body: &[u8]) -> ApiResult<ValidEvent> {
         let event: SsoEvent =
             serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("Malformed event: {e}")))?;
-        let valid = event.validate(&integration.event_type).map_err(ApiError::invalid)?;
+        let valid = validate(&event, &integration.event_type).map_err(ApiError::invalid)?;
         // A body-only signature does not cover the timestamp header: the signed eventTimestamp
         // must then be fresh itself, or a captured request could be replayed once its eventId is
         // forgotten.

@@ -20,6 +20,11 @@ use crate::launch::{allowing_private, create_supplier_signing, launch_request, s
 
 const SW: SignatureProfile = SignatureProfile::StandardWebhooks;
 
+/// The SDK's example supplier, compiled into this test binary as it is written.
+#[allow(dead_code)] // its `main` is the example's, not the test's
+#[path = "../../../handoff-client/examples/supplier.rs"]
+mod supplier_example;
+
 /// `python3 tests/standard-webhooks/interop.py`, if the reference library is installed; panics
 /// under CI when it is not.
 fn reference() -> Option<Command> {
@@ -139,6 +144,38 @@ async fn refusal_reasons(server: &TestServer) -> Vec<String> {
 }
 
 backend_tests! {
+    #[tokio::test]
+    async fn the_sdk_supplier_example_receives_a_real_launch() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = allowing_private().await;
+        let created = server
+            .admin_post(
+                "/suppliers",
+                json!({"slug": "rusty", "name": "Rusty", "signature_profile": "standard-webhooks",
+                       "endpoint": format!("http://127.0.0.1:{port}/handoff/launch"),
+                       "allowed_redirect_hosts": ["app.supplier.example"]}),
+            )
+            .await;
+        let secret = created["secret"].as_str().unwrap();
+        let verifier = handoff_client::webhooks::Verifier::new(SW, [secret], 15).unwrap();
+        tokio::spawn(async move { axum::serve(listener, supplier_example::app(verifier)).await });
+        let (_, cookie) = signed_in(&server).await;
+        let response = launch_request(&server, "rusty", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), 303);
+        assert_eq!(
+            crate::harness::header(&response, "location"),
+            Some("https://app.supplier.example/welcome?user=kari@nordmann.no")
+        );
+        // A secret the example does not hold: its extractor refuses, and the launch says so.
+        let id = created["id"].as_str().unwrap();
+        server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 0})).await;
+        let response = launch_request(&server, "rusty", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), 502);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("The supplier answered 401 instead of 200."), "{page}");
+    }
+
     #[tokio::test]
     async fn inbound_refusals_name_the_failed_check_and_both_ids_are_remembered() {
         let server = TestServer::start().await;
