@@ -25,43 +25,80 @@ const SW: SignatureProfile = SignatureProfile::StandardWebhooks;
 #[path = "../../../handoff-client/examples/supplier.rs"]
 mod supplier_example;
 
-/// `python3 tests/standard-webhooks/interop.py`, if the reference library is installed; panics
-/// under CI when it is not.
-fn reference() -> Option<Command> {
-    let installed =
-        Command::new("python3").args(["-c", "import standardwebhooks"]).output().is_ok_and(|o| o.status.success());
-    if !installed {
-        assert!(std::env::var_os("CI").is_none(), "CI must pip install -r tests/standard-webhooks/requirements.txt");
-        eprintln!("SKIPPED: needs the reference library (pip install -r tests/standard-webhooks/requirements.txt)");
-        return None;
+/// A reference implementation of Standard Webhooks, driven through its script's command line
+/// (`sign SECRET MSG_ID TIMESTAMP BODY_FILE`, `verify SECRET REQUEST_FILE`).
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    /// PyPI `standardwebhooks`: `tests/standard-webhooks/interop.py`.
+    Python,
+    /// npm `standardwebhooks`: `tests/browser/standard-webhooks.mjs`.
+    Node,
+}
+
+fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
+}
+
+impl Reference {
+    fn command(self) -> Command {
+        let (program, script) = match self {
+            Reference::Python => ("python3", "tests/standard-webhooks/interop.py"),
+            Reference::Node => ("node", "tests/browser/standard-webhooks.mjs"),
+        };
+        let mut command = Command::new(program);
+        command.arg(repo(script));
+        command
     }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/standard-webhooks/interop.py");
-    let mut command = Command::new("python3");
-    command.arg(script);
-    Some(command)
+
+    fn installed(self) -> bool {
+        match self {
+            Reference::Python => Command::new("python3")
+                .args(["-c", "import standardwebhooks"])
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            Reference::Node => {
+                repo("tests/browser/node_modules/standardwebhooks/package.json").exists()
+                    && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success())
+            }
+        }
+    }
+
+    /// The reference's `webhook-signature` for `body`.
+    fn sign(self, secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("body.json");
+        std::fs::write(&file, body).unwrap();
+        let output =
+            self.command().args(["sign", secret, id, &timestamp.to_string(), file.to_str().unwrap()]).output().unwrap();
+        assert!(output.status.success(), "{self:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// The reference's verdict on a captured request: "valid" or "invalid: …".
+    fn verify(self, secret: &str, capture: &[u8]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("request.txt");
+        std::fs::write(&file, capture).unwrap();
+        let output = self.command().args(["verify", secret, file.to_str().unwrap()]).output().unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
 }
 
-/// The reference library's `webhook-signature` for `body`.
-fn reference_sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body.json");
-    std::fs::write(&file, body).unwrap();
-    let output = reference()
-        .unwrap()
-        .args(["sign", secret, id, &timestamp.to_string(), file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// The reference library's verdict on a captured request: "valid" or "invalid: …".
-fn reference_verify(secret: &str, capture: &[u8]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("request.txt");
-    std::fs::write(&file, capture).unwrap();
-    let output = reference().unwrap().args(["verify", secret, file.to_str().unwrap()]).output().unwrap();
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+/// The installed reference implementations; under CI both must be (`.ci/run` installs them).
+fn references() -> Vec<Reference> {
+    let mut installed = Vec::new();
+    for reference in [Reference::Python, Reference::Node] {
+        if reference.installed() {
+            installed.push(reference);
+        } else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must pip install -r tests/standard-webhooks/requirements.txt and npm ci --prefix tests/browser"
+            );
+            eprintln!("SKIPPED: {reference:?} reference library not installed (see tests/standard-webhooks/)");
+        }
+    }
+    installed
 }
 
 /// How many signatures a captured request's `webhook-signature` lists.
@@ -244,86 +281,17 @@ backend_tests! {
 
     // The reference library runs as a blocking child process: the server needs worker threads.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_reference_library_signs_what_inbound_accepts_and_its_broken_variants_are_refused() {
-        if reference().is_none() {
-            return;
+    async fn the_reference_libraries_sign_what_inbound_accepts_and_their_broken_variants_are_refused() {
+        for reference in references() {
+            reference_signs_what_inbound_accepts(reference).await;
         }
-        let server = TestServer::start().await;
-        let portal = portal(&server).await;
-        let now = server.clock.unix();
-        let ts = now.to_string();
-        let body = event("evt-py-1");
-        let signature = reference_sign(&portal.secret, "msg_py_1", now, &body);
-        assert_eq!(signature, SW.sign(&[&portal.secret], "msg_py_1", &ts, &body).unwrap());
-
-        let mut tampered = body.clone();
-        tampered[2] ^= 1;
-        let stale = reference_sign(&portal.secret, "msg_py_1", now - 16, &body);
-        let future = reference_sign(&portal.secret, "msg_py_1", now + 16, &body);
-        let tag = signature.strip_prefix("v1,").unwrap();
-        let refused: Vec<(String, Vec<u8>, String, &str)> = vec![
-            (ts.clone(), tampered, signature.clone(), "signature-mismatch"),
-            ((now - 16).to_string(), body.clone(), stale, "timestamp-outside-tolerance"),
-            ((now + 16).to_string(), body.clone(), future, "timestamp-outside-tolerance"),
-            (ts.clone(), body.clone(), signature[..signature.len() - 1].to_owned(), "signature-mismatch"),
-            (ts.clone(), body.clone(), format!("v1,{}", &tag[..16]), "signature-mismatch"),
-            (ts.clone(), body.clone(), "v1,".into(), "signature-mismatch"),
-            (ts.clone(), body.clone(), format!("v2,{tag} v1a,{tag}"), "signature-version-unsupported"),
-        ];
-        for (timestamp, body, signature, _) in &refused {
-            let (status, answer) = post(&server, &portal, Some("msg_py_1"), Some(timestamp), Some(signature), body).await;
-            assert_eq!(status, 401, "{signature}: {answer}");
-        }
-        assert_eq!(refusal_reasons(&server).await, refused.iter().map(|r| r.3).collect::<Vec<_>>());
-
-        // The genuine one, also among unknown versions and a wrong v1.
-        let listed = format!("v2,{tag} v1,AAAA {signature}");
-        let (status, answer) = post(&server, &portal, Some("msg_py_1"), Some(&ts), Some(&listed), &body).await;
-        assert_eq!(status, 200, "{answer}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_reference_library_verifies_launches_and_each_signature_of_a_rotation() {
-        if reference().is_none() {
-            return;
+    async fn the_reference_libraries_verify_launches_and_each_signature_of_a_rotation() {
+        for reference in references() {
+            reference_verifies_launches(reference).await;
         }
-        let supplier = start_supplier().await;
-        let server = allowing_private().await;
-        let created = create_supplier_signing(&server, &supplier, "ok", 5, SW).await;
-        let old = supplier.secret.lock().unwrap().clone();
-        assert_standard_secret(&old);
-        let (fx, cookie) = signed_in(&server).await;
-        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
-        let capture = supplier.captured.lock().unwrap()[0].clone();
-        let text = String::from_utf8_lossy(&capture).into_owned();
-        let event_id = supplier.events.lock().unwrap()[0].event_id.clone();
-        assert!(text.contains(&format!("webhook-id: {event_id}\n")), "{text}");
-        assert!(!text.contains("vinst-"), "{text}");
-        assert_eq!(reference_verify(&old, &capture), "valid");
-        assert!(reference_verify(&SW.new_secret(&[9; 32]), &capture).starts_with("invalid"));
-
-        // During the overlap both secrets sign, in one header: a supplier that has installed the
-        // new secret and one that has not both accept.
-        let id = created["id"].as_str().unwrap();
-        let rotated = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 3600})).await;
-        let new = rotated["secret"].as_str().unwrap().to_owned();
-        assert_standard_secret(&new);
-        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
-        *supplier.secret.lock().unwrap() = new.clone();
-        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
-        let capture = supplier.captured.lock().unwrap()[2].clone();
-        assert_eq!(signature_entries(&capture), 2);
-        assert_eq!(reference_verify(&old, &capture), "valid");
-        assert_eq!(reference_verify(&new, &capture), "valid");
-
-        // After the overlap only the new one signs.
-        server.clock.advance(3600);
-        supplier.skew.store(3600, Ordering::SeqCst);
-        let link = handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
-        let cookie = server.sign_in(&link.redirect_url).await;
-        assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
-        let capture = supplier.captured.lock().unwrap().last().unwrap().clone();
-        assert_eq!(signature_entries(&capture), 1);
     }
 }
 
@@ -479,4 +447,82 @@ fn the_documented_openssl_examples_give_the_documented_signatures() {
         let signature = profile.sign(&["whsec_test_secret"], "", "1747144200", body).unwrap();
         assert!(block.contains(&format!("# {signature}")), "{profile}");
     }
+}
+
+/// `reference` signs an event that inbound accepts; each broken variant is refused with its check.
+async fn reference_signs_what_inbound_accepts(reference: Reference) {
+    let server = TestServer::start().await;
+    let portal = portal(&server).await;
+    let now = server.clock.unix();
+    let ts = now.to_string();
+    let body = event("evt-ref-1");
+    let signature = reference.sign(&portal.secret, "msg_ref_1", now, &body);
+    assert_eq!(signature, SW.sign(&[&portal.secret], "msg_ref_1", &ts, &body).unwrap());
+
+    let mut tampered = body.clone();
+    tampered[2] ^= 1;
+    let stale = reference.sign(&portal.secret, "msg_ref_1", now - 16, &body);
+    let future = reference.sign(&portal.secret, "msg_ref_1", now + 16, &body);
+    let tag = signature.strip_prefix("v1,").unwrap();
+    let refused: Vec<(String, Vec<u8>, String, &str)> = vec![
+        (ts.clone(), tampered, signature.clone(), "signature-mismatch"),
+        ((now - 16).to_string(), body.clone(), stale, "timestamp-outside-tolerance"),
+        ((now + 16).to_string(), body.clone(), future, "timestamp-outside-tolerance"),
+        (ts.clone(), body.clone(), signature[..signature.len() - 1].to_owned(), "signature-mismatch"),
+        (ts.clone(), body.clone(), format!("v1,{}", &tag[..16]), "signature-mismatch"),
+        (ts.clone(), body.clone(), "v1,".into(), "signature-mismatch"),
+        (ts.clone(), body.clone(), format!("v2,{tag} v1a,{tag}"), "signature-version-unsupported"),
+    ];
+    for (timestamp, body, signature, _) in &refused {
+        let (status, answer) = post(&server, &portal, Some("msg_ref_1"), Some(timestamp), Some(signature), body).await;
+        assert_eq!(status, 401, "{signature}: {answer}");
+    }
+    assert_eq!(refusal_reasons(&server).await, refused.iter().map(|r| r.3).collect::<Vec<_>>());
+
+    // The genuine one, also among unknown versions and a wrong v1.
+    let listed = format!("v2,{tag} v1,AAAA {signature}");
+    let (status, answer) = post(&server, &portal, Some("msg_ref_1"), Some(&ts), Some(&listed), &body).await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `reference` verifies a captured launch, and each of the two signatures of a rotation.
+async fn reference_verifies_launches(reference: Reference) {
+    let supplier = start_supplier().await;
+    let server = allowing_private().await;
+    let created = create_supplier_signing(&server, &supplier, "ok", 5, SW).await;
+    let old = supplier.secret.lock().unwrap().clone();
+    assert_standard_secret(&old);
+    let (fx, cookie) = signed_in(&server).await;
+    assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+    let capture = supplier.captured.lock().unwrap()[0].clone();
+    let text = String::from_utf8_lossy(&capture).into_owned();
+    let event_id = supplier.events.lock().unwrap()[0].event_id.clone();
+    assert!(text.contains(&format!("webhook-id: {event_id}\n")), "{text}");
+    assert!(!text.contains("vinst-"), "{text}");
+    assert_eq!(reference.verify(&old, &capture), "valid");
+    assert!(reference.verify(&SW.new_secret(&[9; 32]), &capture).starts_with("invalid"));
+
+    // During the overlap both secrets sign, in one header: a supplier that has installed the
+    // new secret and one that has not both accept.
+    let id = created["id"].as_str().unwrap();
+    let rotated = server.admin_post(&format!("/suppliers/{id}/secrets"), json!({"overlap_seconds": 3600})).await;
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_standard_secret(&new);
+    assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+    *supplier.secret.lock().unwrap() = new.clone();
+    assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+    let capture = supplier.captured.lock().unwrap()[2].clone();
+    assert_eq!(signature_entries(&capture), 2);
+    assert_eq!(reference.verify(&old, &capture), "valid");
+    assert_eq!(reference.verify(&new, &capture), "valid");
+
+    // After the overlap only the new one signs.
+    server.clock.advance(3600);
+    supplier.skew.store(3600, Ordering::SeqCst);
+    let link =
+        handoff_client::Client::new(&server.url).mint_sso_link(&fx.credentials, &fx.user.id, None).await.unwrap();
+    let cookie = server.sign_in(&link.redirect_url).await;
+    assert_eq!(launch_request(&server, "ok", &cookie).send().await.unwrap().status(), 303);
+    let capture = supplier.captured.lock().unwrap().last().unwrap().clone();
+    assert_eq!(signature_entries(&capture), 1);
 }
