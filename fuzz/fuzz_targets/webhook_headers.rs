@@ -22,7 +22,8 @@ fuzz_target!(|input: (&str, &str, &str, &[u8])| {
         Err(_) => assert!(parsed.is_none_or(|at| (at - NOW).abs() > TOLERANCE), "{timestamp:?} refused"),
     }
     for profile in SignatureProfile::ALL {
-        let request = |signature| Request { id: Some(id), timestamp: Some(timestamp), signature: Some(signature), body };
+        let request =
+            |signature| Request { id: Some(id), timestamp: Some(timestamp), signature: Some(signature), body };
         let Ok(good) = profile.sign(&[SECRET], id, timestamp, body) else {
             panic!("{profile}: the secret keys every profile");
         };
