@@ -125,7 +125,7 @@ async fn portal(server: &TestServer) -> Portal {
     let created = server
         .admin_post(
             "/inbound-integrations",
-            json!({"slug": "svix", "unknown_user": "provision", "signature_profile": "standard-webhooks"}),
+            json!({"slug": "svix", "unknown_user": "provision", "signature_profile": "standard-webhooks", "sandbox": true}),
         )
         .await;
     assert_eq!(created["signature_profile"], "standard-webhooks");
@@ -263,6 +263,27 @@ backend_tests! {
         assert_eq!(post(&server, &portal, Some("msg_4"), Some(&ts), Some(&signature), &both).await.0, 200);
         let reasons = refusal_reasons(&server).await;
         assert_eq!(reasons[reasons.len() - 2..], ["replayed-event", "replayed-event"]);
+
+        // The sandbox reads the same headers and reports each check on its own.
+        let stale_signature = sign(&portal.secret, "msg_5", &stale, &body);
+        let report: Value = server
+            .http
+            .post(format!("{}/v1/inbound/svix/sso/test", server.url))
+            .header("content-type", "application/json")
+            .header("webhook-id", "msg_5")
+            .header("webhook-timestamp", &stale)
+            .header("webhook-signature", &stale_signature)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let checks: Vec<(&str, bool)> =
+            report["checks"].as_array().unwrap().iter().map(|c| (c["name"].as_str().unwrap(), c["ok"].as_bool().unwrap())).collect();
+        assert_eq!(checks[..3], [("content-type", true), ("timestamp", false), ("signature", true)], "{report}");
+        assert_eq!(report["checks"][2]["detail"], "valid for profile standard-webhooks");
 
         // A rotation: the new secret is issued in the profile's form; during the overlap a
         // header signed by either secret, or listing both, is accepted.
