@@ -36,6 +36,7 @@ mod redirect_paths;
 mod retention;
 mod schema;
 mod secrets;
+mod standard_webhooks;
 mod stats;
 mod tls;
 mod upstream;
