@@ -88,12 +88,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Checks the entries: kinds printable, 1 to [`MAX_KIND_LEN`] characters, outcomes
-    /// `accepted` or `refused`. Duplicates are dropped.
+    /// Checks the entries: kinds 1 to [`MAX_KIND_LEN`] characters without spaces or controls,
+    /// outcomes `accepted` or `refused`. Duplicates are dropped.
     pub fn parse(kinds: Vec<String>, outcomes: Vec<String>) -> Result<Self, String> {
         let mut filter = Filter::default();
         for kind in kinds {
-            let kind = kind.trim().to_owned();
             let printable = !kind.is_empty() && !kind.chars().any(|c| c.is_control() || c.is_whitespace());
             if !printable || kind.chars().count() > MAX_KIND_LEN {
                 return Err(format!(
@@ -106,7 +105,7 @@ impl Filter {
             }
         }
         for outcome in outcomes {
-            let parsed = Outcome::parse(outcome.trim())
+            let parsed = Outcome::parse(&outcome)
                 .ok_or_else(|| format!("outcomes entry {outcome:?} must be accepted or refused."))?;
             if !filter.outcomes.contains(&parsed) {
                 filter.outcomes.push(parsed);

@@ -37,6 +37,8 @@ use crate::services::{Adapters, Services};
 /// How often expired sessions and consumed-token records are swept, and audit records past
 /// `audit_retention_days` deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often each node looks for audit records to stream.
+const STREAM_INTERVAL: Duration = Duration::from_millis(250);
 /// How often keys created on other nodes (rotations) are picked up.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -214,6 +216,15 @@ impl App {
             }
         });
         let services = self.services.clone();
+        let streams = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(STREAM_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                services.deliver_streams().await;
+            }
+        });
+        let services = self.services.clone();
         let refresher = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(KEY_REFRESH_INTERVAL);
             ticker.tick().await;
@@ -239,8 +250,11 @@ impl App {
         );
         let result = serve(self.listener, self.router, settings.header_read_timeout, limits, shutdown).await;
         purger.abort();
+        streams.abort();
         refresher.abort();
         upkeep.abort();
+        // Another node may deliver this node's streams at once instead of after the lease.
+        self.services.release_streams().await;
         result
     }
 }

@@ -10,5 +10,6 @@ pub mod group_commit;
 pub mod keyring;
 pub mod sealer;
 pub mod ssrf;
+pub mod streams;
 pub mod telemetry;
 pub mod upstream;

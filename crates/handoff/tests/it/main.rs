@@ -34,5 +34,6 @@ mod retention;
 mod schema;
 mod secrets;
 mod stats;
+mod streams;
 mod upstream;
 mod users_api;
