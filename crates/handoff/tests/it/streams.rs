@@ -248,3 +248,96 @@ backend_tests! {
         }
     }
 }
+
+// The CLI runs as a blocking child process: the server needs a worker thread of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start().await;
+    let cli = |args: &[&str]| -> Value {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args(["admin", "--url", &server.url, "--token", crate::harness::ADMIN_TOKEN, "streams"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        if stdout.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&stdout).unwrap()
+        }
+    };
+    let path = dir.path().join("audit.jsonl");
+    let created = cli(&[
+        "create",
+        "--name",
+        "siem",
+        "--kind",
+        "jsonl",
+        "--path",
+        path.to_str().unwrap(),
+        "--kind-filter",
+        "admin.*",
+        "--outcome",
+        "accepted",
+    ]);
+    let id = created["id"].as_str().unwrap();
+    assert_eq!((created["kinds"].clone(), created["outcomes"].clone()), (json!(["admin.*"]), json!(["accepted"])));
+    assert_eq!(cli(&["list"])["items"][0]["id"], id);
+    assert_eq!(cli(&["pause", id])["state"], "paused");
+    assert_eq!(cli(&["get", id])["state"], "paused");
+    assert_ne!(cli(&["resume", id])["state"], "paused");
+    assert_eq!(cli(&["delete", id]), Value::Null);
+    assert!(cli(&["list"])["items"].as_array().unwrap().is_empty());
+    let via: Vec<Value> = server.audit("kind=admin.stream.pause").await;
+    assert_eq!(via.len(), 1);
+}
+
+backend_tests! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn streams_are_run_from_the_console() {
+        use crate::console_resources::{via_console, Console};
+        let dir = tempfile::tempdir().unwrap();
+        let server = TestServer::start().await;
+        let console = Console::sign_in(&server).await;
+        let list = console.page("/admin/streams").await;
+        assert!(list.contains("aria-current=\"page\">Streams</a>"), "{list}");
+        assert!(list.contains("No streams yet"), "{list}");
+
+        // A refused field is shown on the form, with what was sent.
+        let refused = console.post("/admin/streams", &[("name", "siem"), ("kind", "jsonl"), ("path", "relative.jsonl")]).await;
+        assert_eq!(refused.status(), 400);
+        let html = refused.text().await.unwrap();
+        assert!(html.contains("path must be an absolute file path"), "{html}");
+        assert!(html.contains("value=\"relative.jsonl\""), "{html}");
+
+        let path = dir.path().join("audit.jsonl");
+        let created = console
+            .post("/admin/streams", &[("name", "siem"), ("kind", "jsonl"), ("path", path.to_str().unwrap()),
+                ("url", "https://ignored.example.com/"), ("kinds", "admin.*\n"), ("outcome", "accepted")])
+            .await;
+        assert_eq!(created.status(), 200);
+        let html = created.text().await.unwrap();
+        assert!(html.contains("<h1>siem</h1>") && html.contains("admin.*") && html.contains("accepted"), "{html}");
+        assert!(!html.contains("shown only this once"), "a file stream has no secret");
+        let stream = &server.admin_get("/streams").await["items"][0];
+        let id = stream["id"].as_str().unwrap().to_owned();
+        assert_eq!((stream["kinds"].clone(), stream["outcomes"].clone()), (json!(["admin.*"]), json!(["accepted"])));
+        assert!(console.page("/admin/streams").await.contains(&format!("/admin/streams/{id}")));
+
+        let paused = console.post(&format!("/admin/streams/{id}/pause"), &[]).await;
+        assert_eq!(paused.status(), 303);
+        let page = console.page(&format!("/admin/streams/{id}")).await;
+        assert!(page.contains("<dd>paused</dd>") && page.contains(">Resume</button>"), "{page}");
+        assert_eq!(console.post(&format!("/admin/streams/{id}/resume"), &[]).await.status(), 303);
+        assert!(console.page(&format!("/admin/streams/{id}")).await.contains(">Pause</button>"));
+
+        assert!(console.page(&format!("/admin/streams/{id}/delete")).await.contains("the stream siem"));
+        assert_eq!(console.post(&format!("/admin/streams/{id}/delete"), &[]).await.status(), 303);
+        assert!(server.admin_get("/streams").await["items"].as_array().unwrap().is_empty());
+        for kind in ["admin.stream.create", "admin.stream.pause", "admin.stream.resume", "admin.stream.delete"] {
+            via_console(&server, kind).await;
+        }
+    }
+}
