@@ -216,6 +216,7 @@ impl App {
             }
         });
         let services = self.services.clone();
+        tracing::info!(node = services.node(), "audit streams: this node takes leases as this node id");
         let streams = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(STREAM_INTERVAL);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -216,6 +216,11 @@ impl Services {
         join_all(due.map(|s| self.deliver(s.id))).await;
     }
 
+    /// This node's name in stream leases (random at every start).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
     /// Gives up this node's stream leases (shutting down).
     pub async fn release_streams(&self) {
         let store = self.store.fresh();

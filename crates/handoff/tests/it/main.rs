@@ -35,5 +35,6 @@ mod schema;
 mod secrets;
 mod stats;
 mod streams;
+mod streams_crash;
 mod upstream;
 mod users_api;
