@@ -10,7 +10,8 @@ The test steers it through files in DIR, read on every request:
 - `mode`: `ok` (absent: ok) answers 204, `fail` answers 500, `hang` answers after 15 s (more than
   handoff's 10 s timeout), `slow` answers 204 after 0.3 s.
 
-Usage: python3 receiver.py DIR   (prints "listening on PORT" once it listens on 127.0.0.1)
+Usage: python3 receiver.py DIR [PORT]   (prints "listening on PORT" once it listens on 127.0.0.1;
+PORT 0 or none: a free one)
 """
 
 import json
@@ -71,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.answer(204)
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+ThreadingHTTPServer.allow_reuse_address = True
+server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 0), Handler)
 print(f"listening on {server.server_address[1]}", flush=True)
 server.serve_forever()
