@@ -213,7 +213,7 @@ impl Services {
             let free = s.lease_owner.as_deref().is_none_or(|owner| owner == self.node) || s.lease_until < now;
             !s.paused && s.next_attempt_at <= now_ms && free
         });
-        join_all(due.map(|s| self.deliver(s.id))).await;
+        join_all(due.map(|s| self.deliver(s))).await;
     }
 
     /// This node's name in stream leases (random at every start).
@@ -233,24 +233,27 @@ impl Services {
         }
     }
 
-    /// Delivers what `id` has to deliver, under its lease, up to [`PAGES_PER_STEP`] pages.
-    async fn deliver(&self, id: StreamId) {
+    /// Delivers what `stream` (as listed this step) has to deliver, under its lease, up to
+    /// [`PAGES_PER_STEP`] pages.
+    async fn deliver(&self, mut stream: AuditStream) {
         let store = self.store.fresh();
         for _ in 0..PAGES_PER_STEP {
             let now = self.now();
-            match store.lease_stream(id, &self.node, now, now + LEASE_SECONDS).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(err) => return tracing::warn!(%err, stream = %id, "taking a stream's lease failed"),
-            }
-            // Read under the lease: the cursor where the previous holder left it.
-            let stream = match store.stream(id).await {
-                Ok(Some(stream)) if !stream.paused => stream,
-                Ok(_) => return,
-                Err(err) => return tracing::warn!(%err, stream = %id, "reading a stream failed"),
-            };
-            if stream.next_attempt_at > self.now_ms() {
-                return;
+            let mine = stream.lease_owner.as_deref() == Some(self.node.as_str());
+            // A lease is renewed once a third of it has passed, not at every step: on SQLite
+            // every renewal is a write the journal's writer waits for.
+            if !mine || stream.lease_until - now < LEASE_SECONDS * 2 / 3 {
+                match store.lease_stream(stream.id, &self.node, now, now + LEASE_SECONDS).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(err) => return tracing::warn!(%err, stream = %stream.name, "taking a stream's lease failed"),
+                }
+                // Read under the lease: the cursor where the previous holder left it.
+                stream = match store.stream(stream.id).await {
+                    Ok(Some(fresh)) if !fresh.paused && fresh.next_attempt_at <= self.now_ms() => fresh,
+                    Ok(_) => return,
+                    Err(err) => return tracing::warn!(%err, stream = %stream.name, "reading a stream failed"),
+                };
             }
             let page = match store.stream_records(stream.cursor, BATCH).await {
                 Ok(page) if page.is_empty() => return,
@@ -269,11 +272,12 @@ impl Services {
                 }
                 Some(self.now())
             };
-            match store.advance_stream(id, &self.node, last, delivered_at).await {
+            match store.advance_stream(stream.id, &self.node, last, delivered_at).await {
                 Ok(true) => telemetry::stream_delivered(&stream.name, records.len() as u64),
                 Ok(false) => return tracing::info!(stream = %stream.name, "another node took the stream over"),
                 Err(err) => return tracing::warn!(%err, stream = %stream.name, "moving a stream's cursor failed"),
             }
+            stream.cursor = last;
             if !full {
                 return;
             }
