@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +20,11 @@ use handoff_core::wire::{KeysView, RotatedKeys};
 use handoff_core::Clock;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::config::{PublicUrl, Settings};
@@ -29,6 +32,7 @@ use crate::http::state::AppState;
 use crate::infra::connections::{Limits, Slot};
 use crate::infra::keyring::Keyring;
 use crate::infra::sealer::Sealer;
+use crate::infra::tls::{Tls, TlsError};
 use crate::infra::upstream::Upstream;
 use crate::infra::{ssrf, telemetry};
 use crate::router::router;
@@ -53,6 +57,8 @@ pub enum BootError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Crypto(#[from] handoff_core::crypto::CryptoError),
+    #[error("cannot load the TLS certificate: {0}")]
+    Tls(#[from] TlsError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
 }
@@ -152,6 +158,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     services: Arc<Services>,
+    tls: Option<Tls>,
 }
 
 impl App {
@@ -159,6 +166,7 @@ impl App {
     pub async fn build(mut settings: Settings, clock: Arc<dyn Clock>) -> Result<App, BootError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(io_error(format!("cannot create data directory {}", settings.data_dir.display())))?;
+        let tls = settings.tls.clone().map(Tls::load).transpose()?;
         let master = master_key(&settings)?;
         let admin_token = match &settings.admin_token {
             Some(token) => Secret::from_plaintext(token.clone()).digest(),
@@ -180,7 +188,8 @@ impl App {
         if settings.public_url_from_listen {
             // `listen` may name port 0; links must carry the port actually bound.
             let bound = listener.local_addr().map_err(io_error("cannot read the bound address"))?;
-            settings.public_url = PublicUrl::parse(&format!("http://{bound}"))
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            settings.public_url = PublicUrl::parse(&format!("{scheme}://{bound}"))
                 .map_err(|message| io_error("cannot derive public_url")(io::Error::other(message)))?;
         }
         let upstream = settings.upstream.clone().map(Upstream::new);
@@ -190,7 +199,7 @@ impl App {
         let sealer = Sealer::new(master);
         let services = Arc::new(Services::new(Adapters { settings, store, clock, keys, sealer, admin_token, http }));
         let router = router(AppState::new(services.clone(), upstream));
-        Ok(App { listener, router, services })
+        Ok(App { listener, router, services, tls })
     }
 
     /// The address actually bound (useful with port 0).
@@ -243,36 +252,55 @@ impl App {
                 }
             }
         });
+        let (acceptor, reloader) = match self.tls {
+            Some(Tls { acceptor, reloader }) => (Some(acceptor), Some(tokio::spawn(reloader.run()))),
+            None => (None, None),
+        };
         let settings = self.services.settings();
         let limits = Limits::new(
             settings.max_connections,
             settings.max_connections_per_client,
             settings.trusted_proxies.clone(),
         );
-        let result = serve(self.listener, self.router, settings.header_read_timeout, limits, shutdown).await;
+        let listen =
+            Listen { listener: self.listener, tls: acceptor, header_read_timeout: settings.header_read_timeout };
+        let result = serve(listen, self.router, limits, shutdown).await;
         purger.abort();
         streams.abort();
         refresher.abort();
         upkeep.abort();
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         // Another node may deliver this node's streams at once instead of after the lease.
         self.services.release_streams().await;
         result
     }
 }
 
-/// Serves HTTP/1.1 on `listener` until `shutdown`, then lets every open connection finish its
-/// request. Connections over the caps of `limits` are closed at accept. What `axum::serve` does, plus hyper's timer: without one hyper never enforces
-/// `header_read_timeout`, and a client sending its headers a byte at a time (slow loris) would
-/// hold its connection for ever.
-async fn serve(
+/// The listening socket and how its connections are opened.
+struct Listen {
     listener: TcpListener,
-    router: Router,
+    /// Set for the TLS listener (`tls_cert`, `tls_key`).
+    tls: Option<TlsAcceptor>,
+    /// How long a client may take for its TLS handshake, and then for each request's headers.
     header_read_timeout: Duration,
-    limits: Limits,
-    shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+}
+
+/// Serves on `listen` until `shutdown`, then lets every open connection finish its request.
+/// Connections over the caps of `limits` are closed at accept. Plain connections speak HTTP/1.1;
+/// TLS connections HTTP/2 or HTTP/1.1, as ALPN agreed. What `axum::serve` does, plus hyper's
+/// timer: without one hyper never enforces `header_read_timeout`, and a client sending its
+/// headers a byte at a time (slow loris) would hold its connection for ever. The TLS handshake
+/// and a connection's first request must also come within `header_read_timeout`.
+async fn serve(listen: Listen, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    let Listen { listener, tls, header_read_timeout } = listen;
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    // Pings find the HTTP/2 connections whose peer is gone (an idle one holds its place).
+    http.http2().timer(TokioTimer::new()).keep_alive_interval(HTTP2_KEEP_ALIVE);
+    let protocols =
+        Arc::new(Protocols { http1: http.clone().http1_only(), http2: http.http2_only(), header_read_timeout });
     // `stop` tells the connections to finish; `open` is held by each until it has.
     let (stop, stopping) = watch::channel(());
     let (open, connections) = watch::channel(());
@@ -298,27 +326,22 @@ async fn serve(
                 continue;
             }
         };
-        let (router, request_slot) = (router.clone(), slot.clone());
-        let service = service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request.extensions_mut().insert(request_slot.clone());
-            router.clone().oneshot(request.map(Body::new))
-        });
-        let connection = http.serve_connection(TokioIo::new(stream), service).with_upgrades();
-        let (mut stopping, held) = (stopping.clone(), connections.clone());
+        let connection =
+            Connection { protocols: protocols.clone(), router: router.clone(), peer, slot, stopping: stopping.clone() };
+        let (tls, held) = (tls.clone(), connections.clone());
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let result = tokio::select! {
-                result = connection.as_mut() => result,
-                _ = stopping.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%err, "connection ended with an error");
+            match tls {
+                None => connection.serve(stream, false).await,
+                Some(tls) => match tokio::time::timeout(header_read_timeout, tls.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                        connection.serve(stream, http2).await;
+                    }
+                    Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                },
             }
-            drop((held, slot));
+            drop(held);
         });
     }
     drop(listener);
@@ -326,4 +349,72 @@ async fn serve(
     drop(connections);
     open.closed().await;
     Ok(())
+}
+
+/// How often an HTTP/2 connection is pinged.
+const HTTP2_KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// hyper's connection settings, one per protocol (the version is chosen, never sniffed), and the
+/// time a connection has to send its first request.
+struct Protocols {
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+    header_read_timeout: Duration,
+}
+
+/// One accepted connection: the same serving for plain and TLS streams.
+struct Connection {
+    protocols: Arc<Protocols>,
+    router: Router,
+    peer: SocketAddr,
+    /// Its place under the connection caps, given back when the connection (and any WebSocket
+    /// tunnel holding a clone) ends.
+    slot: Slot,
+    stopping: watch::Receiver<()>,
+}
+
+impl Connection {
+    /// Serves HTTP/2 when `http2` (ALPN agreed on `h2`), else HTTP/1.1.
+    async fn serve(
+        self,
+        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        http2: bool,
+    ) {
+        let Self { protocols, router, peer, slot, mut stopping } = self;
+        let (request_slot, asked) = (slot.clone(), Arc::new(AtomicBool::new(false)));
+        let asked_here = asked.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            asked_here.store(true, Ordering::Relaxed);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(request_slot.clone());
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let http = if http2 { &protocols.http2 } else { &protocols.http1 };
+        let connection = http.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let mut connection = std::pin::pin!(connection);
+        // A connection that never asks anything (an HTTP/2 client that sends no preface) is
+        // dropped: nothing is in flight on it.
+        let silent = async {
+            tokio::time::sleep(protocols.header_read_timeout).await;
+            if !asked.load(Ordering::Relaxed) {
+                return;
+            }
+            std::future::pending::<()>().await;
+        };
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = silent => {
+                tracing::debug!("connection closed: no request within header_read_timeout");
+                Ok(())
+            }
+            _ = stopping.changed() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(%err, "connection ended with an error");
+        }
+        drop(slot);
+    }
 }

@@ -38,6 +38,14 @@ pub struct ConfigLayer {
     /// The portal's external base URL, used in every link [default: http://{listen}].
     #[arg(long, env = "HANDOFF_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// PEM file of the TLS certificate chain (server certificate first). With `tls_key`, handoff
+    /// serves HTTPS (HTTP/2 and HTTP/1.1) and reloads both files when they change or on SIGHUP
+    /// [default: none, plain http].
+    #[arg(long, env = "HANDOFF_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the TLS certificate's private key (PKCS#8, PKCS#1 or SEC1) [default: none].
+    #[arg(long, env = "HANDOFF_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Directory for the default database, master key and admin token files [default: .].
     #[arg(long, env = "HANDOFF_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -50,6 +58,13 @@ pub struct ConfigLayer {
     /// Seconds start-up waits for an unreachable database [default: 30].
     #[arg(long, env = "HANDOFF_DATABASE_CONNECT_TIMEOUT")]
     pub database_connect_timeout: Option<u64>,
+    /// Seconds a request waits for a database connection before it is answered 503 [default: 5].
+    #[arg(long, env = "HANDOFF_DATABASE_ACQUIRE_TIMEOUT")]
+    pub database_acquire_timeout: Option<u64>,
+    /// Whether PostgreSQL connections keep prepared statements; false behind a transaction-pooling
+    /// PgBouncer (statements run unnamed, each in a transaction) [default: true].
+    #[arg(long, env = "HANDOFF_DATABASE_STATEMENT_CACHE")]
+    pub database_statement_cache: Option<bool>,
     /// Base64 of 32 bytes; seals every key at rest [default: generated into the data directory].
     #[arg(long, env = "HANDOFF_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
@@ -151,10 +166,14 @@ impl ConfigLayer {
             lower,
             listen,
             public_url,
+            tls_cert,
+            tls_key,
             data_dir,
             database_url,
             database_max_connections,
             database_connect_timeout,
+            database_acquire_timeout,
+            database_statement_cache,
             master_key,
             master_key_file,
             admin_token,
@@ -255,6 +274,13 @@ impl PublicUrl {
     }
 }
 
+/// The TLS listener's certificate chain and key files (`tls_cert`, `tls_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -268,6 +294,8 @@ pub struct Settings {
     pub public_url: PublicUrl,
     /// Whether `public_url` was derived from `listen` (and so follows the port actually bound).
     pub public_url_from_listen: bool,
+    /// The TLS listener's files; `None` serves plain http.
+    pub tls: Option<TlsFiles>,
     pub data_dir: PathBuf,
     pub database_url: String,
     pub pool: PoolSettings,
@@ -357,9 +385,22 @@ impl Settings {
         let listen_text = layer.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr =
             listen_text.parse().map_err(|_| invalid("listen", format!("{listen_text:?} is not host:port")))?;
+        let tls = match (layer.tls_cert, layer.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(invalid("tls_key", "is missing: tls_cert and tls_key go together")),
+            (None, Some(_)) => return Err(invalid("tls_cert", "is missing: tls_cert and tls_key go together")),
+        };
         let public_url_from_listen = layer.public_url.is_none();
-        let public_text = layer.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let public_text = layer.public_url.unwrap_or_else(|| format!("{scheme}://{listen}"));
         let public_url = PublicUrl::parse(&public_text).map_err(|m| invalid("public_url", m))?;
+        if tls.is_some() && !public_url.https {
+            return Err(invalid(
+                "public_url",
+                "must be https:// when handoff serves TLS (tls_cert and tls_key are set)",
+            ));
+        }
         let data_dir = layer.data_dir.unwrap_or_else(|| PathBuf::from("."));
         let database_url =
             layer.database_url.unwrap_or_else(|| format!("sqlite://{}", data_dir.join("handoff.db").display()));
@@ -371,8 +412,13 @@ impl Settings {
             return Err(invalid("database_max_connections", "must be between 1 and 1000"));
         }
         let connect_timeout = seconds("database_connect_timeout", layer.database_connect_timeout, 30, 3600)?;
-        let pool =
-            PoolSettings { max_connections, connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()) };
+        let acquire_timeout = seconds("database_acquire_timeout", layer.database_acquire_timeout, 5, 300)?;
+        let pool = PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_secs(acquire_timeout.unsigned_abs()),
+            connect_timeout: Duration::from_secs(connect_timeout.unsigned_abs()),
+            statement_cache: layer.database_statement_cache.unwrap_or(true),
+        };
         let default_redirect_path = RedirectPath::parse(layer.default_redirect_path.as_deref().unwrap_or("/dashboard"))
             .map_err(|e| invalid("default_redirect_path", e.to_string()))?;
         let log_format = match layer.log_format.as_deref().unwrap_or("text") {
@@ -425,6 +471,7 @@ impl Settings {
             listen,
             public_url,
             public_url_from_listen,
+            tls,
             data_dir,
             database_url,
             pool,
@@ -574,6 +621,19 @@ mod tests {
         std::fs::write(dir.path().join("short"), "short").unwrap();
         let short = ConfigLayer { admin_token_file: Some(dir.path().join("short")), ..Default::default() };
         assert!(Settings::resolve(short).unwrap_err().to_string().contains("at least 32"));
+    }
+
+    #[test]
+    fn tls_files_go_together_and_want_an_https_public_url() {
+        let both = "tls_cert = \"/etc/handoff/cert.pem\"\ntls_key = \"/etc/handoff/key.pem\"\n";
+        let settings = Settings::resolve(toml::from_str(both).unwrap()).unwrap();
+        assert_eq!(settings.tls.unwrap().key, PathBuf::from("/etc/handoff/key.pem"));
+        assert_eq!(settings.public_url.base, "https://127.0.0.1:8080");
+        let alone = ConfigLayer { tls_cert: Some("cert.pem".into()), ..Default::default() };
+        assert!(Settings::resolve(alone).unwrap_err().to_string().contains("tls_key"));
+        let plain: ConfigLayer = toml::from_str(&format!("{both}public_url = \"http://127.0.0.1:8080\"")).unwrap();
+        assert!(Settings::resolve(plain).unwrap_err().to_string().contains("public_url"));
+        assert!(ConfigLayer::known_env().contains(&"HANDOFF_TLS_CERT".to_string()));
     }
 
     #[test]

@@ -7,11 +7,15 @@ use handoff_core::problem::ProblemKind;
 use handoff_core::store::StoreError;
 use handoff_core::Problem;
 
+/// Seconds a client is told to wait (`Retry-After`) while the database is unreachable: about
+/// as long as a PostgreSQL restart or a managed failover's first seconds.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 2;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     pub problem: Problem,
-    /// Seconds for `Retry-After` (429 only).
+    /// Seconds for `Retry-After` (429, and 503 while the database is unreachable).
     pub retry_after: Option<u64>,
     /// Set when the refusal needs no audit record from the renderer: a service wrote it, or
     /// the request named no one ([`ApiError::unaudited`]).
@@ -63,6 +67,13 @@ impl ApiError {
         self.reason.unwrap_or(self.problem.kind.slug())
     }
 
+    /// 503 while the database cannot be reached, with `Retry-After`. Never audited: the audit
+    /// log is in that database (the log line and `/metrics`' request count say it happened).
+    pub fn unavailable() -> Self {
+        let error = Self::new(ProblemKind::ServiceUnavailable, "The database is not reachable; try again shortly.");
+        Self { retry_after: Some(UNAVAILABLE_RETRY_AFTER), ..error.unaudited() }
+    }
+
     pub fn internal() -> Self {
         Self::new(ProblemKind::Internal, "An internal error occurred; quote the request id to support.")
     }
@@ -78,6 +89,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict(what) => Self::new(ProblemKind::Conflict, what),
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "the database is unreachable; answering 503");
+                Self::unavailable()
+            }
             StoreError::Backend(cause) => {
                 tracing::error!(%cause, "store failure");
                 Self::internal()

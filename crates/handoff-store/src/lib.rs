@@ -54,13 +54,24 @@ pub const AUDIT_PRUNE_LOCK: i64 = 7_521_414_230_330_205_697;
 pub struct PoolSettings {
     /// Connections this node keeps at most.
     pub max_connections: u32,
+    /// How long a request waits for a connection (a free one, or a new one to a database that
+    /// is down) before its store call fails as unavailable.
+    pub acquire_timeout: Duration,
     /// How long start-up waits for an unreachable database before giving up.
     pub connect_timeout: Duration,
+    /// Whether PostgreSQL keeps prepared statements per connection (sqlx's cache). Off behind a
+    /// transaction-pooling PgBouncer: every statement is then unnamed and in a transaction.
+    pub statement_cache: bool,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
-        Self { max_connections: 8, connect_timeout: Duration::from_secs(30) }
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(30),
+            statement_cache: true,
+        }
     }
 }
 
@@ -71,11 +82,34 @@ pub async fn connect(database_url: &str, settings: &PoolSettings) -> Result<Arc<
     Ok(Arc::new(store))
 }
 
-fn backend(err: impl std::fmt::Display) -> StoreError {
+/// A database error: `Unavailable` when the database cannot be reached, else `Backend`.
+fn backend(err: sqlx::Error) -> StoreError {
+    if is_unreachable(&err) {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Backend(err.to_string())
+    }
+}
+
+/// A failure that is not the database's answer (a file, a decoding, a broken rule).
+fn failure(err: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
-/// Maps a unique-constraint violation to `Conflict(what)`, anything else to `Backend`.
+/// Whether `err` says the database is out of reach rather than that a statement failed: no
+/// connection (refused, reset, closed), none free within the acquire timeout, or a server that
+/// is shutting down, starting up or lost its connection (SQLSTATE class 08, 57P01–57P03).
+fn is_unreachable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`, anything else as [`backend`] does.
 fn conflict_or_backend(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),

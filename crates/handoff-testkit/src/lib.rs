@@ -1,11 +1,13 @@
 //! What more than one test suite needs and no suite may own: a dev-dependency only, never
 //! published, never linked into the binary.
 //!
-//! Owns: starting and removing test infrastructure (a throwaway PostgreSQL cluster), loopback ports.
+//! Owns: starting and removing test infrastructure (a throwaway PostgreSQL cluster, a PgBouncer
+//! in front of it), loopback ports.
 //! Must not: know handoff's types or schema (each suite migrates and fills its own database).
 // A helper that cannot set up fails the test that called it: panicking is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod pgbouncer;
 pub mod postgres;
 
 /// A loopback port nothing listens on (it was free a moment ago): for a server told where to

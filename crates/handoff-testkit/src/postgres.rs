@@ -32,7 +32,7 @@ fn bin() -> Option<PathBuf> {
 }
 
 /// (uid, gid) of the `postgres` system user: `initdb` refuses to run as root.
-fn user() -> Option<(u32, u32)> {
+pub(crate) fn user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     let line = passwd.lines().find(|l| l.starts_with("postgres:"))?;
     let fields: Vec<&str> = line.split(':').collect();
@@ -41,9 +41,13 @@ fn user() -> Option<(u32, u32)> {
 
 /// A running throwaway server: stopped on drop, its files deleted with it.
 pub struct Cluster {
-    child: Child,
+    child: Option<Child>,
     /// Where to connect: `postgres://postgres@127.0.0.1:{port}/postgres`, trusted, no password.
     pub url: String,
+    /// The loopback port the server listens on (it keeps it across [`Cluster::restart`]).
+    pub port: u16,
+    /// The `postgres` command line after the data directory: port, socket directory, settings.
+    args: Vec<String>,
     dir: TempDir,
 }
 
@@ -51,6 +55,17 @@ impl Cluster {
     /// Creates a cluster and starts its server; returns once it accepts connections. Call
     /// [`available`] first: this panics without the binaries or the user.
     pub fn start() -> Cluster {
+        Self::start_with(None)
+    }
+
+    /// Like [`Cluster::start`], with `ssl=on` serving the certificate chain and key at
+    /// `cert_pem` and `key_pem` (copied into the cluster), and TCP connections without TLS
+    /// refused (`hostssl` lines only in `pg_hba.conf`).
+    pub fn start_tls(cert_pem: &Path, key_pem: &Path) -> Cluster {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Cluster {
         let bin = bin().expect("PostgreSQL binaries");
         let (uid, gid) = user().expect("the postgres user");
         let dir = tempfile::tempdir().unwrap();
@@ -67,21 +82,79 @@ impl Cluster {
             .unwrap();
         assert!(status.success(), "initdb failed");
         let port = crate::unused_port();
-        let child = Command::new(bin.join("postgres"))
+        let mut args: Vec<String> = ["-p", &port.to_string(), "-h", "127.0.0.1", "-k"].map(str::to_owned).into();
+        args.push(dir.path().display().to_string());
+        for setting in ["fsync=off", "full_page_writes=off", "max_connections=200"] {
+            args.extend(["-c".to_owned(), setting.to_owned()]);
+        }
+        if let Some((cert, key)) = tls {
+            let (cert_copy, key_copy) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(cert, &cert_copy).unwrap();
+            std::fs::copy(key, &key_copy).unwrap();
+            for file in [&cert_copy, &key_copy] {
+                std::os::unix::fs::chown(file, Some(uid), Some(gid)).unwrap();
+            }
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(&key_copy, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            )
+            .unwrap();
+            for setting in [
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", cert_copy.display()),
+                format!("ssl_key_file={}", key_copy.display()),
+            ] {
+                args.extend(["-c".to_owned(), setting]);
+            }
+        }
+        let mut cluster =
+            Cluster { child: None, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), port, args, dir };
+        cluster.spawn();
+        cluster
+    }
+
+    /// Starts the server on the cluster's files and waits until it accepts connections.
+    fn spawn(&mut self) {
+        let (uid, gid) = user().expect("the postgres user");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("postgres.log"));
+        let child = Command::new(bin().expect("PostgreSQL binaries").join("postgres"))
             .uid(uid)
             .gid(gid)
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-h", "127.0.0.1", "-k"])
-            .arg(dir.path())
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=200"])
+            .arg(self.dir.path().join("data"))
+            .args(&self.args)
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.path().join("postgres.log")).unwrap()))
+            .stderr(Stdio::from(log.unwrap()))
             .spawn()
             .unwrap();
-        let cluster = Cluster { child, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), dir };
-        cluster.wait_ready(port);
-        cluster
+        self.child = Some(child);
+        self.wait_ready(self.port);
+    }
+
+    /// Stops the server as an operator's restart or a failover does (`pg_ctl stop -m fast`:
+    /// open sessions are ended, nothing is lost), and waits until it is down.
+    pub fn stop_fast(&mut self) {
+        let (uid, gid) = user().expect("the postgres user");
+        let status = Command::new(program("pg_ctl"))
+            .uid(uid)
+            .gid(gid)
+            .args(["stop", "-m", "fast", "-w", "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "pg_ctl stop failed");
+        if let Some(mut child) = self.child.take() {
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the stopped server again on the same port and files.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the server is running");
+        self.spawn();
     }
 
     /// Polls until the server accepts connections (bounded: 10 s).
@@ -109,8 +182,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -7,10 +7,22 @@ use std::time::Duration;
 use handoff_server::Settings;
 
 /// Asks `url`, else `/healthz` on the configured `listen` address (a wildcard address is asked on
-/// loopback), within `timeout`.
+/// loopback), within `timeout`. With TLS it connects to that address but checks the certificate
+/// against `public_url`'s host, as any client would: an expired or untrusted certificate fails.
 pub async fn run(settings: &Settings, url: Option<String>, timeout: Duration) -> Result<(), String> {
-    let url = url.unwrap_or_else(|| format!("http://{}/healthz", loopback(settings.listen)));
-    let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
+    let target = loopback(settings.listen);
+    let mut builder = reqwest::Client::builder().timeout(timeout).redirect(reqwest::redirect::Policy::none());
+    let url = match url {
+        Some(url) => url,
+        None if settings.tls.is_some() => {
+            let public = reqwest::Url::parse(&settings.public_url.base).map_err(|e| e.to_string())?;
+            let host = public.host_str().ok_or("public_url has no host")?.to_owned();
+            builder = builder.resolve(&host, target);
+            format!("https://{host}:{}/healthz", target.port())
+        }
+        None => format!("http://{target}/healthz"),
+    };
+    let client = builder.build().map_err(|e| e.to_string())?;
     let response = client.get(&url).send().await.map_err(|e| format!("unhealthy: {url}: {e}"))?;
     let status = response.status();
     if status.is_success() {

@@ -182,7 +182,8 @@ async fn serve(settings: Settings, with_demo: bool) -> Result<(), String> {
     }
     let shutdown = shutdown_signal();
     tracing::info!(%addr, %public_url, "handoff listening");
-    println!("handoff listening on http://{addr}");
+    let scheme = if app.services().settings().tls.is_some() { "https" } else { "http" };
+    println!("handoff listening on {scheme}://{addr}");
     app.run(shutdown).await.map_err(|e| e.to_string())
 }
 

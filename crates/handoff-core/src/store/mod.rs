@@ -18,11 +18,16 @@ use crate::secret::{Credential, SecretDigest};
 use crate::stream::{AuditStream, Cursor, StreamRecord};
 use crate::token::KeyKind;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was violated; the text names which.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database cannot be reached: refused or lost connections, no connection free within
+    /// the acquire timeout, a server shutting down or starting up. Passing: the same request
+    /// may succeed once it is back. The text is for the log, never for a response.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
     /// The database failed; the text is for the log, never for a response.
     #[error("database error: {0}")]
     Backend(String),

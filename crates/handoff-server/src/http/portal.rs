@@ -22,7 +22,7 @@ use crate::http::cookies::{any_identity, identify, not_signed_in, session_cookie
 use crate::http::extract::Peer;
 use crate::http::origin::{portal_origin, posted_from, posted_from_portal};
 use crate::http::pages::{escape, page};
-use crate::http::refusals::RedeemRefusals;
+use crate::http::refusals::{RedeemRefusals, StoreRefusals};
 use crate::http::respond::{wants_json, FrameAncestors};
 use crate::http::state::AppState;
 use crate::http::views::rfc3339;
@@ -229,6 +229,7 @@ fn session_view(identity: &Identity) -> SessionView {
         (status = 200, description = "The session's user.", body = SessionView),
         (status = 401, description = "No live session (`authentication-required`).", body = ErrorEnvelope,
             content_type = "application/problem+json"),
+        StoreRefusals,
     ))]
 async fn session_read(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     Ok(match any_identity(&state, &headers).await? {
@@ -262,6 +263,7 @@ fn original_path(headers: &HeaderMap) -> String {
             content_type = "application/problem+json"),
         (status = 403, description = "The caller is not in `forward_auth_allow` (`forbidden`).", body = ErrorEnvelope,
             content_type = "application/problem+json"),
+        StoreRefusals,
     ))]
 async fn verify(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -> ApiResult<Response> {
     peer.check(&state.settings().forward_auth_allow, "forward_auth_allow")?;
@@ -291,6 +293,7 @@ async fn verify(State(state): State<AppState>, peer: Peer, headers: HeaderMap) -
         (status = 303, description = "Signed out; a browser goes to `/`.", headers(("Location" = String))),
         (status = 403, description = "Sent from another site's page (`forbidden`); no session ended.", body = ErrorEnvelope,
             content_type = "application/problem+json"),
+        StoreRefusals,
     ))]
 async fn logout(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> ApiResult<Response> {
     let settings = state.settings();

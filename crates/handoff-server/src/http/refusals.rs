@@ -29,7 +29,7 @@ enum Style {
     Webhook,
 }
 
-/// A refusal with `status`; a `429` also names `Retry-After`.
+/// A refusal with `status`; a `429` and a `503` also name `Retry-After`.
 fn refusal(status: u16, style: Style) -> (String, RefOr<utoipa::openapi::Response>) {
     let description = match status {
         400 => "A missing or malformed header, parameter or field (`invalid-request`), or a damaged sign-in link (`invalid-token`).",
@@ -42,6 +42,7 @@ fn refusal(status: u16, style: Style) -> (String, RefOr<utoipa::openapi::Respons
         415 => "The body is not `application/json` (`unsupported-media-type`).",
         429 => "Too many requests or failed attempts (`rate-limited`).",
         502 => "The supplier failed: unreachable, not 200, or a `redirectUrl` that is not allowed (`bad-gateway`).",
+        503 => "The database is not reachable; try again after `Retry-After` seconds (`service-unavailable`).",
         504 => "The supplier did not answer in time (`gateway-timeout`).",
         _ => "Refused.",
     };
@@ -55,7 +56,7 @@ fn refusal(status: u16, style: Style) -> (String, RefOr<utoipa::openapi::Respons
         ),
         Style::Webhook => response.content("application/json", schema("WebhookError")),
     };
-    if status == 429 {
+    if matches!(status, 429 | 503) {
         let seconds = Schema::Object(ObjectBuilder::new().schema_type(Type::Integer).build());
         response = response.header(
             "Retry-After",
@@ -82,35 +83,38 @@ macro_rules! refusals {
     )+};
 }
 
+// Every set names 503: each of these operations reads or writes the store.
 refusals! {
     /// Every admin call: no or a wrong token, too many failed tries.
-    AdminRefusals(Problem): 401, 429;
+    AdminRefusals(Problem): 401, 429, 503;
     /// Admin lists: a malformed `limit` or `cursor` is a 400.
-    AdminListRefusals(Problem): 400, 401, 429;
+    AdminListRefusals(Problem): 400, 401, 429, 503;
     /// Admin lists under one resource by id.
-    AdminByIdListRefusals(Problem): 400, 401, 404, 429;
+    AdminByIdListRefusals(Problem): 400, 401, 404, 429, 503;
     /// Admin calls on one resource by id.
-    AdminByIdRefusals(Problem): 401, 404, 429;
+    AdminByIdRefusals(Problem): 401, 404, 429, 503;
     /// Admin calls with a JSON body.
-    AdminBodyRefusals(Problem): 400, 401, 413, 415, 429;
+    AdminBodyRefusals(Problem): 400, 401, 413, 415, 429, 503;
     /// Admin calls with a JSON body on one resource by id.
-    AdminByIdBodyRefusals(Problem): 400, 401, 404, 413, 415, 429;
+    AdminByIdBodyRefusals(Problem): 400, 401, 404, 413, 415, 429, 503;
     /// Secret rotations: also 409 when another rotation of the same secret won the race.
-    RotationRefusals(Problem): 400, 401, 404, 409, 413, 415, 429;
+    RotationRefusals(Problem): 400, 401, 404, 409, 413, 415, 429, 503;
     /// Partner calls: missing headers, wrong credentials, not linked, limits.
-    PartnerRefusals(Problem): 400, 401, 403, 429;
+    PartnerRefusals(Problem): 400, 401, 403, 429, 503;
     /// Partner calls with a JSON body.
-    PartnerBodyRefusals(Problem): 400, 401, 403, 413, 415, 429;
+    PartnerBodyRefusals(Problem): 400, 401, 403, 413, 415, 429, 503;
     /// Partner calls about one user (`x-user-id` or the path's `user_id`).
-    PartnerUserRefusals(Problem): 400, 401, 403, 404, 429;
+    PartnerUserRefusals(Problem): 400, 401, 403, 404, 429, 503;
     /// The same with a JSON body.
-    PartnerUserBodyRefusals(Problem): 400, 401, 403, 404, 413, 415, 429;
+    PartnerUserBodyRefusals(Problem): 400, 401, 403, 404, 413, 415, 429, 503;
     /// Redeeming a sign-in link.
-    RedeemRefusals(Page): 400, 403, 409, 410, 429;
+    RedeemRefusals(Page): 400, 403, 409, 410, 429, 503;
     /// Launching into a supplier.
-    LaunchRefusals(Page): 401, 403, 404, 502, 504;
+    LaunchRefusals(Page): 401, 403, 404, 502, 503, 504;
     /// Signed webhooks: malformed, badly signed or stale, refused organization or user, replay.
-    WebhookRefusals(Webhook): 400, 401, 403, 404, 409, 413, 415, 429;
+    WebhookRefusals(Webhook): 400, 401, 403, 404, 409, 413, 415, 429, 503;
     /// The webhook sandbox: no such integration or sandbox off, too big, too many failed signatures.
-    SandboxRefusals(Webhook): 404, 413, 429;
+    SandboxRefusals(Webhook): 404, 413, 429, 503;
+    /// Calls whose other refusals are their own (the session's): the database out of reach.
+    StoreRefusals(Problem): 503;
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use handoff_core::store::{Store, Write};
+use handoff_core::store::{Store, StoreError, Write};
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes per transaction at most.
@@ -14,7 +14,7 @@ const MAX_BATCH: usize = 512;
 /// Writes waiting at most; beyond that, callers wait for room (backpressure).
 const QUEUE: usize = 8192;
 
-type Reply = oneshot::Sender<Result<bool, ()>>;
+type Reply = oneshot::Sender<Result<bool, StoreError>>;
 
 #[derive(Clone)]
 pub struct GroupCommit {
@@ -49,7 +49,7 @@ impl GroupCommit {
                     Err(err) => {
                         tracing::error!(%err, writes = writes.len(), "committing a batch failed");
                         for reply in replies.drain(..) {
-                            let _ = reply.send(Err(()));
+                            let _ = reply.send(Err(err.clone()));
                         }
                     }
                 }
@@ -63,10 +63,11 @@ impl GroupCommit {
         self.queue.max_capacity() - self.queue.capacity()
     }
 
-    /// Queues `write` and waits until it is committed; `Err` when the batch failed.
-    pub async fn write(&self, write: Write) -> Result<bool, ()> {
+    /// Queues `write` and waits until it is committed; the store's error when the batch failed.
+    pub async fn write(&self, write: Write) -> Result<bool, StoreError> {
+        let stopped = || StoreError::Backend("the group commit writer stopped".into());
         let (reply, answer) = oneshot::channel();
-        self.queue.send((write, reply)).await.map_err(|_| ())?;
-        answer.await.map_err(|_| ())?
+        self.queue.send((write, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }

@@ -1,5 +1,6 @@
 //! Adapters below the services: the cached store, group commit, signing keys, the master key's
-//! uses, the upstream and supplier HTTP clients, telemetry and connection caps.
+//! uses, the upstream and supplier HTTP clients, telemetry, connection caps and the TLS listener's
+//! certificate.
 //!
 //! Must not: import `services`, `http`, `openapi`, `router` or `app`; decide policy.
 
@@ -12,4 +13,5 @@ pub mod sealer;
 pub mod ssrf;
 pub mod streams;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;

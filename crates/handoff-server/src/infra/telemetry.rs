@@ -1,8 +1,8 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
-//! group-commit queue, the database pool, the open connections, and the audit log's retention
-//! (the oldest record's age, the last audit purge, the records it deleted), and the audit
-//! streams (lag in records and seconds, failing, records delivered and failed deliveries).
+//! group-commit queue, the database pool, the open connections, the audit log's retention
+//! (the oldest record's age, the last audit purge, the records it deleted), the TLS reloads, and
+//! the audit streams (lag in records and seconds, failing, records delivered and failed deliveries).
 //!
 //! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
 //! or tokens in a label — labels are route templates, methods, statuses, kinds, reasons and
@@ -27,6 +27,7 @@ const AUDIT_OLDEST_AGE: &str = "handoff_audit_oldest_record_age_seconds";
 const AUDIT_RETENTION: &str = "handoff_audit_retention_days";
 const AUDIT_LAST_PURGE: &str = "handoff_audit_last_purge_timestamp_seconds";
 const AUDIT_PURGED: &str = "handoff_audit_purged_records_total";
+const TLS_RELOADS: &str = "handoff_tls_reloads_total";
 const STREAM_LAG_RECORDS: &str = "handoff_stream_lag_records";
 const STREAM_LAG_SECONDS: &str = "handoff_stream_lag_seconds";
 const STREAM_DELIVERED: &str = "handoff_stream_delivered_records_total";
@@ -87,6 +88,13 @@ pub fn connections_open(open: u32) {
 /// Counts one connection closed at accept, by the cap it was over.
 pub fn connection_refused(cap: &'static str) {
     ::metrics::counter!(REFUSED_CONNECTIONS, "cap" => cap).increment(1);
+}
+
+/// Counts one reading of the TLS files (`sighup` or `file_change`) and whether the new pair
+/// now serves (`ok`) or was refused, the previous one still serving (`failed`).
+pub fn tls_reload(trigger: &'static str, ok: bool) {
+    let outcome = if ok { "ok" } else { "failed" };
+    ::metrics::counter!(TLS_RELOADS, "trigger" => trigger, "outcome" => outcome).increment(1);
 }
 
 /// Counts one committed audit record by its kind, outcome and reason.

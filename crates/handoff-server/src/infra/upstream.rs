@@ -88,6 +88,11 @@ impl Upstream {
         let slot = request.extensions().get::<Slot>().cloned();
         let (mut parts, body) = request.into_parts();
         parts.uri = self.target(&parts.uri)?;
+        // The hop to the application is HTTP/1.1 whatever the client spoke (an HTTP/2 request
+        // would be refused by the HTTP/1.1 client). Its `Host` is the upstream's, which the client
+        // writes from `uri`, whether the client sent `Host` or `:authority`; the proxy surface
+        // names the public host in `X-Forwarded-Host`.
+        parts.version = Version::HTTP_11;
         let headers = &mut parts.headers;
         remove_hop_by_hop(headers);
         headers.remove(header::HOST);

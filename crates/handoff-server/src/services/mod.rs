@@ -38,7 +38,7 @@ use handoff_core::ids::PartnerId;
 use handoff_core::model::{AuditEvent, Session};
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::SecretDigest;
-use handoff_core::store::{Store, Write};
+use handoff_core::store::{Store, StoreError, Write};
 use handoff_core::token::Jwks;
 use handoff_core::Clock;
 
@@ -129,7 +129,11 @@ impl Services {
         write.audit_mut().bound();
         let audit = write.audit();
         let labels = (audit.kind.clone(), audit.outcome, audit.reason.clone());
-        let written = self.commits.write(write).await.map_err(|()| ApiError::internal())?;
+        let written = self.commits.write(write).await.map_err(|err| match err {
+            // The writer logged the batch's failure once.
+            StoreError::Backend(_) => ApiError::internal(),
+            err => ApiError::from(err),
+        })?;
         if written {
             telemetry::outcome(labels.0, labels.1, labels.2);
         }
@@ -173,7 +177,7 @@ impl Services {
     pub async fn ready(&self) -> ApiResult<()> {
         self.store.fresh().ping().await.map_err(|err| {
             tracing::warn!(%err, "readiness check failed");
-            ApiError::new(ProblemKind::ServiceUnavailable, "The database is not reachable.")
+            ApiError::unavailable()
         })
     }
 

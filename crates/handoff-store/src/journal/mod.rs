@@ -20,17 +20,17 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 
 use ::sqlx::sqlite::SqliteConnectOptions;
-use ::sqlx::AnyPool;
 use handoff_core::store::{Journal, StoreResult};
 
 use self::sqlite::SqliteWriter;
 use self::sqlx::SqlxJournal;
 use crate::backend;
+use crate::sql::pool::Pool;
 
 /// The journal for the store behind `pool`: the SQLite writer for the file at `sqlite_url`
 /// (already normalised by the store) when the database is SQLite, else PostgreSQL's. In-memory
 /// SQLite never gets here: `SqlStore::connect` refuses it.
-pub(crate) fn open(sqlite_url: Option<&str>, pool: &AnyPool) -> StoreResult<Arc<dyn Journal>> {
+pub(crate) fn open(sqlite_url: Option<&str>, pool: &Pool) -> StoreResult<Arc<dyn Journal>> {
     Ok(match sqlite_url {
         Some(url) => {
             let options = SqliteConnectOptions::from_str(url).map_err(backend)?;

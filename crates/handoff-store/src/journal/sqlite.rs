@@ -23,7 +23,7 @@ use handoff_core::store::{Journal, StoreError, StoreResult, Write};
 use rusqlite::{params, CachedStatement, Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::backend;
+use crate::failure;
 
 /// How often the checkpointer looks at the log while writes happen.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
@@ -57,12 +57,12 @@ pub(super) struct SqliteWriter {
 impl SqliteWriter {
     /// Opens the writer and checkpointer connections on the database file at `path`.
     pub(super) fn open(path: &Path) -> StoreResult<Self> {
-        let writer = Connection::open(path).map_err(backend)?;
-        writer.execute_batch(WRITER_PRAGMAS).map_err(backend)?;
-        writer.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+        let writer = Connection::open(path).map_err(failure)?;
+        writer.execute_batch(WRITER_PRAGMAS).map_err(failure)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(failure)?;
         writer.set_prepared_statement_cache_capacity(8);
-        let checkpointer = Connection::open(path).map_err(backend)?;
-        checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+        let checkpointer = Connection::open(path).map_err(failure)?;
+        checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(failure)?;
 
         let (batches, incoming) = mpsc::channel::<Batch>();
         // Holds at most one pending "a commit happened": the writer never waits on it.
@@ -72,7 +72,7 @@ impl SqliteWriter {
         thread::Builder::new()
             .name("handoff-checkpoint".into())
             .spawn(move || checkpoint_loop(&checkpointer, &commits, &checkpointed))
-            .map_err(backend)?;
+            .map_err(failure)?;
         thread::Builder::new()
             .name("handoff-journal".into())
             .spawn(move || {
@@ -89,7 +89,7 @@ impl SqliteWriter {
                     }
                 }
             })
-            .map_err(backend)?;
+            .map_err(failure)?;
         Ok(Self { batches })
     }
 }
@@ -146,15 +146,15 @@ struct Statements<'c> {
 
 /// The four steps in one transaction: claims, settle, sessions and audit records, commit.
 fn apply(connection: &mut Connection, writes: &[Write]) -> StoreResult<Vec<bool>> {
-    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failure)?;
     let won = {
-        let mut statements = Statements::prepare(&tx).map_err(backend)?;
-        let fresh = statements.claim(writes).map_err(backend)?;
+        let mut statements = Statements::prepare(&tx).map_err(failure)?;
+        let fresh = statements.claim(writes).map_err(failure)?;
         let settled = settle(writes, &fresh)?;
-        statements.write(&settled).map_err(backend)?;
+        statements.write(&settled).map_err(failure)?;
         settled.won
     };
-    tx.commit().map_err(backend)?;
+    tx.commit().map_err(failure)?;
     Ok(won)
 }
 

@@ -10,19 +10,18 @@ use async_trait::async_trait;
 use handoff_core::model::{AuditEvent, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim};
 use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
-use sqlx::{Any, AnyPool, Row};
+use sqlx::Row;
 
-use crate::backend;
-
-type Transaction<'c> = sqlx::Transaction<'c, Any>;
+use crate::sql::pool::{Pool, Tx};
+use crate::{backend, failure};
 
 /// The journal over the store's sqlx pool.
 pub(super) struct SqlxJournal {
-    pool: AnyPool,
+    pool: Pool,
 }
 
 impl SqlxJournal {
-    pub(super) fn new(pool: AnyPool) -> Self {
+    pub(super) fn new(pool: Pool) -> Self {
         Self { pool }
     }
 }
@@ -46,7 +45,7 @@ impl Journal for SqlxJournal {
 /// Inserts every claim of `writes` and answers, per claim in write order, whether the database
 /// found it new. A multi-row insert takes its rows in order, and a row with the key of an earlier
 /// one conflicts with it: a key the database returns was inserted by the first claim of it.
-async fn claim(tx: &mut Transaction<'_>, writes: &[Write]) -> StoreResult<Vec<bool>> {
+async fn claim(tx: &mut Tx, writes: &[Write]) -> StoreResult<Vec<bool>> {
     let claims: Vec<Claim<'_>> = writes.iter().filter_map(Write::claim).collect();
     let mut events = remember_events(tx, &claims).await?;
     let mut tokens = consume_tokens(tx, &claims).await?;
@@ -62,7 +61,7 @@ async fn claim(tx: &mut Transaction<'_>, writes: &[Write]) -> StoreResult<Vec<bo
 }
 
 /// The `(integration, event_id)` keys of the event claims the database found new.
-async fn remember_events(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> StoreResult<HashSet<(String, String)>> {
+async fn remember_events(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSet<(String, String)>> {
     let events: Vec<(String, &str, i64)> = claims
         .iter()
         .filter_map(|claim| match claim {
@@ -85,7 +84,7 @@ async fn remember_events(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> Stor
     for (integration, event_id, expires_at) in &events {
         query = query.bind(integration.as_str()).bind(*event_id).bind(*expires_at);
     }
-    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+    for row in query.fetch_all(&mut *tx).await.map_err(backend)? {
         new.insert((row.try_get::<String, _>(0).map_err(backend)?, row.try_get::<String, _>(1).map_err(backend)?));
     }
     Ok(new)
@@ -93,7 +92,7 @@ async fn remember_events(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> Stor
 
 /// The `jti`s of the token claims the database found new: the first consumption of a `jti`
 /// ever, here or on any node.
-async fn consume_tokens(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> StoreResult<HashSet<String>> {
+async fn consume_tokens(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSet<String>> {
     let tokens: Vec<(&str, i64, i64)> = claims
         .iter()
         .filter_map(|claim| match claim {
@@ -113,14 +112,14 @@ async fn consume_tokens(tx: &mut Transaction<'_>, claims: &[Claim<'_>]) -> Store
     for (jti, expires_at, consumed_at) in &tokens {
         query = query.bind(*jti).bind(*expires_at).bind(*consumed_at);
     }
-    for row in query.fetch_all(&mut **tx).await.map_err(backend)? {
+    for row in query.fetch_all(&mut *tx).await.map_err(backend)? {
         new.insert(row.try_get::<String, _>(0).map_err(backend)?);
     }
     Ok(new)
 }
 
 /// Opens `sessions` with one statement.
-async fn insert_sessions(tx: &mut Transaction<'_>, sessions: &[&Session]) -> StoreResult<()> {
+async fn insert_sessions(tx: &mut Tx, sessions: &[&Session]) -> StoreResult<()> {
     if sessions.is_empty() {
         return Ok(());
     }
@@ -138,12 +137,12 @@ async fn insert_sessions(tx: &mut Transaction<'_>, sessions: &[&Session]) -> Sto
             .bind(s.last_seen_at)
             .bind(s.expires_at);
     }
-    query.execute(&mut **tx).await.map_err(backend)?;
+    query.execute(&mut *tx).await.map_err(backend)?;
     Ok(())
 }
 
 /// Appends `events` with one statement.
-async fn insert_audits(tx: &mut Transaction<'_>, events: &[&AuditEvent]) -> StoreResult<()> {
+async fn insert_audits(tx: &mut Tx, events: &[&AuditEvent]) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -162,13 +161,13 @@ async fn insert_audits(tx: &mut Transaction<'_>, events: &[&AuditEvent]) -> Stor
             .bind(e.request_id.as_deref())
             .bind(e.detail.as_deref());
     }
-    query.execute(&mut **tx).await.map_err(backend)?;
+    query.execute(&mut *tx).await.map_err(backend)?;
     Ok(())
 }
 
 /// Adds `counts` to the rollup with one statement. Their keys are distinct (a multi-row upsert
 /// may not touch one row twice) and in key order, so concurrent batches lock rows in one order.
-async fn count_audits(tx: &mut Transaction<'_>, counts: &[AuditCount]) -> StoreResult<()> {
+async fn count_audits(tx: &mut Tx, counts: &[AuditCount]) -> StoreResult<()> {
     if counts.is_empty() {
         return Ok(());
     }
@@ -183,9 +182,9 @@ async fn count_audits(tx: &mut Transaction<'_>, counts: &[AuditCount]) -> StoreR
             .bind(c.kind.as_str())
             .bind(c.outcome.map_or("", Outcome::as_str))
             .bind(c.reason.as_str())
-            .bind(i64::try_from(c.count).map_err(backend)?);
+            .bind(i64::try_from(c.count).map_err(failure)?);
     }
-    query.execute(&mut **tx).await.map_err(backend)?;
+    query.execute(&mut *tx).await.map_err(backend)?;
     Ok(())
 }
 

@@ -91,7 +91,7 @@ impl Audit for SqlStore {
     async fn prune_audit(&self, before: i64, limit: u32) -> StoreResult<Pruned> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         if let Some(lock) = self.dialect.prune_lock() {
-            let row = sqlx::query(lock).fetch_one(&mut *tx).await.map_err(backend)?;
+            let row = sqlx::query(lock).fetch_one(&mut tx).await.map_err(backend)?;
             if !row.try_get::<bool, _>(0).map_err(backend)? {
                 tx.rollback().await.map_err(backend)?;
                 return Ok(Pruned::Busy);
@@ -103,7 +103,7 @@ impl Audit for SqlStore {
         )
         .bind(before)
         .bind(i64::from(limit.max(1)))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)?;

@@ -16,6 +16,7 @@ mod keys;
 mod operator_sessions;
 mod organizations;
 mod partners;
+pub(crate) mod pool;
 mod rows;
 mod sessions;
 mod stats;
@@ -37,8 +38,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
 
+use self::pool::Pool;
 use self::rows::previous_parts;
-use crate::{backend, journal, PoolSettings};
+use crate::{backend, failure, journal, PoolSettings};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -114,7 +116,7 @@ impl Dialect {
 
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pool: Pool,
     dialect: Dialect,
     /// The backend's journal engine, picked once by [`SqlStore::connect`].
     journal: Arc<dyn Journal>,
@@ -133,7 +135,7 @@ impl SqlStore {
         if dialect == Dialect::Sqlite && (database_url.contains(":memory:") || database_url.contains("mode=memory")) {
             // sqlx gives every pooled connection a database of its own, and the journal would
             // write to a stray file: nothing would be where it was written.
-            return Err(backend(
+            return Err(failure(
                 "an in-memory SQLite database cannot hold handoff's data (each connection would get its own): \
                  use a file, e.g. sqlite:///var/lib/handoff/handoff.db",
             ));
@@ -144,7 +146,7 @@ impl SqlStore {
         };
         let options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(settings.acquire_timeout)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
@@ -161,16 +163,24 @@ impl SqlStore {
                     tracing::warn!(%err, "the database is not reachable yet; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                Err(err) => return Err(backend(format!("cannot connect to the database: {err}"))),
+                Err(err) if is_tls_failure(&err) => {
+                    return Err(failure(format!(
+                        "cannot connect to the database over TLS ({err}): the server must offer TLS, sslrootcert= \
+                         must name the CA that signed its certificate, and the host in database_url must be one \
+                         the certificate names (sqlx checks it under verify-ca too: launchbadge/sqlx#3793)"
+                    )))
+                }
+                Err(err) => return Err(failure(format!("cannot connect to the database: {err}"))),
             }
         };
+        let pool = Pool::new(pool, dialect == Dialect::Postgres && !settings.statement_cache);
         let journal = journal::open((dialect == Dialect::Sqlite).then_some(url.as_str()), &pool)?;
         Ok(Self { pool, dialect, journal })
     }
 
     /// The pool, for `crate::transfer`, which reads and writes tables no trait names.
     pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+        &self.pool.raw
     }
 
     /// Like [`SqlStore::connect`], for commands that read an installation in place (`handoff
@@ -181,14 +191,29 @@ impl SqlStore {
             let options = SqliteConnectOptions::from_str(database_url).map_err(backend)?;
             let path = options.get_filename();
             if !path.exists() {
-                return Err(backend(format!("there is no database at {}", path.display())));
+                return Err(failure(format!("there is no database at {}", path.display())));
             }
         }
         Self::connect(database_url, settings).await
     }
 
+    /// Applies pending migrations. Behind a transaction pooler (statement cache off) it only
+    /// checks that none is pending: the migrator's session lock and named statements need
+    /// PostgreSQL itself, so `handoff migrate` runs against it directly.
     pub async fn migrate(&self) -> StoreResult<()> {
-        self.dialect.migrator().run(&self.pool).await.map_err(backend)
+        if !self.pool.pinned() {
+            return self.dialect.migrator().run(&self.pool.raw).await.map_err(failure);
+        }
+        let pending: Vec<i64> =
+            self.migration_status().await?.into_iter().filter(|m| !m.2).map(|(version, ..)| version).collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        Err(failure(format!(
+            "migrations {pending:?} are pending, and with database_statement_cache = false (behind a transaction \
+             pooler) handoff does not migrate at start-up: run `handoff migrate --database-url <PostgreSQL itself, \
+             not the pooler> --database-statement-cache true` first"
+        )))
     }
 
     /// Every known migration with whether it is applied: (version, description, applied).
@@ -288,9 +313,21 @@ impl SqlStore {
     }
 }
 
-/// Refused connections and DNS failures are worth waiting out at start-up; bad credentials are not.
+/// Refused connections and DNS failures are worth waiting out at start-up; bad credentials and a
+/// refused certificate are not (a wrong CA or host name does not fix itself).
 fn is_transient(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut)
+    matches!(err, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) && !is_tls_failure(err)
+}
+
+/// A failed TLS handshake or a server without TLS under `sslmode=require` or stricter. rustls
+/// reports a refused certificate as an I/O error of kind `InvalidData` (a plain socket never
+/// does), sqlx the rest as `Tls`.
+fn is_tls_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 fn page_limit(page: &PageRequest) -> i64 {
@@ -375,6 +412,6 @@ impl Store for SqlStore {
     }
 
     fn connections(&self) -> (u32, u32) {
-        (self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX))
+        (self.pool.raw.size(), u32::try_from(self.pool.raw.num_idle()).unwrap_or(u32::MAX))
     }
 }

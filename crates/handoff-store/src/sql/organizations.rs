@@ -35,14 +35,14 @@ impl Organizations for SqlStore {
         .bind(prev)
         .bind(prev_at)
         .bind(o.created_at)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(|e| conflict_or_backend(e, "organization id"))?;
         for number in &o.org_numbers {
             sqlx::query("INSERT INTO organization_numbers (org_number, organization_id) VALUES ($1, $2)")
                 .bind(number)
                 .bind(o.id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await
                 .map_err(|e| conflict_or_backend(e, &format!("org number {number} is taken")))?;
         }

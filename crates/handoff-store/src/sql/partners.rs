@@ -61,11 +61,11 @@ impl Partners for SqlStore {
     async fn unlink(&self, partner: PartnerId, organization: OrganizationId) -> StoreResult<bool> {
         let (partner, organization) = (partner.to_string(), organization.to_string());
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let unlinked = unlink_row(&mut *tx, PARTNER_LINKS, &partner, &organization).await?;
+        let unlinked = unlink_row(&mut tx, PARTNER_LINKS, &partner, &organization).await?;
         sqlx::query("DELETE FROM sessions WHERE partner_id = $1 AND organization_id = $2")
             .bind(&partner)
             .bind(&organization)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;

@@ -16,7 +16,7 @@ use handoff_core::token::KeyKind;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::backend;
+use crate::{backend, failure};
 
 pub(super) fn parse<T: FromStr>(value: &str) -> StoreResult<T> {
     value.parse().map_err(|_| StoreError::Backend(format!("corrupt id in database: {value:?}")))
@@ -31,7 +31,7 @@ pub(super) fn digest(bytes: &[u8]) -> StoreResult<SecretDigest> {
 }
 
 pub(super) fn json_list(text: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_str(text).map_err(backend)
+    serde_json::from_str(text).map_err(failure)
 }
 
 pub(super) fn to_json(list: &[String]) -> String {
@@ -150,7 +150,7 @@ pub(super) fn audit_count(row: &AnyRow) -> StoreResult<AuditCount> {
         kind: row.try_get("kind").map_err(backend)?,
         outcome: Outcome::parse(outcome),
         reason: row.try_get("reason").map_err(backend)?,
-        count: u64::try_from(count).map_err(backend)?,
+        count: u64::try_from(count).map_err(failure)?,
     })
 }
 

@@ -58,23 +58,23 @@ impl Sessions for SqlStore {
         let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(now)
             .bind(idle_cutoff)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(backend)?;
         let failures = sqlx::query("DELETE FROM auth_failures WHERE window_start < $1")
             .bind(now - 86_400)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(backend)?;
         let events = sqlx::query("DELETE FROM webhook_events WHERE expires_at < $1")
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(backend)?;
         // A consumed token can be forgotten once it could no longer verify anyway.
         let tokens = sqlx::query("DELETE FROM consumed_tokens WHERE expires_at < $1")
             .bind(now - 3600)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)?;

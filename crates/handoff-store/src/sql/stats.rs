@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::rows::audit_count;
 use super::SqlStore;
-use crate::backend;
+use crate::{backend, failure};
 
 #[async_trait]
 impl Stats for SqlStore {
@@ -37,6 +37,6 @@ impl Stats for SqlStore {
             .await
             .map_err(backend)?;
         let count: i64 = row.try_get(0).map_err(backend)?;
-        u64::try_from(count).map_err(backend)
+        u64::try_from(count).map_err(failure)
     }
 }

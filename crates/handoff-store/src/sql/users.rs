@@ -78,13 +78,13 @@ impl Users for SqlStore {
         .bind(status.as_str())
         .bind(by.as_str())
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(backend)?;
         if done.rows_affected() == 0 {
             let exists = sqlx::query("SELECT 1 FROM users WHERE id = $1")
                 .bind(id.to_string())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await
                 .map_err(backend)?
                 .is_some();
@@ -94,7 +94,7 @@ impl Users for SqlStore {
         if status == UserStatus::Disabled {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await
                 .map_err(backend)?;
         }

@@ -46,7 +46,7 @@ backend_tests! {
 }
 
 /// The `jti` a sign-in link's token carries (its payload, read without verifying).
-fn jti_of(redirect_url: &str) -> String {
+pub(crate) fn jti_of(redirect_url: &str) -> String {
     use base64::Engine as _;
     let token = redirect_url.split("token=").nth(1).unwrap().split('&').next().unwrap();
     let payload = token.split('.').nth(1).unwrap();
@@ -65,7 +65,7 @@ struct Acknowledged {
 }
 
 /// Every `jti` named in the `sso.mint` audit records of the server at `url`.
-async fn audited_mints(url: &str) -> HashSet<String> {
+pub(crate) async fn audited_mints(url: &str) -> HashSet<String> {
     let admin = Client::new(url).with_admin_token(crate::harness::ADMIN_TOKEN);
     let mut jtis = HashSet::new();
     let mut cursor = String::new();

@@ -54,6 +54,8 @@ pub struct TestServer {
     pub admin: Client,
     /// Follows no redirects and keeps no cookies: tests look at every hop.
     pub http: reqwest::Client,
+    /// What the SDK clients (`admin`, partner calls) send with.
+    sdk_http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -77,6 +79,16 @@ impl TestServer {
 
     /// Starts a server with the test defaults, adjusted by `configure`.
     pub async fn with(configure: impl FnOnce(&mut ConfigLayer)) -> Self {
+        Self::boot(configure, None).await
+    }
+
+    /// Like [`TestServer::with`], for a server that `configure` gives `tls_cert` and `tls_key`:
+    /// `url` is https, and `http` and the SDK clients are `client` (which trusts its CA).
+    pub async fn with_tls(client: reqwest::Client, configure: impl FnOnce(&mut ConfigLayer)) -> Self {
+        Self::boot(configure, Some(client)).await
+    }
+
+    async fn boot(configure: impl FnOnce(&mut ConfigLayer), client: Option<reqwest::Client>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let postgres = Backend::current().database();
         let mut layer = ConfigLayer {
@@ -92,13 +104,15 @@ impl TestServer {
         #[allow(clippy::disallowed_methods)]
         let clock = Arc::new(TestClock(AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp())));
         let app = App::build(settings, clock.clone()).await.unwrap();
-        let url = format!("http://{}", app.local_addr().unwrap());
+        let scheme = if client.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", app.local_addr().unwrap());
         let services = app.services().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(app.run(async move {
             let _ = rx.await;
         }));
-        let admin = Client::new(&url).with_admin_token(ADMIN_TOKEN);
+        let sdk_http = client.clone().unwrap_or_default();
+        let admin = Client::new(&url).with_admin_token(ADMIN_TOKEN).with_http_client(sdk_http.clone());
         Self {
             url,
             _dir: dir,
@@ -107,7 +121,8 @@ impl TestServer {
             services,
             database_url,
             admin,
-            http: http_client(),
+            http: client.unwrap_or_else(http_client),
+            sdk_http,
             shutdown: Some(tx),
         }
     }
@@ -187,7 +202,11 @@ impl TestServer {
     }
 
     pub async fn admin_sdk_mint(&self, fx: &Fixture, path: &str) -> handoff_client::wire::SsoLink {
-        Client::new(&self.url).mint_sso_link(&fx.credentials, &fx.user.id, Some(path)).await.unwrap()
+        Client::new(&self.url)
+            .with_http_client(self.sdk_http.clone())
+            .mint_sso_link(&fx.credentials, &fx.user.id, Some(path))
+            .await
+            .unwrap()
     }
 
     /// Opens a link like a browser's first hop; returns the response (a 303 on success).

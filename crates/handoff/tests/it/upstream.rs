@@ -71,7 +71,8 @@ async fn handle(State(calls): State<Arc<Calls>>, mut request: Request) -> Respon
         .iter()
         .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or("<binary>").to_owned()))
         .collect();
-    let (method, path) = (request.method().to_string(), request.uri().to_string());
+    let (method, path, version) =
+        (request.method().to_string(), request.uri().to_string(), format!("{:?}", request.version()));
     // Count the body as it streams in; never hold it.
     let mut body = request.into_body();
     let mut bytes = 0usize;
@@ -79,7 +80,8 @@ async fn handle(State(calls): State<Arc<Calls>>, mut request: Request) -> Respon
         bytes += frame.data_ref().map_or(0, |data| data.len());
     }
     let mut response =
-        Json(json!({"method": method, "path": path, "headers": headers, "bytes": bytes})).into_response();
+        Json(json!({"method": method, "path": path, "version": version, "headers": headers, "bytes": bytes}))
+            .into_response();
     response.headers_mut().insert("x-app", HeaderValue::from_static("yes"));
     response
 }
