@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use clap::{Parser, Subcommand};
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -473,7 +473,9 @@ fn write_events(path: &Path, secret: &str, email: &str, count: usize) -> Result<
             "data": {"email": email, "firstName": "Turid", "lastName": "Jensen", "orgNo": "123456789"}
         })
         .to_string();
-        let signature = SignatureProfile::TimestampBodyHex.sign(secret, &timestamp, body.as_bytes());
+        let signature = SignatureProfile::TimestampBodyHex
+            .sign(&[secret], "", &timestamp, body.as_bytes())
+            .map_err(|e| e.to_string())?;
         writeln!(out, "{timestamp}\t{signature}\t{body}").map_err(|e| e.to_string())?;
     }
     out.flush().map_err(|e| e.to_string())

@@ -1,4 +1,5 @@
-//! Rust SDK for handoff: mint SSO links as a partner, manage users, and call the admin API.
+//! Rust SDK for handoff: mint SSO links as a partner, manage users, call the admin API, and
+//! verify the webhooks handoff sends ([`webhooks::Verifier`]).
 //! Speaks HTTPS with rustls and the operating system's trust store.
 //!
 //! The request and answer types are `handoff_proto::wire`, the very types the server uses, so the
@@ -12,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use handoff_proto::wire;
+
+pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

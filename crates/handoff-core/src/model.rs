@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
 use crate::secret::{Credential, SecretDigest};
-use crate::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
 
 pub use crate::names::{parse_name, Email, EmailError};
 
@@ -132,6 +132,23 @@ impl SealedSecrets {
             Some((previous, until)) if now < *until => previous,
             _ => &self.current,
         }
+    }
+
+    /// The secrets a sender signs with at `now` under `profile`: a Vinst header carries one
+    /// signature, by [`Self::signing`]; a `standard-webhooks` header carries one per secret in use
+    /// (the current one and, until the overlap ends, the previous one), the spec's rotation
+    /// without downtime.
+    pub fn signing_all(&self, now: i64, profile: SignatureProfile) -> Vec<&[u8]> {
+        if profile != SignatureProfile::StandardWebhooks {
+            return vec![self.signing(now)];
+        }
+        let mut secrets = vec![self.current.as_slice()];
+        if let Some((previous, until)) = &self.previous {
+            if now < *until {
+                secrets.push(previous);
+            }
+        }
+        secrets
     }
 }
 

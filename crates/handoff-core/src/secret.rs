@@ -8,6 +8,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use handoff_webhook::SignatureProfile;
 use rand::RngCore;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
@@ -17,7 +18,6 @@ use subtle::ConstantTimeEq;
 pub enum SecretKind {
     Partner,
     Organization,
-    Webhook,
     Admin,
 }
 
@@ -26,7 +26,6 @@ impl SecretKind {
         match self {
             SecretKind::Partner => "hps_",
             SecretKind::Organization => "hos_",
-            SecretKind::Webhook => "whsec_",
             SecretKind::Admin => "hat_",
         }
     }
@@ -40,6 +39,12 @@ impl Secret {
     /// 256 random bits, URL-safe base64, with the kind's prefix.
     pub fn generate(kind: SecretKind) -> Self {
         Self(format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(random_bytes::<32>())))
+    }
+
+    /// A new webhook secret for `profile`: 256 random bits, `whsec_` prefixed, in the encoding
+    /// the profile keys its MAC with (standard base64 for `standard-webhooks`).
+    pub fn webhook(profile: SignatureProfile) -> Self {
+        Self(profile.new_secret(&random_bytes::<32>()))
     }
 
     /// Wraps an operator-supplied secret (e.g. a configured admin token).
@@ -160,6 +165,18 @@ mod tests {
         assert_eq!(a.expose().len(), 4 + 43);
         assert_ne!(a, b);
         assert_eq!(format!("{a:?}"), "Secret(<redacted>)");
+    }
+
+    #[test]
+    fn webhook_secrets_key_their_profile() {
+        for profile in SignatureProfile::ALL {
+            let secret = Secret::webhook(profile);
+            assert!(secret.expose().starts_with("whsec_"));
+            assert!(profile.key(secret.expose()).is_ok(), "{profile}");
+            assert_ne!(secret, Secret::webhook(profile));
+        }
+        let standard = Secret::webhook(SignatureProfile::StandardWebhooks);
+        assert_eq!(standard.expose().len(), 6 + 44, "32 bytes in padded standard base64");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub mod schema {
         Slug = r"^[a-z0-9][a-z0-9-]{0,63}$";
         /// 1 to 100 characters without controls.
         EventType = concat!("^[^", ctrl!(), "]{1,100}$");
-        SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64)$";
+        SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64|standard-webhooks)$";
         UnknownUserPolicyName = r"^(provision|register|reject)$";
         /// An audit kind (`sso.redeem`) or a prefix (`admin.*`): 1 to 100 characters without
         /// spaces or controls.
@@ -352,7 +352,9 @@ pub struct CreateInboundIntegration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::EventType>))]
     pub event_type: Option<String>,
-    /// [default: `timestamp-body-hex`].
+    /// How events are signed: `timestamp-body-hex`, `timestamp-body-base64`, `body-hex`,
+    /// `body-base64` or `standard-webhooks` (Standard Webhooks 1.0; the secret is then issued as
+    /// `whsec_<base64>`) [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,
@@ -383,6 +385,29 @@ pub struct InboundIntegrationView {
     /// Present only in the answer that created the integration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// The SSO event of seed 002: what an inbound integration sends and what a launch sends a
+/// supplier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SsoEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub event_timestamp: String,
+    pub data: SsoEventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+/// The user an [`SsoEvent`] is about.
+pub struct SsoEventData {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub org_no: String,
 }
 
 /// The answer to an SSO webhook (seed 002).
@@ -430,7 +455,9 @@ pub struct CreateSupplier {
     /// Hosts the supplier's `redirectUrl` may name.
     #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub allowed_redirect_hosts: Vec<String>,
-    /// [default: `timestamp-body-hex`].
+    /// How events are signed: `timestamp-body-hex`, `timestamp-body-base64`, `body-hex`,
+    /// `body-base64` or `standard-webhooks` (Standard Webhooks 1.0; the secret is then issued as
+    /// `whsec_<base64>`) [default: `timestamp-body-hex`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<schema::SignatureProfileName>))]
     pub signature_profile: Option<String>,

@@ -4,7 +4,8 @@
 //! (every pool connection would open a database of its own).
 //!
 //! The contract: of all the claims ever made of one `jti` (`Write::Redeem`) or one
-//! `(integration, eventId)` (`Write::RememberEvent`), exactly one wins (`true`), whether the
+//! `(integration, eventId)` (`Write::RememberEvent`, which may claim several ids and then wins only
+//! when all are new), exactly one wins (`true`), whether the
 //! others race it from other tasks, other commits, other store instances (nodes) or sit in the
 //! same batch after it; a loser (`false`) writes nothing: no session and no audit record (the
 //! server audits the refusal with a write of its own). Plain audits always win. Results come
@@ -187,7 +188,7 @@ impl Fixture {
     fn remember(&self, integration: usize, event_id: &str, request_id: &str) -> Write {
         Write::RememberEvent {
             integration: self.integrations[integration],
-            event_id: event_id.into(),
+            event_ids: vec![event_id.into()],
             expires_at: NOW + 300,
             audit: self.audit("inbound.sso", request_id),
         }
@@ -339,6 +340,33 @@ journal_tests! {
         assert_eq!(audited(store, "sso.redeem").await, ["earlier-redeem", "a-first", "plain-audit", "b"]);
         assert_eq!(audited(store, "inbound.sso").await, ["earlier-event", "event-1", "event-1-elsewhere"]);
         assert_rollup_is_the_log(&db, store).await;
+    }
+
+    async fn an_event_with_two_ids_wins_only_when_both_are_new(db: Db) {
+        let (stores, f) = db.open(2).await;
+        let two = |event_id: &str, webhook_id: &str, request_id: &str| {
+            let mut write = f.remember(0, event_id, request_id);
+            if let Write::RememberEvent { event_ids, .. } = &mut write {
+                event_ids.push(format!("webhook-id:{webhook_id}"));
+            }
+            write
+        };
+        let first = two("event-1", "msg-1", "first");
+        assert_eq!(stores[0].commit(vec![first]).await.unwrap(), vec![true]);
+        // On the other node: the same webhook-id with a new eventId, the same eventId with a new
+        // webhook-id, and (in the same batch) a pair whose ids are both new, twice.
+        let batch = vec![
+            two("event-2", "msg-1", "same-webhook-id"),
+            two("event-1", "msg-2", "same-event-id"),
+            two("event-3", "msg-3", "both-new"),
+            two("event-3", "msg-3", "both-new-again"),
+        ];
+        assert_eq!(stores[1].commit(batch).await.unwrap(), vec![false, false, true, false]);
+        // A loser's fresh id stays claimed: its event is refused, and so is a later copy of it.
+        let late = two("event-2", "msg-9", "late-copy");
+        assert_eq!(stores[0].commit(vec![late]).await.unwrap(), vec![false]);
+        assert_eq!(audited(stores[0].as_ref(), "inbound.sso").await, ["first", "both-new"]);
+        assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
     }
 
     async fn a_failed_batch_commits_nothing(db: Db) {

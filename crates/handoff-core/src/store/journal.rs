@@ -1,7 +1,7 @@
 //! The single-use rules of a journal batch, written once for every backend.
 //!
 //! A batch is committed in one transaction in four steps: (1) the backend inserts the batch's
-//! [`Claim`]s (each write's at most one, in write order) and reports, per claim, whether the
+//! [`Claim`]s (each write's own, in write order) and reports, per claim, whether the
 //! database found its key new; (2) [`settle`] turns those answers into what the batch writes;
 //! (3) the backend inserts the settled sessions, then the settled audit records, then adds
 //! [`Settled::counts`] to the audit rollup (`audit_counts`); (4) it commits.
@@ -36,16 +36,18 @@ pub enum Claim<'a> {
 }
 
 impl Write {
-    /// The claim this write makes, if any (a plain audit makes none).
-    pub fn claim(&self) -> Option<Claim<'_>> {
+    /// The claims this write makes, in order: none for a plain audit, its `jti` for a
+    /// redemption, each of its ids for a remembered event.
+    pub fn claims(&self) -> Vec<Claim<'_>> {
         match self {
-            Write::Audit(_) => None,
+            Write::Audit(_) => Vec::new(),
             Write::Redeem { jti, token_expires_at, session, .. } => {
-                Some(Claim::Token { jti, expires_at: *token_expires_at, consumed_at: session.created_at })
+                vec![Claim::Token { jti, expires_at: *token_expires_at, consumed_at: session.created_at }]
             }
-            Write::RememberEvent { integration, event_id, expires_at, .. } => {
-                Some(Claim::Event { integration: *integration, event_id, expires_at: *expires_at })
-            }
+            Write::RememberEvent { integration, event_ids, expires_at, .. } => event_ids
+                .iter()
+                .map(|event_id| Claim::Event { integration: *integration, event_id, expires_at: *expires_at })
+                .collect(),
         }
     }
 
@@ -96,8 +98,9 @@ impl Settled<'_> {
 /// what the batch writes:
 /// - (R1) a redemption wins iff its `jti` row is new, and only then are its session and audit
 ///   record written;
-/// - (R2) a remembered event wins iff its `(integration, event_id)` row is new, and only then is
-///   its audit record written;
+/// - (R2) a remembered event wins iff each of its `(integration, event_id)` rows is new, and
+///   only then is its audit record written (a row it did insert stays: the event is refused,
+///   and so is any later copy of it);
 /// - (R3) a plain audit always wins. Of duplicates, the first in batch order wins, because that
 ///   is the one whose insert the database found new.
 ///
@@ -111,10 +114,10 @@ pub fn settle<'a>(writes: &'a [Write], fresh: &[bool]) -> StoreResult<Settled<'a
         audits: Vec::with_capacity(writes.len()),
     };
     for write in writes {
-        let won = match write.claim() {
-            None => true,
-            Some(_) => answers.next().ok_or_else(|| miscounted(writes, fresh))?,
-        };
+        let mut won = true;
+        for _ in write.claims() {
+            won &= answers.next().ok_or_else(|| miscounted(writes, fresh))?;
+        }
         settled.won.push(won);
         if won {
             settled.sessions.extend(write.session());
@@ -128,7 +131,7 @@ pub fn settle<'a>(writes: &'a [Write], fresh: &[bool]) -> StoreResult<Settled<'a
 }
 
 fn miscounted(writes: &[Write], fresh: &[bool]) -> StoreError {
-    let claims = writes.iter().filter(|w| w.claim().is_some()).count();
+    let claims: usize = writes.iter().map(|w| w.claims().len()).sum();
     StoreError::Backend(format!("the database answered {} of a batch's {claims} claims", fresh.len()))
 }
 
@@ -159,7 +162,12 @@ mod tests {
     }
 
     fn remember(integration: IntegrationId, event_id: &str, request_id: &str) -> Write {
-        Write::RememberEvent { integration, event_id: event_id.into(), expires_at: 1_300, audit: audit(request_id) }
+        Write::RememberEvent {
+            integration,
+            event_ids: vec![event_id.into()],
+            expires_at: 1_300,
+            audit: audit(request_id),
+        }
     }
 
     fn request_ids(settled: &Settled<'_>) -> Vec<String> {
@@ -169,15 +177,32 @@ mod tests {
     #[test]
     fn each_write_claims_its_key_and_a_plain_audit_none() {
         let integration = IntegrationId::new();
-        assert_eq!(Write::Audit(audit("a")).claim(), None);
+        assert_eq!(Write::Audit(audit("a")).claims(), []);
         assert_eq!(
-            redeem("jti-1", "r").claim(),
-            Some(Claim::Token { jti: "jti-1", expires_at: 1_060, consumed_at: 1_000 })
+            redeem("jti-1", "r").claims(),
+            [Claim::Token { jti: "jti-1", expires_at: 1_060, consumed_at: 1_000 }]
         );
         assert_eq!(
-            remember(integration, "event-1", "e").claim(),
-            Some(Claim::Event { integration, event_id: "event-1", expires_at: 1_300 })
+            remember(integration, "event-1", "e").claims(),
+            [Claim::Event { integration, event_id: "event-1", expires_at: 1_300 }]
         );
+    }
+
+    #[test]
+    fn an_event_with_two_ids_claims_both_and_wins_only_when_both_are_fresh() {
+        let integration = IntegrationId::new();
+        let two = |request_id: &str| Write::RememberEvent {
+            integration,
+            event_ids: vec!["event-1".into(), "webhook-id:msg-1".into()],
+            expires_at: 1_300,
+            audit: audit(request_id),
+        };
+        assert_eq!(two("e").claims().len(), 2);
+        let writes = vec![two("both"), two("first"), two("second"), remember(integration, "event-2", "after")];
+        let settled = settle(&writes, &[true, true, true, false, false, true, true]).unwrap();
+        assert_eq!(settled.won, [true, false, false, true]);
+        assert_eq!(request_ids(&settled), ["both", "after"]);
+        assert!(settle(&writes, &[true; 6]).is_err(), "one answer short");
     }
 
     #[test]

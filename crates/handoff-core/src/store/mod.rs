@@ -297,9 +297,10 @@ pub enum Write {
     /// Consumes the SSO token `jti` — exactly once, ever, across nodes — and only then opens
     /// `session` and appends `audit`. `false` (and nothing written) when `jti` was consumed.
     Redeem { jti: String, token_expires_at: i64, session: Session, audit: AuditEvent },
-    /// Records an inbound event id until `expires_at` — the first time, ever, across nodes —
-    /// and only then appends `audit`. `false` (and nothing written) when it is recorded already.
-    RememberEvent { integration: IntegrationId, event_id: String, expires_at: i64, audit: AuditEvent },
+    /// Records an inbound event's ids (its `eventId`, and a Standard Webhooks `webhook-id`)
+    /// until `expires_at` — the first time, ever, across nodes — and only then appends `audit`.
+    /// `false` (and no audit written) when any of them is recorded already.
+    RememberEvent { integration: IntegrationId, event_ids: Vec<String>, expires_at: i64, audit: AuditEvent },
 }
 
 impl Write {

@@ -8,6 +8,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use handoff_core::webhook::SsoEvent;
 use handoff_core::wire::{SandboxReport, WebhookRedirect};
+use handoff_webhook::ALL_HEADER_NAMES;
 use utoipa::OpenApi;
 
 use crate::error::ApiResult;
@@ -24,18 +25,13 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/inbound/{slug}/sso", post(sso_event)).route("/v1/inbound/{slug}/sso/test", post(sandbox))
 }
 
-/// The first of two spellings of a header that is present (`Vinst-Timestamp`, then
-/// `X-Vinst-Timestamp`), if its value is text.
-fn first_of(headers: &HeaderMap, names: [&str; 2]) -> Option<String> {
-    names.iter().find_map(|name| headers.get(*name)).and_then(|v| v.to_str().ok()).map(str::to_owned)
-}
-
-/// The webhook as it arrived.
+/// The webhook as it arrived: every signature header of any profile whose value is text (the
+/// integration's profile picks its own in the service).
 fn signed_event(headers: &HeaderMap, body: RawBody) -> SignedEvent {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     SignedEvent {
-        content_type: headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned),
-        timestamp: first_of(headers, ["vinst-timestamp", "x-vinst-timestamp"]),
-        signature: first_of(headers, ["vinst-signature", "x-vinst-signature"]),
+        content_type: text("content-type"),
+        headers: ALL_HEADER_NAMES.iter().filter_map(|name| Some((*name, text(name)?))).collect(),
         body: body_bytes(body).map(Vec::from),
     }
 }
@@ -46,6 +42,9 @@ fn signed_event(headers: &HeaderMap, body: RawBody) -> SignedEvent {
         ("slug" = String, Path, description = "The integration's slug."),
         ("Vinst-Timestamp" = Option<String>, Header, description = "Unix seconds or RFC 3339, as signed (also `X-Vinst-Timestamp`)."),
         ("Vinst-Signature" = Option<String>, Header, description = "The signature per the integration's profile, e.g. lowercase hex of HMAC-SHA256 over `{timestamp}.{body}`; a `sha256=` prefix is accepted (also `X-Vinst-Signature`)."),
+        ("webhook-id" = Option<String>, Header, description = "Profile `standard-webhooks`: the message id, signed and remembered against replays."),
+        ("webhook-timestamp" = Option<String>, Header, description = "Profile `standard-webhooks`: Unix seconds, signed."),
+        ("webhook-signature" = Option<String>, Header, description = "Profile `standard-webhooks`: space-separated `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>` entries; one valid entry suffices."),
     ),
     request_body(content = SsoEvent, content_type = "application/json"),
     responses(
@@ -70,6 +69,9 @@ async fn sso_event(
         ("slug" = String, Path, description = "The integration's slug."),
         ("Vinst-Timestamp" = Option<String>, Header, description = "Unix seconds or RFC 3339, as signed (also `X-Vinst-Timestamp`)."),
         ("Vinst-Signature" = Option<String>, Header, description = "The signature per the integration's profile, e.g. lowercase hex of HMAC-SHA256 over `{timestamp}.{body}`; a `sha256=` prefix is accepted (also `X-Vinst-Signature`)."),
+        ("webhook-id" = Option<String>, Header, description = "Profile `standard-webhooks`: the message id, signed and remembered against replays."),
+        ("webhook-timestamp" = Option<String>, Header, description = "Profile `standard-webhooks`: Unix seconds, signed."),
+        ("webhook-signature" = Option<String>, Header, description = "Profile `standard-webhooks`: space-separated `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>` entries; one valid entry suffices."),
     ),
     request_body(content = Option<serde_json::Value>, content_type = "application/json",
         description = "Anything: the event as the portal would send it. The report says what is wrong with it."),

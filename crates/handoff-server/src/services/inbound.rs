@@ -14,8 +14,9 @@ use handoff_core::model::{AuditEvent, InboundIntegration, Organization, UnknownU
 use handoff_core::problem::ProblemKind;
 use handoff_core::redirect::RedirectPath;
 use handoff_core::store::Write;
-use handoff_core::webhook::{check_timestamp, SsoEvent, TimestampError, ValidEvent};
+use handoff_core::webhook::{validate, SsoEvent, ValidEvent};
 use handoff_core::wire::{SandboxCheck, SandboxReport};
+use handoff_webhook::{check_timestamp, Request, SignatureProfile, VerifyError};
 
 use super::{Ctx, Services};
 use crate::error::{ApiError, ApiResult};
@@ -26,16 +27,30 @@ const REPLAY_MARGIN_SECONDS: i64 = 300;
 /// The longest slug the admin API accepts.
 pub(super) const MAX_SLUG_LEN: usize = 64;
 
+/// The prefix of a remembered `webhook-id`, which keeps it apart from `eventId`s.
+const WEBHOOK_ID_KEY: &str = "webhook-id:";
+
 /// The audit reason of an event for an organization its integration is not linked to.
 const NOT_LINKED: &str = "organization-not-linked";
 
-/// A webhook as it arrived: the headers that matter (either spelling, `Vinst-*` or
-/// `X-Vinst-*`), and the raw body or why it could not be read.
+/// The audit reason of an event whose id (`webhook-id` or `eventId`) was already used.
+const REPLAYED: &str = "replayed-event";
+
+/// A webhook as it arrived: the headers any profile reads (lower-case names of
+/// [`handoff_webhook::ALL_HEADER_NAMES`] with their text values), and the raw body or why it
+/// could not be read.
 pub struct SignedEvent {
     pub content_type: Option<String>,
-    pub timestamp: Option<String>,
-    pub signature: Option<String>,
+    pub headers: Vec<(&'static str, String)>,
     pub body: ApiResult<Vec<u8>>,
+}
+
+impl SignedEvent {
+    /// What `profile` verifies of this request, with its `body`.
+    fn request<'a>(&'a self, profile: SignatureProfile, body: &'a [u8]) -> Request<'a> {
+        let header = |name: &str| self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        Request::from_headers(profile, header, body)
+    }
 }
 
 /// What the event leads to for its user.
@@ -78,16 +93,22 @@ impl Services {
             }
             Landing::Register(url) => (self.register_url(&url, &organization, &valid)?, "register"),
         };
-        // One commit remembers the event id and records the acceptance; a replay (here or on any
-        // node) loses on the primary key and its link is never handed out.
+        // One commit remembers the event's ids and records the acceptance; a replay (here or on
+        // any node) loses on a primary key and its link is never handed out. Standard Webhooks'
+        // `webhook-id` is remembered beside the body's `eventId` (in its own namespace, so a
+        // sender may use one value for both).
+        let mut event_ids = vec![valid.event_id.clone()];
+        let webhook_id = signed.request(integration.signature_profile, &[]).id;
+        event_ids.extend(webhook_id.map(|id| format!("{WEBHOOK_ID_KEY}{id}")));
         let remember = Write::RememberEvent {
             integration: integration.id,
-            event_id: valid.event_id.clone(),
+            event_ids,
             expires_at: self.now() + integration.tolerance_seconds + REPLAY_MARGIN_SECONDS,
             audit: event.clone().accepted(self.now(), reason),
         };
         if !self.write(remember).await? {
-            return Err(ApiError::new(ProblemKind::Conflict, "This eventId was already used."));
+            let used = if webhook_id.is_some() { "This webhook-id or eventId" } else { "This eventId" };
+            return Err(ApiError::new(ProblemKind::Conflict, format!("{used} was already used.")).because(REPLAYED));
         }
         Ok(redirect_url)
     }
@@ -104,8 +125,13 @@ impl Services {
         let checked = async {
             let body = signed.body.as_ref().map_err(clone_error)?;
             content_type_check(signed)?;
-            self.timestamp_check(integration, signed)?;
-            self.signature_check(integration, signed, body)?;
+            let request = signed.request(integration.signature_profile, body);
+            let secrets = self.active_secrets(integration)?;
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            integration
+                .signature_profile
+                .verify(&secrets, &request, self.now(), integration.tolerance_seconds)
+                .map_err(refusal)?;
             self.event_check(integration, body)
         };
         let outcome = checked.await;
@@ -139,15 +165,10 @@ impl Services {
         Ok((integration, integration_key))
     }
 
-    fn timestamp_check(&self, integration: &InboundIntegration, signed: &SignedEvent) -> ApiResult<()> {
-        let auth = |detail: &str| ApiError::new(ProblemKind::AuthenticationRequired, detail);
-        let value = signed.timestamp.as_deref().ok_or_else(|| auth("Missing timestamp header."))?;
-        match check_timestamp(value, self.now(), integration.tolerance_seconds) {
-            Ok(_) => Ok(()),
-            Err(TimestampError::Unparseable) => Err(auth("Invalid timestamp: use Unix seconds or RFC 3339.")),
-            Err(TimestampError::TooOld) => Err(auth("Timestamp is too old.")),
-            Err(TimestampError::TooNew) => Err(auth("Timestamp is in the future.")),
-        }
+    /// The sandbox's timestamp check: the header's form and its distance from now.
+    fn timestamp_check(&self, integration: &InboundIntegration, request: &Request<'_>) -> ApiResult<()> {
+        let profile = integration.signature_profile;
+        profile.fresh(request, self.now(), integration.tolerance_seconds).map(drop).map_err(refusal)
     }
 
     /// The integration's active secrets, unsealed: the current one and an unexpired previous one.
@@ -162,29 +183,25 @@ impl Services {
         sealed.into_iter().map(|s| self.sealer.unseal(s, &context)).collect()
     }
 
-    fn signature_check(&self, integration: &InboundIntegration, signed: &SignedEvent, body: &[u8]) -> ApiResult<()> {
-        let auth = |detail: &str| ApiError::new(ProblemKind::AuthenticationRequired, detail);
-        let signature = signed.signature.as_deref().ok_or_else(|| auth("Missing signature header."))?;
-        let timestamp = signed.timestamp.as_deref().unwrap_or_default();
+    /// The sandbox's signature check: every check of the signature but the timestamp's age.
+    fn signature_check(&self, integration: &InboundIntegration, request: &Request<'_>) -> ApiResult<()> {
         let secrets = self.active_secrets(integration)?;
-        if integration.signature_profile.verify(secrets.iter().map(String::as_str), timestamp, body, signature) {
-            Ok(())
-        } else {
-            Err(auth("Invalid signature."))
-        }
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        integration.signature_profile.verify_signature(&secrets, request).map_err(refusal)
     }
 
     fn event_check(&self, integration: &InboundIntegration, body: &[u8]) -> ApiResult<ValidEvent> {
         let event: SsoEvent =
             serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("Malformed event: {e}")))?;
-        let valid = event.validate(&integration.event_type).map_err(ApiError::invalid)?;
+        let valid = validate(&event, &integration.event_type).map_err(ApiError::invalid)?;
         // A body-only signature does not cover the timestamp header: the signed eventTimestamp
         // must then be fresh itself, or a captured request could be replayed once its eventId is
         // forgotten.
         if !integration.signature_profile.covers_timestamp()
             && check_timestamp(&event.event_timestamp, self.now(), integration.tolerance_seconds).is_err()
         {
-            return Err(ApiError::new(ProblemKind::AuthenticationRequired, "eventTimestamp is outside the tolerance."));
+            return Err(ApiError::new(ProblemKind::AuthenticationRequired, "eventTimestamp is outside the tolerance.")
+                .because("event-timestamp-outside-tolerance"));
         }
         Ok(valid)
     }
@@ -241,7 +258,8 @@ impl Services {
             return Err(ApiError::not_found("The sandbox is not enabled for this integration."));
         }
         let body = signed.body.as_ref().map_err(clone_error)?;
-        let signature = self.signature_check(&integration, &signed, body);
+        let request = signed.request(integration.signature_profile, body);
+        let signature = self.signature_check(&integration, &request);
         let signed_ok = signature.is_ok();
         if !signed_ok {
             self.count_failure(&[ctx.limiter_key(), &integration_key]).await;
@@ -250,7 +268,7 @@ impl Services {
             sandbox_check("content-type", content_type_check(&signed).map(|()| "application/json".into())),
             sandbox_check(
                 "timestamp",
-                self.timestamp_check(&integration, &signed).map(|()| "within the tolerance".into()),
+                self.timestamp_check(&integration, &request).map(|()| "within the tolerance".into()),
             ),
             sandbox_check(
                 "signature",
@@ -304,6 +322,15 @@ fn content_type_check(signed: &SignedEvent) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::new(ProblemKind::UnsupportedMediaType, "Content-Type must be application/json."))
+    }
+}
+
+/// A failed check of the signed request: 401 with the check's sentence, audited with its
+/// reason. A stored secret that cannot key the profile's MAC is the server's fault.
+fn refusal(error: VerifyError) -> ApiError {
+    match error {
+        VerifyError::Secret(_) => ApiError::internal(),
+        error => ApiError::new(ProblemKind::AuthenticationRequired, error.to_string()).because(error.reason()),
     }
 }
 

@@ -103,26 +103,27 @@ impl Services {
                 return Err(refused_endpoint(&forbidden, supplier, event));
             }
         }
-        let (body, timestamp, signature) = self.signed_event(supplier, identity).await?;
+        let signed = self.signed_event(supplier, identity).await?;
+        let names = supplier.signature_profile.headers();
         let timeout = supplier.timeout_seconds.unsigned_abs();
         let late = || {
             ApiError::new(ProblemKind::GatewayTimeout, format!("The supplier did not answer within {timeout} seconds."))
         };
-        let response = self
+        let mut request = self
             .http
             .post(endpoint)
             .timeout(Duration::from_secs(timeout))
             .header("content-type", "application/json")
-            .header("Vinst-Timestamp", &timestamp)
-            .header("Vinst-Signature", &signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|err| match forbidden_cause(&err) {
-                Some(forbidden) => refused_endpoint(forbidden, supplier, event),
-                None if err.is_timeout() => late(),
-                None => gateway("The supplier could not be reached."),
-            })?;
+            .header(names.timestamp[0], &signed.timestamp)
+            .header(names.signature[0], &signed.signature);
+        if let Some(id) = names.id {
+            request = request.header(id, &signed.id);
+        }
+        let response = request.body(signed.body).send().await.map_err(|err| match forbidden_cause(&err) {
+            Some(forbidden) => refused_endpoint(forbidden, supplier, event),
+            None if err.is_timeout() => late(),
+            None => gateway("The supplier could not be reached."),
+        })?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(gateway(format!("The supplier answered {} instead of 200.", response.status().as_u16())));
         }
@@ -140,8 +141,9 @@ impl Services {
         Ok(url)
     }
 
-    /// The user's event for `supplier`: the body, its timestamp and its signature.
-    async fn signed_event(&self, supplier: &Supplier, identity: &Identity) -> ApiResult<(Vec<u8>, String, String)> {
+    /// The user's event for `supplier`, signed with its profile: by the secret it signs with
+    /// now, or (`standard-webhooks`) by every secret in use.
+    async fn signed_event(&self, supplier: &Supplier, identity: &Identity) -> ApiResult<Outgoing> {
         let user = &identity.user;
         let organization =
             self.store.fresh().organization(user.organization_id).await?.ok_or_else(ApiError::internal)?;
@@ -162,10 +164,28 @@ impl Services {
         };
         let body = serde_json::to_vec(&sso_event).map_err(|_| ApiError::internal())?;
         let timestamp = OffsetDateTime::unix_timestamp(now).to_string();
-        let secret = self.sealer.unseal(supplier.secrets.signing(now.unix_timestamp()), &supplier_context(supplier))?;
-        let signature = supplier.signature_profile.sign(&secret, &timestamp, &body);
-        Ok((body, timestamp, signature))
+        let context = supplier_context(supplier);
+        let secrets = supplier
+            .secrets
+            .signing_all(now.unix_timestamp(), supplier.signature_profile)
+            .into_iter()
+            .map(|sealed| self.sealer.unseal(sealed, &context))
+            .collect::<ApiResult<Vec<String>>>()?;
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        // The event's id is the message's: a supplier may remember either.
+        let id = sso_event.event_id;
+        let signature =
+            supplier.signature_profile.sign(&secrets, &id, &timestamp, &body).map_err(|_| ApiError::internal())?;
+        Ok(Outgoing { id, timestamp, signature, body })
     }
+}
+
+/// A signed event on its way: the header values and the body.
+struct Outgoing {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: Vec<u8>,
 }
 
 /// The supplier's answer, at most [`ANSWER_LIMIT`] bytes.

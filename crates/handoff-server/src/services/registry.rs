@@ -11,8 +11,8 @@ use handoff_core::model::{
 };
 use handoff_core::redirect::{is_browser_safe, RedirectPath};
 use handoff_core::secret::{Credential, Secret, SecretKind};
-use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::{CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier};
+use handoff_webhook::{SignatureProfile, UnknownProfile};
 
 use super::inbound::MAX_SLUG_LEN;
 use super::{Ctx, Services};
@@ -177,8 +177,7 @@ impl Services {
         ctx: &Ctx,
         body: CreateInboundIntegration,
     ) -> ApiResult<(InboundIntegration, Secret)> {
-        let secret = Secret::generate(SecretKind::Webhook);
-        let integration = self.new_integration(body, &secret)?;
+        let (integration, secret) = self.new_integration(body)?;
         self.store.create_integration(&integration).await?;
         self.admin_accepted(ctx, "admin.inbound.create", |e| {
             e.detail = Some(format!("integration={}", integration.slug))
@@ -188,7 +187,8 @@ impl Services {
     }
 
     /// Validates a new integration's fields, applying the documented defaults.
-    fn new_integration(&self, body: CreateInboundIntegration, secret: &Secret) -> ApiResult<InboundIntegration> {
+    /// Answers the integration with its new secret (in its profile's form).
+    fn new_integration(&self, body: CreateInboundIntegration) -> ApiResult<(InboundIntegration, Secret)> {
         let slug = parse_slug(&body.slug)?;
         let tolerance_seconds = body.tolerance_seconds.unwrap_or(15);
         if !(1..=300).contains(&tolerance_seconds) {
@@ -224,8 +224,9 @@ impl Services {
             sandbox: body.sandbox.unwrap_or(false),
             created_at: self.now(),
         };
+        let secret = Secret::webhook(signature_profile);
         integration.secrets.current = self.sealer.seal(secret.expose(), &inbound_context(&integration))?;
-        Ok(integration)
+        Ok((integration, secret))
     }
 
     pub async fn integrations(&self, page: &PageRequest) -> ApiResult<Vec<InboundIntegration>> {
@@ -295,7 +296,7 @@ impl Services {
         }
         let signature_profile = signature_profile(body.signature_profile)?;
         let event_type = body.event_type.unwrap_or_else(|| "Vinst_SSO".into());
-        let secret = Secret::generate(SecretKind::Webhook);
+        let secret = Secret::webhook(signature_profile);
         let mut supplier = Supplier {
             id: SupplierId::new(),
             slug,
@@ -414,7 +415,7 @@ fn event_type(value: Option<String>) -> ApiResult<String> {
 
 fn signature_profile(value: Option<String>) -> ApiResult<SignatureProfile> {
     match value {
-        Some(profile) => profile.parse().map_err(ApiError::invalid),
+        Some(profile) => profile.parse().map_err(|e: UnknownProfile| ApiError::invalid(e.to_string())),
         None => Ok(SignatureProfile::default()),
     }
 }

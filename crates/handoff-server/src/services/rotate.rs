@@ -8,6 +8,7 @@ use handoff_core::model::SealedSecrets;
 use handoff_core::problem::ProblemKind;
 use handoff_core::secret::{Secret, SecretKind};
 use handoff_core::wire::{KeysView, RotateSecret, RotatedKeys};
+use handoff_webhook::SignatureProfile;
 
 use super::{Ctx, Services};
 use crate::error::{ApiError, ApiResult};
@@ -51,8 +52,14 @@ impl Services {
 
     /// A new webhook secret sealed under `context`; `kept` (the secret in use until now) stays in
     /// use until `until`, or ends at once when `until` is not in the future.
-    fn rotate_sealed(&self, kept: &[u8], context: &str, until: i64) -> ApiResult<(Secret, SealedSecrets)> {
-        let secret = Secret::generate(SecretKind::Webhook);
+    fn rotate_sealed(
+        &self,
+        profile: SignatureProfile,
+        kept: &[u8],
+        context: &str,
+        until: i64,
+    ) -> ApiResult<(Secret, SealedSecrets)> {
+        let secret = Secret::webhook(profile);
         let previous = (until > self.now()).then(|| (kept.to_vec(), until));
         let current = self.sealer.seal(secret.expose(), context)?;
         Ok((secret, SealedSecrets { current, previous }))
@@ -103,8 +110,12 @@ impl Services {
     ) -> ApiResult<Rotated> {
         let integration = self.admin_integration(id).await?;
         let until = self.overlap_until(request?)?;
-        let (secret, secrets) =
-            self.rotate_sealed(&integration.secrets.current, &inbound_context(&integration), until)?;
+        let (secret, secrets) = self.rotate_sealed(
+            integration.signature_profile,
+            &integration.secrets.current,
+            &inbound_context(&integration),
+            until,
+        )?;
         let current = &integration.secrets.current;
         expect_stored(self.store.set_integration_secrets(integration.id, current, &secrets).await?)?;
         self.admin_accepted(ctx, "admin.inbound.rotate_secret", |e| {
@@ -125,7 +136,8 @@ impl Services {
         let supplier = self.admin_supplier(id).await?;
         let until = self.overlap_until(request?)?;
         let signing = supplier.secrets.signing(self.now());
-        let (secret, secrets) = self.rotate_sealed(signing, &supplier_context(&supplier), until)?;
+        let (secret, secrets) =
+            self.rotate_sealed(supplier.signature_profile, signing, &supplier_context(&supplier), until)?;
         let current = &supplier.secrets.current;
         expect_stored(self.store.fresh().set_supplier_secrets(supplier.id, current, &secrets).await?)?;
         self.admin_accepted(ctx, "admin.supplier.rotate_secret", |e| {

@@ -175,7 +175,7 @@ impl<'c> Statements<'c> {
     fn claim(&mut self, writes: &[Write]) -> rusqlite::Result<Vec<bool>> {
         writes
             .iter()
-            .filter_map(Write::claim)
+            .flat_map(Write::claims)
             .map(|claim| {
                 let inserted = match claim {
                     Claim::Token { jti, expires_at, consumed_at } => {

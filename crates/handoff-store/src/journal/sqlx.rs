@@ -46,7 +46,7 @@ impl Journal for SqlxJournal {
 /// found it new. A multi-row insert takes its rows in order, and a row with the key of an earlier
 /// one conflicts with it: a key the database returns was inserted by the first claim of it.
 async fn claim(tx: &mut Tx, writes: &[Write]) -> StoreResult<Vec<bool>> {
-    let claims: Vec<Claim<'_>> = writes.iter().filter_map(Write::claim).collect();
+    let claims: Vec<Claim<'_>> = writes.iter().flat_map(Write::claims).collect();
     let mut events = remember_events(tx, &claims).await?;
     let mut tokens = consume_tokens(tx, &claims).await?;
     Ok(claims

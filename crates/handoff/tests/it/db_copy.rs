@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use handoff_client::Client;
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
+
+use crate::harness::sign_one;
 use handoff_testkit::postgres;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -120,7 +122,8 @@ pub async fn install(url: &str) -> Installed {
     }))
     .unwrap();
     let timestamp = now.unix_timestamp().to_string();
-    let signature = SignatureProfile::TimestampBodyHex.sign(integration["secret"].as_str().unwrap(), &timestamp, &body);
+    let signature =
+        sign_one(SignatureProfile::TimestampBodyHex, integration["secret"].as_str().unwrap(), &timestamp, &body);
     let event = SentEvent { slug: "vinst".into(), body, timestamp, signature };
     assert_eq!(event.send(url).await.status(), 200);
 

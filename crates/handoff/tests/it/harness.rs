@@ -486,3 +486,8 @@ pub async fn remote_fixture(url: &str) -> RemoteFixture {
     };
     RemoteFixture { user_id: user["id"].as_str().unwrap().to_owned(), organization, partner, credentials }
 }
+
+/// A Vinst-profile signature header value of `body` by `secret` (one secret, no webhook id).
+pub fn sign_one(profile: handoff_webhook::SignatureProfile, secret: &str, timestamp: &str, body: &[u8]) -> String {
+    profile.sign(&[secret], "", timestamp, body).unwrap()
+}

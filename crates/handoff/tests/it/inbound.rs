@@ -1,7 +1,9 @@
 //! Inbound webhook SSO: a portal POSTs a signed event; handoff verifies, refuses forgeries and
 //! replays, and answers a one-time link that signs the right user in.
 
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
+
+use crate::harness::sign_one;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -62,7 +64,7 @@ fn event_bytes(email: &str, org_no: &str) -> Vec<u8> {
 impl Portal {
     /// POSTs `body` signed with the portal's secret, timestamp `timestamp`, seed header names.
     async fn send(&self, server: &TestServer, body: &[u8], timestamp: &str) -> reqwest::Response {
-        let signature = self.profile.sign(&self.secret, timestamp, body);
+        let signature = sign_one(self.profile, &self.secret, timestamp, body);
         self.send_signed(server, body, timestamp, &signature).await
     }
 
@@ -162,13 +164,13 @@ backend_tests! {
         {
             for timestamp in [unix.to_string(), rfc3339.clone()] {
                 let body = event_bytes("a@b.no", "123456789");
-                let signature = portal.profile.sign(&portal.secret, &timestamp, &body);
+                let signature = sign_one(portal.profile, &portal.secret, &timestamp, &body);
                 for signature in [signature.clone(), format!("sha256={signature}")] {
                     let body = event_bytes("a@b.no", "123456789");
                     let signature = if signature.starts_with("sha256=") {
-                        format!("sha256={}", portal.profile.sign(&portal.secret, &timestamp, &body))
+                        format!("sha256={}", sign_one(portal.profile, &portal.secret, &timestamp, &body))
                     } else {
-                        portal.profile.sign(&portal.secret, &timestamp, &body)
+                        sign_one(portal.profile, &portal.secret, &timestamp, &body)
                     };
                     let response =
                         portal.send_with(&server, &body, &[(ts_header, &timestamp), (sig_header, &signature)]).await;
@@ -203,7 +205,7 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
         let body = event_bytes("a@b.no", "123456789");
-        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let signature = sign_one(portal.profile, &portal.secret, &ts, &body);
         // A signature over another body.
         let other = event_bytes("mallory@evil.com", "123456789");
         let response = portal.send_signed(&server, &other, &ts, &signature).await;
@@ -220,7 +222,7 @@ backend_tests! {
         let response = portal.send_signed(&server, &reformatted, &ts, &signature).await;
         assert_eq!(response.status(), 401);
         // A wrong secret, and the timestamp moved under a valid signature.
-        let forged = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
+        let forged = sign_one(SignatureProfile::TimestampBodyHex, "whsec_guess", &ts, &body);
         assert_eq!(portal.send_signed(&server, &body, &ts, &forged).await.status(), 401);
         let moved = (now(&server) - 1).to_string();
         assert_eq!(portal.send_signed(&server, &body, &moved, &signature).await.status(), 401);
@@ -229,8 +231,10 @@ backend_tests! {
         assert_eq!(portal.send(&server, &body, &ts).await.status(), 200);
         assert_eq!(refused(portal.send(&server, &body, &ts).await, 409).await, "This eventId was already used.");
         let refusals = server.audit("kind=inbound.sso&outcome=refused&limit=100").await;
-        assert!(refusals.iter().any(|r| r["reason"] == "conflict"));
-        assert!(refusals.iter().any(|r| r["reason"] == "authentication-required"));
+        // Each refusal names the check that failed (the problem slug is still the seed's 401/409).
+        let reasons: Vec<&str> = refusals.iter().map(|r| r["reason"].as_str().unwrap()).collect();
+        assert_eq!(reasons.iter().filter(|r| **r == "signature-mismatch").count(), 7, "{reasons:?}");
+        assert_eq!(reasons.iter().filter(|r| **r == "replayed-event").count(), 1, "{reasons:?}");
     }
 
     #[tokio::test]
@@ -385,7 +389,7 @@ backend_tests! {
             .await;
             let body = event_bytes("a@b.no", "123456789");
             assert_eq!(portal.send(&server, &body, &now(&server).to_string()).await.status(), 200, "{profile}");
-            let hex_instead = SignatureProfile::TimestampBodyHex.sign(&portal.secret, &now(&server).to_string(), &body);
+            let hex_instead = sign_one(SignatureProfile::TimestampBodyHex, &portal.secret, &now(&server).to_string(), &body);
             let ts = now(&server).to_string();
             let response = portal.send_signed(&server, &body, &ts, &hex_instead).await;
             assert_eq!(response.status(), 401, "{profile} must not accept another profile's signature");
@@ -435,7 +439,7 @@ backend_tests! {
             assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 401);
         }
         // A fourth address, correctly signed: this integration waits, another one does not.
-        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let signature = sign_one(portal.profile, &portal.secret, &ts, &body);
         let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", signature.as_str()), ("X-Forwarded-For", "203.0.113.4")];
         let response = portal.send_with(&server, &body, &headers).await;
         assert!(header(&response, "retry-after").is_some());
@@ -449,7 +453,7 @@ backend_tests! {
         let portal = setup(&server, json!({"slug": "vinst", "unknown_user": "provision"})).await;
         let ts = now(&server).to_string();
         let good = event_bytes("a@b.no", "123456789");
-        let sig = portal.profile.sign(&portal.secret, &ts, &good);
+        let sig = sign_one(portal.profile, &portal.secret, &ts, &good);
         let mut cases: Vec<(Vec<u8>, Headers)> = Vec::new();
         let headers = |t: &str, s: &str| {
             vec![("Vinst-Timestamp".to_owned(), t.to_owned()), ("Vinst-Signature".to_owned(), s.to_owned())]
@@ -479,7 +483,7 @@ backend_tests! {
             cases.push((good.clone(), headers(t, s)));
         }
         // Hostile bodies, correctly signed: the signature is not a licence to crash.
-        let signed = |body: &[u8]| headers(&ts, &portal.profile.sign(&portal.secret, &ts, body));
+        let signed = |body: &[u8]| headers(&ts, &sign_one(portal.profile, &portal.secret, &ts, body));
         let bodies: Vec<Vec<u8>> = vec![
             b"".to_vec(), b"{".to_vec(), b"null".to_vec(), b"[]".to_vec(), b"\"text\"".to_vec(), b"{}".to_vec(),
             vec![0xff, 0xfe, 0x00], b"{\"eventId\": 1}".to_vec(),
@@ -533,7 +537,7 @@ backend_tests! {
         let closed = integration_only(&server, json!({"slug": "closed"})).await;
         let ts = now(&server).to_string();
         let body = event_bytes("unknown@b.no", "123456789");
-        let wrong = SignatureProfile::TimestampBodyHex.sign("whsec_guess", &ts, &body);
+        let wrong = sign_one(SignatureProfile::TimestampBodyHex, "whsec_guess", &ts, &body);
         let report = portal.sandbox(&server, &body, &ts, &wrong).await;
         assert_eq!(report["ok"], false);
         let names = |report: &Value| -> Vec<(String, bool)> {
@@ -550,7 +554,7 @@ backend_tests! {
             [("content-type", true), ("timestamp", true), ("signature", false), ("event", true)]
                 .map(|(n, ok)| (n.to_owned(), ok))
         );
-        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let signature = sign_one(portal.profile, &portal.secret, &ts, &body);
         let report = portal.sandbox(&server, &body, &ts, &signature).await;
         assert_eq!(
             names(&report),
@@ -566,7 +570,7 @@ backend_tests! {
         );
         assert_eq!(report["checks"][5]["detail"], "Unknown user.");
         let text = report.to_string();
-        assert!(!text.contains(&portal.secret) && !text.contains(&portal.profile.sign(&portal.secret, &ts, &body)));
+        assert!(!text.contains(&portal.secret) && !text.contains(&sign_one(portal.profile, &portal.secret, &ts, &body)));
         // Nothing was remembered or signed in: the real endpoint still takes the event.
         assert!(server.audit("kind=inbound.sso").await.is_empty());
         let closed_test = server.http.post(format!("{}/v1/inbound/closed/sso/test", server.url)).send().await.unwrap();
@@ -604,7 +608,7 @@ backend_tests! {
         // The sandbox says so too, to a sender holding the secret.
         let ts = now(&server).to_string();
         let body = event_bytes("kari@other.no", "987654321");
-        let report = portal.sandbox(&server, &body, &ts, &portal.profile.sign(&portal.secret, &ts, &body)).await;
+        let report = portal.sandbox(&server, &body, &ts, &sign_one(portal.profile, &portal.secret, &ts, &body)).await;
         assert_eq!(report["checks"][4], json!({"name": "organization", "ok": false, "detail": not_linked}));
 
         // Linking and unlinking take effect at once (no stale cache on this node).
@@ -648,10 +652,10 @@ backend_tests! {
             assert_eq!(response.json::<Value>().await.unwrap()["checks"][2]["ok"], false);
         }
         // Over the limit: the sandbox, even with the right signature, and the real endpoint wait.
-        let response = test(portal.profile.sign(&portal.secret, &ts, &body)).await;
+        let response = test(sign_one(portal.profile, &portal.secret, &ts, &body)).await;
         assert!(header(&response, "retry-after").is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
         assert_eq!(refused(response, 429).await, "Too many failed authentication attempts; retry later.");
-        let signature = portal.profile.sign(&portal.secret, &ts, &body);
+        let signature = sign_one(portal.profile, &portal.secret, &ts, &body);
         let headers = [("Vinst-Timestamp", ts.as_str()), ("Vinst-Signature", &signature), ("X-Forwarded-For", guesser)];
         assert_eq!(portal.send_with(&server, &body, &headers).await.status(), 429);
         let refusals = server.audit("kind=inbound.sandbox&outcome=refused").await;

@@ -12,7 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use handoff_core::webhook::{check_timestamp, SignatureProfile, SsoEvent};
+use handoff_core::webhook::SsoEvent;
+use handoff_webhook::{Request, SignatureProfile};
 use serde_json::{json, Value};
 
 use crate::backend::Backend;
@@ -20,26 +21,36 @@ use crate::harness::{assert_problem, header, Fixture, TestServer};
 use handoff_server::ConfigLayer;
 
 #[derive(Clone, Default)]
-struct Supplier {
-    secret: Arc<Mutex<String>>,
-    events: Arc<Mutex<Vec<SsoEvent>>>,
+pub(crate) struct Supplier {
+    pub(crate) secret: Arc<Mutex<String>>,
+    /// The profile the supplier was created with.
+    pub(crate) profile: Arc<Mutex<SignatureProfile>>,
+    pub(crate) events: Arc<Mutex<Vec<SsoEvent>>>,
+    /// Every request to `/ok` as `handoff webhook verify --request` reads it: header lines, a
+    /// blank line, the raw body.
+    pub(crate) captured: Arc<Mutex<Vec<Vec<u8>>>>,
     /// Seconds the supplier's clock is ahead of the wall clock: moved with the server's.
-    skew: Arc<AtomicI64>,
-    port: u16,
+    pub(crate) skew: Arc<AtomicI64>,
+    pub(crate) port: u16,
 }
 
 /// The test supplier: verifies like a real one, then answers per path.
 async fn ok(State(supplier): State<Supplier>, headers: HeaderMap, body: Bytes) -> Response {
-    let timestamp = headers.get("vinst-timestamp").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let signature = headers.get("vinst-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let secret = supplier.secret.lock().unwrap().clone();
-    if !SignatureProfile::TimestampBodyHex.verify([secret.as_str()], timestamp, &body, signature) {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Invalid signature"}))).into_response();
+    let mut capture: Vec<u8> = Vec::new();
+    for (name, value) in &headers {
+        capture.extend(format!("{name}: {}\n", value.to_str().unwrap_or_default()).bytes());
     }
+    capture.push(b'\n');
+    capture.extend_from_slice(&body);
+    supplier.captured.lock().unwrap().push(capture);
+    let secret = supplier.secret.lock().unwrap().clone();
+    let profile = *supplier.profile.lock().unwrap();
+    let request = Request::from_headers(profile, |name| headers.get(name).and_then(|v| v.to_str().ok()), &body);
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc().unix_timestamp() + supplier.skew.load(Ordering::SeqCst);
-    if check_timestamp(timestamp, now, 15).is_err() {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "Stale timestamp"}))).into_response();
+    if let Err(error) = profile.verify(&[secret.as_str()], &request, now, 15) {
+        let status = StatusCode::UNAUTHORIZED;
+        return (status, Json(json!({"error": error.to_string(), "reason": error.reason()}))).into_response();
     }
     let Ok(event) = serde_json::from_slice::<SsoEvent>(&body) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "Malformed event"}))).into_response();
@@ -49,7 +60,7 @@ async fn ok(State(supplier): State<Supplier>, headers: HeaderMap, body: Bytes) -
     Json(json!({"redirectUrl": format!("http://localhost:{}/welcome?user={email}", supplier.port)})).into_response()
 }
 
-async fn start_supplier() -> Supplier {
+pub(crate) async fn start_supplier() -> Supplier {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let supplier = Supplier { port: listener.local_addr().unwrap().port(), ..Supplier::default() };
     let router = Router::new()
@@ -73,12 +84,12 @@ async fn start_supplier() -> Supplier {
 }
 
 /// A server whose suppliers may be on loopback, like the test suppliers.
-async fn allowing_private() -> TestServer {
+pub(crate) async fn allowing_private() -> TestServer {
     TestServer::with(|c| c.allow_private_endpoints = Some(true)).await
 }
 
 /// A launch from the portal's own pages (a link on them): the browser says `same-origin`.
-fn launch_request(server: &TestServer, slug: &str, cookie: &str) -> reqwest::RequestBuilder {
+pub(crate) fn launch_request(server: &TestServer, slug: &str, cookie: &str) -> reqwest::RequestBuilder {
     server
         .http
         .get(format!("{}/launch/{slug}", server.url))
@@ -87,22 +98,36 @@ fn launch_request(server: &TestServer, slug: &str, cookie: &str) -> reqwest::Req
 }
 
 async fn create_supplier(server: &TestServer, supplier: &Supplier, path: &str, timeout: i64) -> Value {
+    create_supplier_signing(server, supplier, path, timeout, SignatureProfile::default()).await
+}
+
+/// A supplier at `path` whose events are signed with `profile`.
+pub(crate) async fn create_supplier_signing(
+    server: &TestServer,
+    supplier: &Supplier,
+    path: &str,
+    timeout: i64,
+    profile: SignatureProfile,
+) -> Value {
     let created = server
         .admin_post(
             "/suppliers",
             json!({
                 "slug": path, "name": format!("Supplier {path}"),
                 "endpoint": format!("http://127.0.0.1:{}/{path}", supplier.port),
-                "allowed_redirect_hosts": ["localhost"], "timeout_seconds": timeout
+                "allowed_redirect_hosts": ["localhost"], "timeout_seconds": timeout,
+                "signature_profile": profile.as_str()
             }),
         )
         .await;
+    assert_eq!(created["signature_profile"], profile.as_str());
     *supplier.secret.lock().unwrap() = created["secret"].as_str().unwrap().to_owned();
+    *supplier.profile.lock().unwrap() = profile;
     created
 }
 
 /// A fixture whose organization has an org number, signed in.
-async fn signed_in(server: &TestServer) -> (Fixture, String) {
+pub(crate) async fn signed_in(server: &TestServer) -> (Fixture, String) {
     let fx = server.fixture().await;
     let numbered: Value =
         server.admin_post("/organizations", json!({"name": "Numbered", "org_numbers": ["987654321"]})).await;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use handoff_client::Client;
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
+
+use crate::harness::sign_one;
 use handoff_testkit::postgres;
 use serde_json::{json, Value};
 
@@ -109,7 +111,7 @@ async fn one_event_sent_to_two_nodes_at_once_is_accepted_once() {
         .unwrap(),
     );
     let ts = now.unix_timestamp().to_string();
-    let signature = SignatureProfile::TimestampBodyHex.sign(&secret, &ts, &body);
+    let signature = sign_one(SignatureProfile::TimestampBodyHex, &secret, &ts, &body);
     let http = http_client();
     let sends: Vec<_> = [1, 2]
         .into_iter()

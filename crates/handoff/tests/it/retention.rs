@@ -8,7 +8,9 @@
 
 use handoff_core::model::AuditEvent;
 use handoff_core::store::Write;
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
+
+use crate::harness::sign_one;
 use handoff_core::Clock;
 use handoff_server::PURGE_BATCH;
 use handoff_testkit::postgres;
@@ -91,7 +93,7 @@ async fn send_event(
         .post(endpoint)
         .header("content-type", "application/json")
         .header("Vinst-Timestamp", &timestamp)
-        .header("Vinst-Signature", profile.sign(secret, &timestamp, &body))
+        .header("Vinst-Signature", sign_one(profile, secret, &timestamp, &body))
         .body(body)
         .send()
         .await

@@ -2,7 +2,9 @@
 //! redemption and inbound event in its hour, its day and its surface, accepted or refused, the
 //! top refusal reasons, live sessions and health; moving the clock moves the buckets.
 
-use handoff_core::webhook::SignatureProfile;
+use handoff_webhook::SignatureProfile;
+
+use crate::harness::sign_one;
 use handoff_core::Clock;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -89,7 +91,7 @@ pub async fn send_event(
     }))
     .unwrap();
     let timestamp = server.clock.unix().to_string();
-    let signature = profile.sign(secret, &timestamp, &body);
+    let signature = sign_one(profile, secret, &timestamp, &body);
     let response = server
         .http
         .post(endpoint)

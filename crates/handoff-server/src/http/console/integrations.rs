@@ -10,8 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use handoff_core::model::{InboundIntegration, PageRequest};
 use handoff_core::problem::ProblemKind;
-use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::CreateInboundIntegration;
+use handoff_webhook::SignatureProfile;
 use maud::{html, Markup};
 use serde::Deserialize;
 

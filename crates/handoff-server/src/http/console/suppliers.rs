@@ -9,8 +9,8 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use handoff_core::model::Supplier;
-use handoff_core::webhook::SignatureProfile;
 use handoff_core::wire::CreateSupplier;
+use handoff_webhook::SignatureProfile;
 use maud::{html, Markup};
 use serde::Deserialize;
 
