@@ -19,15 +19,22 @@ use handoff_core::ids::StreamId;
 use handoff_core::model::AuditRecord;
 use handoff_core::secret::random_bytes;
 use handoff_core::store::StreamLag;
-use handoff_core::stream::{backoff, AuditStream, Cursor, Filter, StreamKind, StreamState, BATCH, LEASE_SECONDS};
+use handoff_core::stream::{
+    backoff, batch_id, AuditStream, Cursor, Filter, StreamKind, StreamState, BATCH, LEASE_SECONDS,
+};
 use handoff_core::wire::CreateStream;
+use handoff_webhook::SignatureProfile;
 
 use super::inbound::MAX_SLUG_LEN;
 use super::registry::parse_id;
 use super::{Ctx, Services};
 use crate::error::{ApiError, ApiResult};
-use crate::infra::streams::{append_lines, ROTATE_BYTES};
+use crate::infra::sealer::stream_context;
+use crate::infra::streams::{append_lines, post_batch, ROTATE_BYTES};
 use crate::infra::telemetry;
+
+/// How webhook batches are signed: Standard Webhooks 1.0.
+const PROFILE: SignatureProfile = SignatureProfile::StandardWebhooks;
 
 /// How many pages one step delivers per stream at most before it lets the others have a turn
 /// (a stream far behind catches up at this many batches per step).
@@ -318,18 +325,34 @@ impl Services {
 }
 
 impl Services {
-    /// A webhook stream's signing secret, sealed into `stream`. (Until the Standard Webhooks
-    /// signer lands, webhook streams are refused.)
-    fn new_stream_secret(&self, _stream: &mut AuditStream) -> ApiResult<String> {
-        Err(ApiError::invalid("webhook streams are not available in this build yet; use a jsonl stream."))
+    /// A new webhook signing secret (`whsec_` and 32 random bytes in base64), sealed into
+    /// `stream`; returned to be shown once.
+    fn new_stream_secret(&self, stream: &mut AuditStream) -> ApiResult<String> {
+        let secret = PROFILE.new_secret(&random_bytes::<32>());
+        stream.secret_sealed = Some(self.sealer.seal(&secret, &stream_context(stream))?);
+        Ok(secret)
     }
 
-    async fn send_webhook(
-        &self,
-        _stream: &AuditStream,
-        _records: &[AuditRecord],
-        _body: Vec<u8>,
-    ) -> Result<(), String> {
-        Err("webhook streams are not available in this build yet".into())
+    /// POSTs `body` (the JSON array of `records`) signed with the stream's secret; the
+    /// `webhook-id` is the batch's, the same on every retry and node.
+    async fn send_webhook(&self, stream: &AuditStream, records: &[AuditRecord], body: Vec<u8>) -> Result<(), String> {
+        let (Some(url), Some(sealed), Some(first)) =
+            (stream.url.as_deref(), stream.secret_sealed.as_deref(), records.first())
+        else {
+            return Err("the stream has no url or secret".into());
+        };
+        let secret = self
+            .sealer
+            .unseal(sealed, &stream_context(stream))
+            .map_err(|_| "cannot open the stream's secret (was the master key changed?)".to_owned())?;
+        let id = batch_id(stream.id, first);
+        let timestamp = self.now().to_string();
+        let signature = PROFILE.sign(&[&secret], &id, &timestamp, &body).map_err(|err| err.to_string())?;
+        let names = PROFILE.headers();
+        let mut headers = vec![(names.timestamp[0], timestamp), (names.signature[0], signature)];
+        if let Some(id_header) = names.id {
+            headers.push((id_header, id));
+        }
+        post_batch(&self.http, url, headers, body).await
     }
 }

@@ -40,6 +40,7 @@ mod standard_webhooks;
 mod stats;
 mod streams;
 mod streams_crash;
+mod streams_webhook;
 mod tls;
 mod upstream;
 mod users_api;
