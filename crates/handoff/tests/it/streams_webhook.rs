@@ -292,3 +292,19 @@ async fn lease_owner(database_url: &str, stream: &str) -> String {
     pool.close().await;
     owner.unwrap()
 }
+
+#[tokio::test]
+async fn the_console_shows_a_webhook_streams_secret_once() {
+    use crate::console_resources::{shown_secret, Console};
+    let server = TestServer::with(|c| c.allow_private_endpoints = Some(true)).await;
+    let console = Console::sign_in(&server).await;
+    let created = console
+        .post("/admin/streams", &[("name", "siem"), ("kind", "webhook"), ("url", "http://127.0.0.1:9/audit")])
+        .await;
+    assert_eq!(created.status(), 200);
+    let secret = shown_secret(&created.text().await.unwrap());
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let id = server.admin_get("/streams").await["items"][0]["id"].as_str().unwrap().to_owned();
+    let page = console.page(&format!("/admin/streams/{id}")).await;
+    assert!(!page.contains(&secret) && !page.contains("shown only this once"), "only on the answer to the form");
+}
