@@ -39,6 +39,11 @@ pub fn view(r: &AuditRecord) -> AuditRecordView {
     }
 }
 
+/// `records` as one JSON array of views: the body of an audit stream's webhook delivery.
+pub fn json_array(records: &[AuditRecord]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&records.iter().map(view).collect::<Vec<_>>())
+}
+
 /// An export's format: JSON lines (one `AuditRecordView` a line, `\n`) or CSV (a header, then
 /// one row a record, `\r\n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

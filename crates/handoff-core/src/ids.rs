@@ -79,6 +79,10 @@ id_type!(
     SupplierId
 );
 id_type!(
+    /// An audit event stream: a cursor over the audit log and where it delivers.
+    StreamId
+);
+id_type!(
     /// A session's public half (the selector); the cookie's secret half is only stored as a digest.
     SessionId
 );

@@ -16,6 +16,7 @@ pub mod redirect;
 pub mod secret;
 pub mod stats;
 pub mod store;
+pub mod stream;
 pub mod token;
 pub mod webhook;
 

@@ -46,6 +46,13 @@ pub mod schema {
         EventType = concat!("^[^", ctrl!(), "]{1,100}$");
         SignatureProfileName = r"^(timestamp-body-hex|timestamp-body-base64|body-hex|body-base64|standard-webhooks)$";
         UnknownUserPolicyName = r"^(provision|register|reject)$";
+        /// An audit kind (`sso.redeem`) or a prefix (`admin.*`): 1 to 100 characters without
+        /// spaces or controls.
+        AuditKindFilter = concat!("^[^", ws!(), ctrl!(), "]{1,100}$");
+        /// `webhook` or `jsonl`.
+        StreamKindName = r"^(webhook|jsonl)$";
+        /// `accepted` or `refused`.
+        OutcomeName = r"^(accepted|refused)$";
         UserStatusName = r"^(active|disabled)$";
     }
 }
@@ -482,6 +489,68 @@ pub struct SupplierView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
     /// Present only in the answer that created the supplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// `POST /admin/v1/streams`: an audit event stream, delivering the audit records committed from
+/// now on (earlier ones: `handoff audit export`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateStream {
+    /// Unique; names the stream in `/metrics`.
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::Slug))]
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = schema::StreamKindName))]
+    pub kind: String,
+    /// `webhook`: where batches are POSTed, https (http only on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// `jsonl`: the absolute path of the file appended to (its directory must exist).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Only records of these kinds (or `prefix.*`) [default: all].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::AuditKindFilter>))]
+    pub kinds: Vec<String>,
+    /// Only records with these outcomes [default: all].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::OutcomeName>))]
+    pub outcomes: Vec<String>,
+}
+
+/// An audit event stream and how far it has delivered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamView {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub kinds: Vec<String>,
+    pub outcomes: Vec<String>,
+    /// `active`, `paused` (by the operator), or `failing` (5 or more deliveries in a row failed;
+    /// it keeps retrying every minute or so).
+    pub state: String,
+    /// Audit records committed after the last one delivered (before filtering).
+    pub lag_records: u64,
+    /// Seconds since the oldest of them was written (0 when there is none).
+    pub lag_seconds: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivered_at: Option<String>,
+    /// Failed deliveries since the last success.
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the next retry is due, while failures wait out their backoff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    /// `webhook`: the signing secret (`whsec_…`), present only in the answer that created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }

@@ -41,6 +41,8 @@ use crate::services::{Adapters, Services};
 /// How often expired sessions and consumed-token records are swept, and audit records past
 /// `audit_retention_days` deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often each node looks for audit records to stream.
+const STREAM_INTERVAL: Duration = Duration::from_millis(250);
 /// How often keys created on other nodes (rotations) are picked up.
 const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -223,6 +225,16 @@ impl App {
             }
         });
         let services = self.services.clone();
+        tracing::info!(node = services.node(), "audit streams: this node takes leases as this node id");
+        let streams = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(STREAM_INTERVAL);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                services.deliver_streams().await;
+            }
+        });
+        let services = self.services.clone();
         let refresher = tokio::spawn(async move {
             let mut ticker = tokio::time::interval(KEY_REFRESH_INTERVAL);
             ticker.tick().await;
@@ -254,11 +266,14 @@ impl App {
             Listen { listener: self.listener, tls: acceptor, header_read_timeout: settings.header_read_timeout };
         let result = serve(listen, self.router, limits, shutdown).await;
         purger.abort();
+        streams.abort();
         refresher.abort();
         upkeep.abort();
         if let Some(reloader) = reloader {
             reloader.abort();
         }
+        // Another node may deliver this node's streams at once instead of after the lease.
+        self.services.release_streams().await;
         result
     }
 }

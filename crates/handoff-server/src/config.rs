@@ -145,8 +145,8 @@ pub struct ConfigLayer {
     /// (on PostgreSQL by one node at a time). 0 keeps every record [default: 0].
     #[arg(long, env = "HANDOFF_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u32>,
-    /// Whether suppliers may be at private, loopback, link-local or other reserved addresses
-    /// (on-premise suppliers, development); `--allow-private-endpoints` alone means true
+    /// Whether suppliers and webhook streams may be at private, loopback, link-local or other
+    /// reserved addresses (on-premise receivers, development); `--allow-private-endpoints` alone means true
     /// [default: false].
     #[arg(long, env = "HANDOFF_ALLOW_PRIVATE_ENDPOINTS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_endpoints: Option<bool>,

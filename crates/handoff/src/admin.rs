@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use handoff_client::wire::{
-    CreateInboundIntegration, CreateOrganization, CreatePartner, CreateSupplier, CreateUser, RotateSecret, UpdateUser,
+    CreateInboundIntegration, CreateOrganization, CreatePartner, CreateStream, CreateSupplier, CreateUser,
+    RotateSecret, UpdateUser,
 };
 use handoff_client::Client;
 use reqwest::Method;
@@ -47,6 +48,9 @@ enum AdminCommand {
     /// Suppliers: third-party apps users launch into.
     #[command(subcommand)]
     Suppliers(Suppliers),
+    /// Audit event streams: the audit log delivered to a webhook or a JSON-lines file.
+    #[command(subcommand)]
+    Streams(Streams),
     /// Signing keys: list them, or rotate (new keys sign, old ones keep verifying).
     #[command(subcommand)]
     Keys(Keys),
@@ -219,6 +223,45 @@ enum Suppliers {
 }
 
 #[derive(Subcommand)]
+enum Streams {
+    /// A stream of the audit records committed from now on; a webhook's secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// webhook | jsonl.
+        #[arg(long)]
+        kind: String,
+        /// webhook: where batches are POSTed (https; http only on loopback).
+        #[arg(long)]
+        url: Option<String>,
+        /// jsonl: the absolute path of the file appended to.
+        #[arg(long)]
+        path: Option<String>,
+        /// Only this audit kind, or prefix like `admin.*` (repeatable; none: all).
+        #[arg(long = "kind-filter")]
+        kinds: Vec<String>,
+        /// Only this outcome, accepted | refused (repeatable; none: all).
+        #[arg(long = "outcome")]
+        outcomes: Vec<String>,
+    },
+    List,
+    Get {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    /// Stop delivering; the cursor stays where it is.
+    Pause {
+        id: String,
+    },
+    /// Deliver again from the cursor, at once.
+    Resume {
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Keys {
     List,
     Rotate,
@@ -309,6 +352,7 @@ impl AdminCommand {
             Self::Users(command) => command.call(),
             Self::Inbound(command) => command.call(),
             Self::Suppliers(command) => command.call(),
+            Self::Streams(command) => command.call(),
             Self::Keys(command) => Ok(command.call()),
             Self::Audit(audit) => Ok(Call::get(format!("/audit{}", audit.query()))),
         }
@@ -326,6 +370,24 @@ impl SecretHolder {
                 Call::with_body(Method::POST, format!("{collection}/{id}/secrets"), &RotateSecret { overlap_seconds })?
             }
         })
+    }
+}
+
+impl Streams {
+    fn call(self) -> Result<Call, String> {
+        let post = |path: String| Call { method: Method::POST, path, body: None };
+        match self {
+            Self::Create { name, kind, url, path, kinds, outcomes } => Call::with_body(
+                Method::POST,
+                "/streams".into(),
+                &CreateStream { name, kind, url, path, kinds, outcomes },
+            ),
+            Self::List => Ok(Call::get("/streams".into())),
+            Self::Get { id } => Ok(Call::get(format!("/streams/{id}"))),
+            Self::Delete { id } => Ok(Call::delete(format!("/streams/{id}"))),
+            Self::Pause { id } => Ok(post(format!("/streams/{id}/pause"))),
+            Self::Resume { id } => Ok(post(format!("/streams/{id}/resume"))),
+        }
     }
 }
 

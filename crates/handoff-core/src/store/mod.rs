@@ -7,12 +7,15 @@ pub mod journal;
 
 use async_trait::async_trait;
 
-use crate::ids::{IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, SupplierId, UserId};
+use crate::ids::{
+    IntegrationId, OperatorSessionId, OrganizationId, PartnerId, SessionId, StreamId, SupplierId, UserId,
+};
 use crate::model::{
     AuditEvent, AuditFilter, AuditRange, AuditRecord, InboundIntegration, OperatorSession, Organization, Outcome,
     PageRequest, Partner, SealedSecrets, Session, StatusSetter, Supplier, User, UserStatus,
 };
 use crate::secret::{Credential, SecretDigest};
+use crate::stream::{AuditStream, Cursor, StreamRecord};
 use crate::token::KeyKind;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -236,6 +239,56 @@ pub trait Suppliers: Send + Sync {
     async fn delete_supplier(&self, id: SupplierId) -> StoreResult<bool>;
 }
 
+/// How far a stream is behind the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StreamLag {
+    /// Records after the cursor (before filtering).
+    pub records: u64,
+    /// The `at` of the oldest of them.
+    pub oldest_at: Option<i64>,
+}
+
+/// Audit streams and their cursors over the audit log. A cursor only moves over records no
+/// transaction can still add to (see [`Streams::stream_records`]), and only under the lease of
+/// the node that delivered them.
+#[async_trait]
+pub trait Streams: Send + Sync {
+    /// Stores `stream` with its cursor at the head of the log, in the same statement: the stream
+    /// delivers the records committed after it (a record whose transaction is still running at
+    /// that moment may be among them). `stream.cursor` is ignored. Fails with `Conflict` when
+    /// the name is taken.
+    async fn create_stream(&self, stream: &AuditStream) -> StoreResult<()>;
+    async fn stream(&self, id: StreamId) -> StoreResult<Option<AuditStream>>;
+    /// Every stream, by name.
+    async fn streams(&self) -> StoreResult<Vec<AuditStream>>;
+    async fn delete_stream(&self, id: StreamId) -> StoreResult<bool>;
+    /// Pauses or resumes; resuming clears the failures (the next attempt is at once).
+    async fn set_stream_paused(&self, id: StreamId, paused: bool) -> StoreResult<bool>;
+    /// Takes or renews the lease for `owner` until `until` if it is free, expired at `now`, or
+    /// `owner`'s already. `false`: another node delivers the stream.
+    async fn lease_stream(&self, id: StreamId, owner: &str, now: i64, until: i64) -> StoreResult<bool>;
+    /// Gives the lease up (a node shutting down), if `owner` holds it.
+    async fn release_stream(&self, id: StreamId, owner: &str) -> StoreResult<()>;
+    /// At most `limit` records after `after`, in commit order, all of them final: on PostgreSQL
+    /// only records of transactions older than every running one (below the snapshot's
+    /// `xmin`), so no record can later commit behind a cursor moved past these.
+    async fn stream_records(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>>;
+    /// Moves the cursor to `to` after a delivery (clearing failures), if `owner` still holds the
+    /// lease (fenced: a node that lost it moves nothing). `delivered_at`: when something was
+    /// delivered (`None` when the page held nothing the stream carries).
+    async fn advance_stream(
+        &self,
+        id: StreamId,
+        owner: &str,
+        to: Cursor,
+        delivered_at: Option<i64>,
+    ) -> StoreResult<bool>;
+    /// Counts a failed delivery and sets when to try again (Unix ms), if `owner` holds the lease.
+    async fn stream_failed(&self, id: StreamId, owner: &str, error: &str, next_attempt_at: i64) -> StoreResult<bool>;
+    /// How many records are after `cursor`.
+    async fn stream_lag(&self, cursor: Cursor) -> StoreResult<StreamLag>;
+}
+
 /// A write that can share one transaction with others (group commit).
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -298,6 +351,7 @@ pub trait Store:
     + Keys
     + Inbound
     + Suppliers
+    + Streams
     + Throttle
     + Journal
     + Send

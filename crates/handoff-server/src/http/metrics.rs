@@ -34,7 +34,8 @@ async fn render(State(state): State<AppState>, peer: Peer) -> Response {
         retention_days: state.settings().audit_retention_days,
         oldest_age_seconds: state.oldest_audit_age().await,
     };
-    match telemetry::render(queued, connections, &audit) {
+    let streams = state.stream_gauges().await;
+    match telemetry::render(queued, connections, &audit, &streams) {
         Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
         None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }

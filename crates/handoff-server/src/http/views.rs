@@ -2,10 +2,11 @@
 
 use handoff_core::model::{AuditRecord, InboundIntegration, Organization, Partner, Supplier, User};
 use handoff_core::wire::{
-    AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, SupplierView, UserView,
+    AuditRecordView, InboundIntegrationView, OrganizationView, Page, PartnerView, StreamView, SupplierView, UserView,
 };
 
 use crate::config::PublicUrl;
+use crate::services::StreamStatus;
 
 pub use handoff_core::export::rfc3339;
 
@@ -75,6 +76,29 @@ pub fn supplier(s: &Supplier, public_url: &PublicUrl) -> SupplierView {
         event_type: s.event_type.clone(),
         created_at: rfc3339(s.created_at),
         previous_secret_expires_at: s.secrets.previous.as_ref().map(|(_, until)| rfc3339(*until)),
+        secret: None,
+    }
+}
+
+/// A stream and its status at `now` (Unix seconds).
+pub fn stream(s: &StreamStatus, now: i64) -> StreamView {
+    let st = &s.stream;
+    StreamView {
+        id: st.id.to_string(),
+        name: st.name.clone(),
+        kind: st.kind.as_str().to_owned(),
+        url: st.url.clone(),
+        path: st.path.clone(),
+        kinds: st.filter.kinds.clone(),
+        outcomes: st.filter.outcomes.iter().map(|o| o.as_str().to_owned()).collect(),
+        state: s.state.as_str().to_owned(),
+        lag_records: s.lag.records,
+        lag_seconds: s.lag.oldest_at.map_or(0, |at| (now - at).max(0)),
+        last_delivered_at: st.last_delivered_at.map(rfc3339),
+        failures: st.failures,
+        last_error: st.last_error.clone(),
+        next_attempt_at: (st.failures > 0 && st.next_attempt_at > 0).then(|| rfc3339(st.next_attempt_at / 1000)),
+        created_at: rfc3339(st.created_at),
         secret: None,
     }
 }

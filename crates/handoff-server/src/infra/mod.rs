@@ -11,6 +11,7 @@ pub mod group_commit;
 pub mod keyring;
 pub mod sealer;
 pub mod ssrf;
+pub mod streams;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;

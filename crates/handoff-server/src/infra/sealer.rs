@@ -7,6 +7,7 @@
 
 use handoff_core::crypto::MasterKey;
 use handoff_core::model::{InboundIntegration, Supplier};
+use handoff_core::stream::AuditStream;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -80,6 +81,11 @@ pub fn inbound_context(integration: &InboundIntegration) -> String {
 /// The context a supplier's secret is sealed under: bound to the supplier.
 pub fn supplier_context(supplier: &Supplier) -> String {
     format!("handoff:supplier:{}", supplier.id)
+}
+
+/// The context an audit stream's webhook secret is sealed under: bound to the stream.
+pub fn stream_context(stream: &AuditStream) -> String {
+    format!("handoff:stream:{}", stream.id)
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
 //! group-commit queue, the database pool, the open connections, the audit log's retention
-//! (the oldest record's age, the last audit purge, the records it deleted) and the TLS reloads.
+//! (the oldest record's age, the last audit purge, the records it deleted), the TLS reloads, and
+//! the audit streams (lag in records and seconds, failing, records delivered and failed deliveries).
 //!
 //! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
-//! or tokens in a label — labels are route templates, methods, statuses, kinds and reasons only,
+//! or tokens in a label — labels are route templates, methods, statuses, kinds, reasons and
+//! stream names (slugs the operator chose) only,
 //! each from a closed set (a method nobody standardised is `other`).
 
 use std::sync::OnceLock;
@@ -26,6 +28,11 @@ const AUDIT_RETENTION: &str = "handoff_audit_retention_days";
 const AUDIT_LAST_PURGE: &str = "handoff_audit_last_purge_timestamp_seconds";
 const AUDIT_PURGED: &str = "handoff_audit_purged_records_total";
 const TLS_RELOADS: &str = "handoff_tls_reloads_total";
+const STREAM_LAG_RECORDS: &str = "handoff_stream_lag_records";
+const STREAM_LAG_SECONDS: &str = "handoff_stream_lag_seconds";
+const STREAM_DELIVERED: &str = "handoff_stream_delivered_records_total";
+const STREAM_FAILURES: &str = "handoff_stream_failures_total";
+const STREAM_FAILING: &str = "handoff_stream_failing";
 
 /// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -106,6 +113,27 @@ pub fn audit_purge_finished(at: i64) {
     ::metrics::gauge!(AUDIT_LAST_PURGE).set(at as f64);
 }
 
+/// Counts records an audit stream delivered (this node).
+pub fn stream_delivered(stream: &str, records: u64) {
+    ::metrics::counter!(STREAM_DELIVERED, "stream" => stream.to_owned()).increment(records);
+}
+
+/// Counts one failed delivery of an audit stream (this node).
+pub fn stream_failed(stream: &str) {
+    ::metrics::counter!(STREAM_FAILURES, "stream" => stream.to_owned()).increment(1);
+}
+
+/// An audit stream at scrape time (the same on every node: read from the database).
+pub struct StreamGauge {
+    /// The stream's name (a slug the operator chose).
+    pub name: String,
+    /// Records after its cursor.
+    pub lag_records: u64,
+    /// Seconds since the oldest of them was written.
+    pub lag_seconds: i64,
+    pub failing: bool,
+}
+
 /// The audit log's retention at scrape time.
 pub struct AuditGauges {
     /// `audit_retention_days` (0 keeps every record).
@@ -118,8 +146,13 @@ pub struct AuditGauges {
 /// The exposition text, with the gauges read at scrape time set first: writes queued for the
 /// group commit, the database pool's (open, idle) connections and the audit log's retention.
 /// `None` when the recorder could not be installed.
-pub fn render(queued: usize, (open, idle): (u32, u32), audit: &AuditGauges) -> Option<String> {
+pub fn render(queued: usize, (open, idle): (u32, u32), audit: &AuditGauges, streams: &[StreamGauge]) -> Option<String> {
     let handle = handle()?;
+    for s in streams {
+        ::metrics::gauge!(STREAM_LAG_RECORDS, "stream" => s.name.clone()).set(s.lag_records as f64);
+        ::metrics::gauge!(STREAM_LAG_SECONDS, "stream" => s.name.clone()).set(s.lag_seconds as f64);
+        ::metrics::gauge!(STREAM_FAILING, "stream" => s.name.clone()).set(if s.failing { 1.0 } else { 0.0 });
+    }
     ::metrics::gauge!(AUDIT_RETENTION).set(f64::from(audit.retention_days));
     if let Some(age) = audit.oldest_age_seconds {
         ::metrics::gauge!(AUDIT_OLDEST_AGE).set(age as f64);

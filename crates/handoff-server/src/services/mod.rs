@@ -27,6 +27,7 @@ mod retention;
 mod rotate;
 mod sessions;
 mod stats;
+mod streams;
 mod users;
 
 use std::collections::HashMap;
@@ -59,6 +60,7 @@ pub use retention::{AuditPurge, PURGE_BATCH};
 pub use rotate::Rotated;
 pub use sessions::Identity;
 pub use stats::Stats;
+pub use streams::StreamStatus;
 
 /// What the services run on: built once at boot.
 pub struct Adapters {
@@ -88,6 +90,8 @@ pub struct Services {
     last_purge: AtomicI64,
     /// This node's last audit purge (`retention`).
     last_audit_purge: Mutex<Option<AuditPurge>>,
+    /// This node's name in stream leases: random at every start.
+    node: String,
 }
 
 impl Services {
@@ -106,6 +110,7 @@ impl Services {
             http,
             last_purge: AtomicI64::new(stats::NEVER),
             last_audit_purge: Mutex::default(),
+            node: uuid::Uuid::new_v4().to_string(),
         }
     }
 

@@ -319,12 +319,19 @@ impl Services {
     /// A supplier's endpoint: a browser-safe URL (https, http only on loopback) and, unless
     /// `allow_private_endpoints`, not at a private or reserved address (SSRF).
     async fn supplier_endpoint(&self, value: &str) -> ApiResult<String> {
-        let endpoint = parse_browser_url("endpoint", value)?;
+        self.outbound_endpoint("endpoint", "Suppliers", value).await
+    }
+
+    /// Where handoff sends requests (a supplier's endpoint, a stream's webhook, in `field`): a
+    /// browser-safe URL (https, http only on loopback) and, unless `allow_private_endpoints`,
+    /// not at a private or reserved address (SSRF). `who` names such receivers in the refusal.
+    pub(super) async fn outbound_endpoint(&self, field: &str, who: &str, value: &str) -> ApiResult<String> {
+        let endpoint = parse_browser_url(field, value)?;
         if !self.settings.allow_private_endpoints {
             let url = url::Url::parse(&endpoint).map_err(|_| ApiError::internal())?;
             check_endpoint(&url).await.map_err(|forbidden| {
                 ApiError::invalid(format!(
-                    "endpoint is at a private or reserved address: {forbidden}. Suppliers on such addresses \
+                    "{field} is at a private or reserved address: {forbidden}. {who} on such addresses \
                      (on-premise, development) need the setting allow_private_endpoints."
                 ))
             })?;

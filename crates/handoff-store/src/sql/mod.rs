@@ -20,6 +20,7 @@ pub(crate) mod pool;
 mod rows;
 mod sessions;
 mod stats;
+mod streams;
 mod suppliers;
 mod throttle;
 mod users;
@@ -77,6 +78,24 @@ impl Dialect {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(concat!("SELECT pg_try_advisory_xact_lock(", audit_prune_lock!(), ")")),
+        }
+    }
+
+    /// The first transaction id whose records a stream may not read yet: PostgreSQL's snapshot
+    /// `xmin` (every transaction below it has finished, so no record can still commit below
+    /// it); on SQLite every committed record is final (one writer, `tx` always 0).
+    fn stream_horizon(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "9223372036854775807",
+            Dialect::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        }
+    }
+
+    /// A new stream's cursor `(tx, id)`: after every record that is final now.
+    fn stream_head(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "0, COALESCE((SELECT MAX(id) FROM audit_log), 0)",
+            Dialect::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1, 9223372036854775807",
         }
     }
 

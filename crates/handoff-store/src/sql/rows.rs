@@ -11,6 +11,7 @@ use handoff_core::model::{
 };
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{AuditCount, StoreError, StoreResult, StoredKey};
+use handoff_core::stream::{AuditStream, Cursor, Filter};
 use handoff_core::token::KeyKind;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -205,6 +206,37 @@ pub(super) fn stored_key(row: &AnyRow) -> StoreResult<StoredKey> {
         kind: KeyKind::parse(kind).ok_or_else(|| StoreError::Backend(format!("unknown key kind {kind}")))?,
         sealed_secret: row.try_get("sealed_secret").map_err(backend)?,
         public: row.try_get("public").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+pub(super) fn audit_stream(row: &AnyRow) -> StoreResult<AuditStream> {
+    let kind: &str = row.try_get("kind").map_err(backend)?;
+    let corrupt = |what: &str| StoreError::Backend(format!("corrupt stream {what} in database"));
+    let outcomes = json_list(row.try_get("outcomes").map_err(backend)?)?
+        .iter()
+        .map(|o| Outcome::parse(o).ok_or_else(|| corrupt("outcome")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let failures: i64 = row.try_get("failures").map_err(backend)?;
+    Ok(AuditStream {
+        id: parse(row.try_get("id").map_err(backend)?)?,
+        name: row.try_get("name").map_err(backend)?,
+        kind: kind.parse().map_err(|_| corrupt("kind"))?,
+        url: row.try_get("url").map_err(backend)?,
+        path: row.try_get("path").map_err(backend)?,
+        filter: Filter { kinds: json_list(row.try_get("kinds").map_err(backend)?)?, outcomes },
+        secret_sealed: row.try_get("secret_sealed").map_err(backend)?,
+        paused: flag(row, "paused")?,
+        cursor: Cursor {
+            tx: row.try_get("cursor_tx").map_err(backend)?,
+            id: row.try_get("cursor_id").map_err(backend)?,
+        },
+        failures: u32::try_from(failures).unwrap_or(u32::MAX),
+        last_error: row.try_get("last_error").map_err(backend)?,
+        next_attempt_at: row.try_get("next_attempt_at").map_err(backend)?,
+        last_delivered_at: row.try_get("last_delivered_at").map_err(backend)?,
+        lease_owner: row.try_get("lease_owner").map_err(backend)?,
+        lease_until: row.try_get("lease_until").map_err(backend)?,
         created_at: row.try_get("created_at").map_err(backend)?,
     })
 }

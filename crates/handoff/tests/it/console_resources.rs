@@ -12,14 +12,14 @@ use serde_json::Value;
 use crate::harness::{header, set_cookie_pair, TestServer, ADMIN_TOKEN};
 
 /// A signed-in operator: the console cookie and the session's form token.
-struct Console<'a> {
+pub struct Console<'a> {
     server: &'a TestServer,
     cookie: String,
     token: String,
 }
 
 impl<'a> Console<'a> {
-    async fn sign_in(server: &'a TestServer) -> Self {
+    pub async fn sign_in(server: &'a TestServer) -> Self {
         let response = server
             .http
             .post(format!("{}/admin/sign-in", server.url))
@@ -41,7 +41,7 @@ impl<'a> Console<'a> {
         self.server.http.get(format!("{}{path}", self.server.url)).header("cookie", &self.cookie).send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
         let html = response.text().await.unwrap();
@@ -51,7 +51,7 @@ impl<'a> Console<'a> {
     }
 
     /// Posts `fields` with the form token from the console's own origin.
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         let mut fields = fields.to_vec();
         fields.push(("form_token", &self.token));
         self.post_raw(path, &self.server.url, &encode(&fields)).await
@@ -91,7 +91,7 @@ fn between<'h>(html: &'h str, start: &str, end: &str) -> &'h str {
 }
 
 /// The secret a page shows once (with the copy button's marker).
-fn shown_secret(html: &str) -> String {
+pub fn shown_secret(html: &str) -> String {
     assert!(html.contains("shown only this once"), "{html}");
     between(html, "<code data-copy>", "</code>").to_owned()
 }
@@ -115,7 +115,7 @@ async fn mint(server: &TestServer, credentials: (&str, &str, &str, &str), user: 
 }
 
 /// The one audit record of `kind`, which must say `via=console`.
-async fn via_console(server: &TestServer, kind: &str) -> Value {
+pub async fn via_console(server: &TestServer, kind: &str) -> Value {
     let records = server.audit(&format!("kind={kind}")).await;
     assert_eq!(records.len(), 1, "{kind}: {records:?}");
     let detail = records[0]["detail"].as_str().unwrap_or_default();

@@ -9,6 +9,7 @@ mod links;
 mod organizations;
 mod partners;
 mod stats;
+mod streams;
 mod suppliers;
 mod users;
 
@@ -57,6 +58,12 @@ use crate::services::Rotated;
     suppliers::suppliers_read,
     suppliers::suppliers_delete,
     suppliers::suppliers_rotate,
+    streams::streams_create,
+    streams::streams_list,
+    streams::streams_read,
+    streams::streams_delete,
+    streams::streams_pause,
+    streams::streams_resume,
     keys::keys_list,
     keys::keys_rotate,
     audit::audit_list,
@@ -103,6 +110,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/suppliers", post(suppliers::suppliers_create).get(suppliers::suppliers_list))
         .route("/admin/v1/suppliers/{id}", get(suppliers::suppliers_read).delete(suppliers::suppliers_delete))
         .route("/admin/v1/suppliers/{id}/secrets", post(suppliers::suppliers_rotate))
+        .route("/admin/v1/streams", post(streams::streams_create).get(streams::streams_list))
+        .route("/admin/v1/streams/{id}", get(streams::streams_read).delete(streams::streams_delete))
+        .route("/admin/v1/streams/{id}/pause", post(streams::streams_pause))
+        .route("/admin/v1/streams/{id}/resume", post(streams::streams_resume))
         .route("/admin/v1/keys", get(keys::keys_list))
         .route("/admin/v1/keys/rotate", post(keys::keys_rotate))
         .route("/admin/v1/audit", get(audit::audit_list))

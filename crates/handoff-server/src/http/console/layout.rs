@@ -21,13 +21,14 @@ const JS: Asset = Asset::new(include_str!("static/console.js"), "text/javascript
 
 /// The console's pages in navigation order: (label, path). Only pages that exist: each new page
 /// adds its entry here.
-const NAVIGATION: [(&str, &str); 7] = [
+const NAVIGATION: [(&str, &str); 8] = [
     ("Overview", "/admin"),
     ("Audit log", "/admin/audit"),
     ("Organizations", "/admin/organizations"),
     ("Partners", "/admin/partners"),
     ("Inbound", "/admin/integrations"),
     ("Suppliers", "/admin/suppliers"),
+    ("Streams", "/admin/streams"),
     ("Signing keys", "/admin/keys"),
 ];
 

@@ -3,7 +3,7 @@
 //! [`Operator`] (no session: to the sign-in form), where a form came from, and reading a form.
 //! `layout` is the page shell (navigation, the stylesheet and the script), `sign_in` signing in
 //! and out, `home` the overview (its charts drawn by `chart`), `audit` the audit log,
-//! `organizations`, `partners`, `users`, `integrations`, `suppliers` and `keys` the resource
+//! `organizations`, `partners`, `users`, `integrations`, `suppliers`, `streams` and `keys` the resource
 //! pages (`forms` what they share).
 //!
 //! Must not: hold a rule of its own (the services do), or put inline script or style on a page
@@ -20,6 +20,7 @@ mod layout;
 mod organizations;
 mod partners;
 mod sign_in;
+mod streams;
 mod suppliers;
 mod users;
 
@@ -56,8 +57,8 @@ pub fn routes() -> Router<AppState> {
         .merge(resources())
 }
 
-/// The resource pages: organizations, partners, users, inbound integrations, suppliers and the
-/// signing keys.
+/// The resource pages: organizations, partners, users, inbound integrations, suppliers, audit
+/// streams and the signing keys.
 fn resources() -> Router<AppState> {
     Router::new()
         .route("/admin/organizations", get(organizations::list).post(organizations::create))
@@ -85,6 +86,11 @@ fn resources() -> Router<AppState> {
         .route("/admin/suppliers/{id}", get(suppliers::detail))
         .route("/admin/suppliers/{id}/secret", post(suppliers::rotate))
         .route("/admin/suppliers/{id}/delete", get(suppliers::confirm).post(suppliers::delete))
+        .route("/admin/streams", get(streams::list).post(streams::create))
+        .route("/admin/streams/{id}", get(streams::detail))
+        .route("/admin/streams/{id}/pause", post(streams::pause))
+        .route("/admin/streams/{id}/resume", post(streams::resume))
+        .route("/admin/streams/{id}/delete", get(streams::confirm).post(streams::delete))
         .route("/admin/keys", get(keys::list))
         .route("/admin/keys/rotate", get(keys::confirm).post(keys::rotate))
 }
