@@ -26,9 +26,12 @@ async fn the_log_stays_bounded_under_a_writer_that_never_pauses() {
     let db = dir.path().join("handoff.db");
     let store = handoff_store::connect(&format!("sqlite://{}", db.display()), &PoolSettings::default()).await.unwrap();
 
-    // About 3 000 commits of 20 rows, each dirtying several pages: without checkpoints that
-    // restart it, the log would hold every one of those page writes (tens of MiB).
-    let (commits, rows) = (3_000, 20);
+    // 6 000 commits of 20 rows, each rewriting several pages (the rows, four indexes, the hourly
+    // rollup): without checkpoints that restart it, the log would hold every one of those page
+    // writes — several times the database's own size (about 50 MiB here). With them it stays
+    // near what a writer that never pauses adds between two checkpoints, whatever the count
+    // (about 16 MiB on a 2-core machine; 32 MiB leaves room for a busy one).
+    let (commits, rows) = (6_000, 20);
     for c in 0..commits {
         let writes = (0..rows).map(|r| event(c * rows + r)).collect();
         let results = store.commit(writes).await.unwrap();
@@ -43,5 +46,5 @@ async fn the_log_stays_bounded_under_a_writer_that_never_pauses() {
     let wal = std::fs::metadata(dir.path().join("handoff.db-wal")).unwrap().len();
     let database = std::fs::metadata(&db).unwrap().len();
     eprintln!("after {commits} commits: log {} KiB, database {} KiB", wal / 1024, database / 1024);
-    assert!(wal < 16 * 1024 * 1024, "the write-ahead log grew to {} KiB", wal / 1024);
+    assert!(wal < 32 * 1024 * 1024, "the write-ahead log grew to {} KiB", wal / 1024);
 }

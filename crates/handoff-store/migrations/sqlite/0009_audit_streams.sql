@@ -2,8 +2,8 @@
 -- A cursor is (tx, id) in commit order. SQLite has one writer per file, so id order is commit
 -- order and tx is always 0 (the column exists so that both backends have the same schema, which
 -- `handoff db copy` relies on; copied rows keep tx 0 and stay in order behind PostgreSQL's).
+-- No index on (tx, id) here: streams read the rowid range, and every insert would pay for it.
 ALTER TABLE audit_log ADD COLUMN tx INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX audit_log_stream ON audit_log (tx, id);
 
 CREATE TABLE audit_streams (
     id TEXT PRIMARY KEY NOT NULL,

@@ -81,9 +81,20 @@ impl Dialect {
         }
     }
 
+    /// The records after a stream's cursor `($1, $2)`, and their order. PostgreSQL: `(tx, id)`
+    /// after the cursor, through the index on `(tx, id)`. SQLite: one writer, so id order is
+    /// commit order and `tx` is always 0 — the rowid range alone, with no second index on the log
+    /// for every insert to pay.
+    fn stream_after(self) -> (&'static str, &'static str) {
+        match self {
+            Dialect::Sqlite => ("tx = $1 AND id > $2", "id"),
+            Dialect::Postgres => ("(tx, id) > ($1, $2)", "tx, id"),
+        }
+    }
+
     /// The first transaction id whose records a stream may not read yet: PostgreSQL's snapshot
     /// `xmin` (every transaction below it has finished, so no record can still commit below
-    /// it); on SQLite every committed record is final (one writer, `tx` always 0).
+    /// it); on SQLite every committed record is final.
     fn stream_horizon(self) -> &'static str {
         match self {
             Dialect::Sqlite => "9223372036854775807",

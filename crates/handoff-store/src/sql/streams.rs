@@ -98,11 +98,12 @@ impl Streams for SqlStore {
         Ok(())
     }
 
-    /// Through the index on `(tx, id)`: the page's rows, wherever the cursor is.
+    /// Through an index (`(tx, id)`, or SQLite's rowid): the page's rows, wherever the cursor is.
     async fn stream_records(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
+        let (following, order) = self.dialect.stream_after();
         let sql = format!(
             "SELECT tx, id, at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, \
-             detail FROM audit_log WHERE tx < {} AND (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $3",
+             detail FROM audit_log WHERE tx < {} AND {following} ORDER BY {order} LIMIT $3",
             self.dialect.stream_horizon()
         );
         let rows = sqlx::query(&sql)
@@ -159,9 +160,11 @@ impl Streams for SqlStore {
     }
 
     async fn stream_lag(&self, cursor: Cursor) -> StoreResult<StreamLag> {
-        let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS records, MIN(at) AS oldest_at FROM audit_log WHERE (tx, id) > ($1, $2)",
-        )
+        let sql = format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS records, MIN(at) AS oldest_at FROM audit_log WHERE {}",
+            self.dialect.stream_after().0
+        );
+        let row = sqlx::query(&sql)
         .bind(cursor.tx)
         .bind(cursor.id)
         .fetch_one(&self.pool)
