@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 mod baseline;
+mod receiver;
 mod scale;
 
 #[derive(Parser)]
@@ -32,6 +33,8 @@ enum Cmd {
     Run(RunArgs),
     /// Serve the baseline handler (used by `run`).
     Baseline,
+    /// Receive a webhook audit stream's deliveries (used by `run`; the secret in `HB_SECRET`).
+    Receiver,
 }
 
 #[derive(Parser, Clone)]
@@ -62,6 +65,7 @@ pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
 fn main() -> Result<(), String> {
     match Cli::parse().command {
         Cmd::Baseline => baseline::serve(),
+        Cmd::Receiver => receiver::serve(),
         Cmd::Run(args) => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             runtime.block_on(run(args))
@@ -216,6 +220,8 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(["--admin-token", ADMIN_TOKEN, "--failed-auth-limit", "1000000", "--partner-rate-limit", "0"])
+        // The stream scenario's receiver is on loopback.
+        .arg("--allow-private-endpoints")
         .env("RUST_LOG", "warn");
     let proc = Proc::spawn(command, "handoff listening on ")?;
     let url = proc.addr.clone();
@@ -340,6 +346,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
     let data = work.join("data");
     let target = start_handoff(&data).await?;
     scenarios.push(median("mint", "POST /v1/sso", mint_runs(&target, &args, Load::Full)?));
+    // Right after it, the same with a webhook audit stream delivering every record.
+    let streamed = stream_runs(&target, &me, &args).await?;
     let redeem =
         median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args, Load::Full)?);
     scenarios.push(redeem);
@@ -401,6 +409,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         })
         .collect();
     scenarios.push(median("verify", "GET /auth/verify with a live session (forward-auth)", runs?));
+    scenarios.push(streamed);
     memory.insert("handoff".to_owned(), target.proc.peak_rss_mib());
     drop(target);
 
@@ -453,6 +462,82 @@ async fn run(args: RunArgs) -> Result<(), String> {
     println!("\nwritten: {}", output.display());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// `mint` with a webhook audit stream active: a receiver on this machine (verifying every
+/// delivery's Standard Webhooks signature) gets every audit record the runs commit. The stream is
+/// deleted afterwards; its lag right after the last run says whether delivery kept up, and the
+/// receiver's count whether every record arrived.
+async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scenario, String> {
+    let mut command = Command::new(me);
+    command.arg("receiver");
+    let receiver = Proc::spawn(command, "listening ")?;
+    let http = reqwest::Client::new();
+    let fail = |e: reqwest::Error| e.to_string();
+    let streams = format!("{}/admin/v1/streams", target.url);
+    let created: Value = http
+        .post(&streams)
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "bench", "kind": "webhook", "url": format!("http://{}/", receiver.addr)}))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(fail)?
+        .json()
+        .await
+        .map_err(fail)?;
+    let (id, secret) = (created["id"].as_str().unwrap_or_default(), created["secret"].as_str().unwrap_or_default());
+    http.put(format!("http://{}/secret", receiver.addr))
+        .body(secret.to_owned())
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(fail)?;
+    let runs = mint_runs(target, args, Load::Full)?;
+    let status: Value = http
+        .get(format!("{streams}/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .map_err(fail)?
+        .json()
+        .await
+        .map_err(fail)?;
+    let lag = status["lag_records"].as_u64().unwrap_or_default();
+    // Let it drain (bounded), then compare what arrived with what the runs minted.
+    for _ in 0..300 {
+        let status: Value = http
+            .get(format!("{streams}/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .map_err(fail)?
+            .json()
+            .await
+            .map_err(fail)?;
+        if status["lag_records"].as_u64() == Some(0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let received: u64 = http
+        .get(format!("http://{}/count", receiver.addr))
+        .send()
+        .await
+        .map_err(fail)?
+        .text()
+        .await
+        .map_err(fail)?
+        .trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| e.to_string())?;
+    http.delete(format!("{streams}/{id}")).bearer_auth(ADMIN_TOKEN).send().await.map_err(fail)?;
+    let minted: u64 = runs.iter().map(|run| run.requests).sum();
+    let what = format!(
+        "POST /v1/sso with a webhook audit stream delivering every record to a verifying receiver \
+         (lag right after the last run: {lag} records; received {received} records for {minted} mints)"
+    );
+    Ok(median("mint + stream", &what, runs))
 }
 
 fn base64_basic(user: &str, password: &str) -> String {
