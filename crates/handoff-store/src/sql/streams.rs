@@ -164,12 +164,7 @@ impl Streams for SqlStore {
             "SELECT CAST(COUNT(*) AS BIGINT) AS records, MIN(at) AS oldest_at FROM audit_log WHERE {}",
             self.dialect.stream_after().0
         );
-        let row = sqlx::query(&sql)
-        .bind(cursor.tx)
-        .bind(cursor.id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
+        let row = sqlx::query(&sql).bind(cursor.tx).bind(cursor.id).fetch_one(&self.pool).await.map_err(backend)?;
         let records: i64 = row.try_get("records").map_err(backend)?;
         Ok(StreamLag {
             records: u64::try_from(records).unwrap_or(0),
