@@ -517,18 +517,7 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
     let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds(), receiver.cpu_seconds());
     let runs = mint_runs(target, args, Load::Full)?;
     let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds() - handoff_cpu, receiver.cpu_seconds() - receiver_cpu);
-    let status: Value = http
-        .get(format!("{streams}/{id}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .map_err(fail)?
-        .json()
-        .await
-        .map_err(fail)?;
-    let lag = status["lag_records"].as_u64().unwrap_or_default();
-    // Let it drain (bounded), then compare what arrived with what the runs minted.
-    for _ in 0..300 {
+    let lag_records = || async {
         let status: Value = http
             .get(format!("{streams}/{id}"))
             .bearer_auth(ADMIN_TOKEN)
@@ -538,7 +527,12 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
             .json()
             .await
             .map_err(fail)?;
-        if status["lag_records"].as_u64() == Some(0) {
+        Ok::<u64, String>(status["lag_records"].as_u64().unwrap_or_default())
+    };
+    let lag = lag_records().await?;
+    // Let it drain (bounded), then compare what arrived with what the runs minted.
+    for _ in 0..300 {
+        if lag_records().await? == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -162,6 +162,38 @@ pub struct AuditStream {
     pub created_at: i64,
 }
 
+impl AuditStream {
+    /// A stream as created at `now`: active, its cursor at the start (the store puts it after
+    /// the records already committed), nothing delivered, no lease, no secret yet.
+    pub fn new(
+        name: String,
+        kind: StreamKind,
+        url: Option<String>,
+        path: Option<String>,
+        filter: Filter,
+        now: i64,
+    ) -> Self {
+        AuditStream {
+            id: StreamId::new(),
+            name,
+            kind,
+            url,
+            path,
+            filter,
+            secret_sealed: None,
+            paused: false,
+            cursor: Cursor::default(),
+            failures: 0,
+            last_error: None,
+            next_attempt_at: 0,
+            last_delivered_at: None,
+            lease_owner: None,
+            lease_until: 0,
+            created_at: now,
+        }
+    }
+}
+
 /// What the operator sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamState {

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use handoff_core::ids::StreamId;
 use handoff_core::model::AuditEvent;
 use handoff_core::store::{Store, StreamLag, Write};
 use handoff_core::stream::{AuditStream, Cursor, Filter, StreamKind, StreamRecord};
@@ -25,24 +24,8 @@ async fn sqlite() -> (Arc<dyn Store>, String, tempfile::TempDir) {
 }
 
 fn stream(name: &str) -> AuditStream {
-    AuditStream {
-        id: StreamId::new(),
-        name: name.into(),
-        kind: StreamKind::Jsonl,
-        url: None,
-        path: Some("/var/log/handoff/audit.jsonl".into()),
-        filter: Filter::default(),
-        secret_sealed: None,
-        paused: false,
-        cursor: Cursor::default(),
-        failures: 0,
-        last_error: None,
-        next_attempt_at: 0,
-        last_delivered_at: None,
-        lease_owner: None,
-        lease_until: 0,
-        created_at: NOW,
-    }
+    let path = Some("/var/log/handoff/audit.jsonl".into());
+    AuditStream::new(name.into(), StreamKind::Jsonl, None, path, Filter::default(), NOW)
 }
 
 async fn audit(store: &dyn Store, request_id: &str) {

@@ -19,9 +19,7 @@ use handoff_core::ids::StreamId;
 use handoff_core::model::AuditRecord;
 use handoff_core::secret::random_bytes;
 use handoff_core::store::StreamLag;
-use handoff_core::stream::{
-    backoff, batch_id, AuditStream, Cursor, Filter, StreamKind, StreamState, BATCH, LEASE_SECONDS,
-};
+use handoff_core::stream::{backoff, batch_id, AuditStream, Filter, StreamKind, StreamState, BATCH, LEASE_SECONDS};
 use handoff_core::wire::CreateStream;
 use handoff_webhook::SignatureProfile;
 
@@ -114,24 +112,7 @@ impl Services {
                 (None, Some(stream_path(&path)?))
             }
         };
-        let mut stream = AuditStream {
-            id: StreamId::new(),
-            name,
-            kind,
-            url,
-            path,
-            filter,
-            secret_sealed: None,
-            paused: false,
-            cursor: Cursor::default(),
-            failures: 0,
-            last_error: None,
-            next_attempt_at: 0,
-            last_delivered_at: None,
-            lease_owner: None,
-            lease_until: 0,
-            created_at: self.now(),
-        };
+        let mut stream = AuditStream::new(name, kind, url, path, filter, self.now());
         let secret = match kind {
             StreamKind::Webhook => Some(self.new_stream_secret(&mut stream)?),
             StreamKind::Jsonl => None,
