@@ -231,7 +231,8 @@ impl App {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                services.deliver_streams().await;
+                // A stream that is behind is stepped again at once, not a tick later.
+                while services.deliver_streams().await {}
             }
         });
         let services = self.services.clone();

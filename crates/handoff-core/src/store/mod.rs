@@ -325,6 +325,9 @@ pub trait Journal: Send + Sync {
     /// Applies `writes` in one transaction; one result per write. On an error nothing is
     /// committed. Who wins is [`journal::settle`]'s rule over the database's answers.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>>;
+    /// [`Streams::stream_records`]: what the journal committed, read back in commit order. Here
+    /// because it is every stream's hot path and each engine reads its database its own way.
+    async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>>;
 }
 
 /// Failed-authentication counters in fixed windows, shared by every node.

@@ -18,7 +18,7 @@ use handoff_core::export::{self, Format};
 use handoff_core::ids::StreamId;
 use handoff_core::model::AuditRecord;
 use handoff_core::secret::random_bytes;
-use handoff_core::store::StreamLag;
+use handoff_core::store::{Store, StreamLag};
 use handoff_core::stream::{backoff, batch_id, AuditStream, Filter, StreamKind, StreamState, BATCH, LEASE_SECONDS};
 use handoff_core::wire::CreateStream;
 use handoff_webhook::SignatureProfile;
@@ -73,6 +73,20 @@ fn stream_path(path: &str) -> ApiResult<String> {
         (Some(dir), _) if dir.is_dir() => Ok(path.to_owned()),
         _ => Err(ApiError::invalid("path must be in a directory that exists.")),
     }
+}
+
+/// What a delivered page says about the next: the page was full (more may wait), or stop for
+/// this step (caught up, failed, or the lease is gone).
+#[derive(Debug, PartialEq, Eq)]
+enum Page {
+    Full,
+    Stop,
+}
+
+/// Logs why a stream's step stopped.
+fn stop(err: &dyn std::fmt::Display, stream: &AuditStream, what: &str) -> Page {
+    tracing::warn!(%err, stream = %stream.name, "{what}");
+    Page::Stop
 }
 
 /// A number in `[0, 1)` from the CSPRNG: the backoff's jitter.
@@ -187,13 +201,14 @@ impl Services {
     }
 
     /// One delivery step over every stream (background, every node, every ~250 ms): the
-    /// streams this node may deliver now, concurrently.
-    pub async fn deliver_streams(&self) {
+    /// streams this node may deliver now, concurrently. `true` when a stream is still behind
+    /// after its [`PAGES_PER_STEP`] pages: the caller steps again at once instead of waiting.
+    pub async fn deliver_streams(&self) -> bool {
         let streams = match self.store.fresh().streams().await {
             Ok(streams) => streams,
             Err(err) => {
                 tracing::warn!(%err, "reading the audit streams failed");
-                return;
+                return false;
             }
         };
         let (now, now_ms) = (self.now(), self.now_ms());
@@ -201,7 +216,7 @@ impl Services {
             let free = s.lease_owner.as_deref().is_none_or(|owner| owner == self.node) || s.lease_until < now;
             !s.paused && s.next_attempt_at <= now_ms && free
         });
-        join_all(due.map(|s| self.deliver(s))).await;
+        join_all(due.map(|s| self.deliver(s))).await.into_iter().any(|behind| behind)
     }
 
     /// This node's name in stream leases (random at every start).
@@ -222,53 +237,66 @@ impl Services {
     }
 
     /// Delivers what `stream` (as listed this step) has to deliver, under its lease, up to
-    /// [`PAGES_PER_STEP`] pages.
-    async fn deliver(&self, mut stream: AuditStream) {
+    /// [`PAGES_PER_STEP`] pages; `true` when it delivered them all and more may be waiting.
+    async fn deliver(&self, mut stream: AuditStream) -> bool {
         let store = self.store.fresh();
         for _ in 0..PAGES_PER_STEP {
-            let now = self.now();
-            let mine = stream.lease_owner.as_deref() == Some(self.node.as_str());
-            // A lease is renewed once a third of it has passed, not at every step: on SQLite
-            // every renewal is a write the journal's writer waits for.
-            if !mine || stream.lease_until - now < LEASE_SECONDS * 2 / 3 {
-                match store.lease_stream(stream.id, &self.node, now, now + LEASE_SECONDS).await {
-                    Ok(true) => {}
-                    Ok(false) => return,
-                    Err(err) => return tracing::warn!(%err, stream = %stream.name, "taking a stream's lease failed"),
-                }
-                // Read under the lease: the cursor where the previous holder left it.
-                stream = match store.stream(stream.id).await {
-                    Ok(Some(fresh)) if !fresh.paused && fresh.next_attempt_at <= self.now_ms() => fresh,
-                    Ok(_) => return,
-                    Err(err) => return tracing::warn!(%err, stream = %stream.name, "reading a stream failed"),
-                };
+            if self.deliver_page(store.as_ref(), &mut stream).await != Page::Full {
+                return false;
             }
-            let page = match store.stream_records(stream.cursor, BATCH).await {
-                Ok(page) if page.is_empty() => return,
-                Ok(page) => page,
-                Err(err) => return tracing::warn!(%err, stream = %stream.name, "reading the audit log failed"),
+        }
+        true
+    }
+
+    /// Delivers the next page of `stream` and moves its cursor past it.
+    async fn deliver_page(&self, store: &dyn Store, stream: &mut AuditStream) -> Page {
+        let now = self.now();
+        let mine = stream.lease_owner.as_deref() == Some(self.node.as_str());
+        // A lease is renewed once a third of it has passed, not at every page: on SQLite every
+        // renewal is a write the journal's writer waits for.
+        if !mine || stream.lease_until - now < LEASE_SECONDS * 2 / 3 {
+            match store.lease_stream(stream.id, &self.node, now, now + LEASE_SECONDS).await {
+                Ok(true) => {}
+                Ok(false) => return Page::Stop,
+                Err(err) => return stop(&err, stream, "taking a stream's lease failed"),
+            }
+            // Read under the lease: the cursor where the previous holder left it.
+            *stream = match store.stream(stream.id).await {
+                Ok(Some(fresh)) if !fresh.paused && fresh.next_attempt_at <= self.now_ms() => fresh,
+                Ok(_) => return Page::Stop,
+                Err(err) => return stop(&err, stream, "reading a stream failed"),
             };
-            let full = page.len() == BATCH as usize;
-            let last = page.last().map_or(stream.cursor, |r| r.cursor);
-            let records: Vec<AuditRecord> = stream.filter.select(&page).into_iter().cloned().collect();
-            let delivered_at = if records.is_empty() {
-                None
-            } else {
-                if let Err(error) = self.send(&stream, &records).await {
-                    self.delivery_failed(&stream, &error).await;
-                    return;
-                }
-                Some(self.now())
-            };
-            match store.advance_stream(stream.id, &self.node, last, delivered_at).await {
-                Ok(true) => telemetry::stream_delivered(&stream.name, records.len() as u64),
-                Ok(false) => return tracing::info!(stream = %stream.name, "another node took the stream over"),
-                Err(err) => return tracing::warn!(%err, stream = %stream.name, "moving a stream's cursor failed"),
+        }
+        let page = match store.stream_records(stream.cursor, BATCH).await {
+            Ok(page) if page.is_empty() => return Page::Stop,
+            Ok(page) => page,
+            Err(err) => return stop(&err, stream, "reading the audit log failed"),
+        };
+        let full = page.len() == BATCH as usize;
+        let last = page.last().map_or(stream.cursor, |r| r.cursor);
+        let records: Vec<AuditRecord> = stream.filter.select(&page).into_iter().cloned().collect();
+        let delivered_at = if records.is_empty() {
+            None
+        } else {
+            if let Err(error) = self.send(stream, &records).await {
+                self.delivery_failed(stream, &error).await;
+                return Page::Stop;
             }
-            stream.cursor = last;
-            if !full {
-                return;
+            Some(self.now())
+        };
+        match store.advance_stream(stream.id, &self.node, last, delivered_at).await {
+            Ok(true) => telemetry::stream_delivered(&stream.name, records.len() as u64),
+            Ok(false) => {
+                tracing::info!(stream = %stream.name, "another node took the stream over");
+                return Page::Stop;
             }
+            Err(err) => return stop(&err, stream, "moving a stream's cursor failed"),
+        }
+        stream.cursor = last;
+        if full {
+            Page::Full
+        } else {
+            Page::Stop
         }
     }
 

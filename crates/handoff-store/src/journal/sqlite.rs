@@ -12,14 +12,15 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_core::model::{AuditEvent, Outcome, Session};
+use handoff_core::model::{AuditEvent, AuditRecord, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim, Settled};
 use handoff_core::store::{Journal, StoreError, StoreResult, Write};
+use handoff_core::stream::{Cursor, StreamRecord};
 use rusqlite::{params, CachedStatement, Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
@@ -49,9 +50,15 @@ const COUNT_AUDITS: &str = concat!(
 
 type Batch = (Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>);
 
+const RECORDS_AFTER: &str =
+    concat!("SELECT id, ", audit_columns!(), " FROM audit_log WHERE tx = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+
 /// The handle the store commits through; the threads end when it is dropped.
 pub(super) struct SqliteWriter {
     batches: mpsc::Sender<Batch>,
+    /// The streams' reader of the log: its own connection, used on tokio's blocking threads, so
+    /// a page of records costs one thread hop, not one per row as through sqlx's driver.
+    reader: Arc<Mutex<Connection>>,
 }
 
 impl SqliteWriter {
@@ -63,6 +70,9 @@ impl SqliteWriter {
         writer.set_prepared_statement_cache_capacity(8);
         let checkpointer = Connection::open(path).map_err(failure)?;
         checkpointer.busy_timeout(BUSY_TIMEOUT).map_err(failure)?;
+        let reader = Connection::open(path).map_err(failure)?;
+        reader.busy_timeout(BUSY_TIMEOUT).map_err(failure)?;
+        reader.execute_batch("PRAGMA query_only = ON;").map_err(failure)?;
 
         let (batches, incoming) = mpsc::channel::<Batch>();
         // Holds at most one pending "a commit happened": the writer never waits on it.
@@ -90,7 +100,7 @@ impl SqliteWriter {
                 }
             })
             .map_err(failure)?;
-        Ok(Self { batches })
+        Ok(Self { batches, reader: Arc::new(Mutex::new(reader)) })
     }
 }
 
@@ -102,6 +112,38 @@ impl Journal for SqliteWriter {
         let closed = || StoreError::Backend("the SQLite journal thread has stopped".into());
         self.batches.send((writes, reply)).map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
+    }
+
+    /// The rowid range after the cursor: one writer, so every committed record is final and id
+    /// order is commit order (`tx` is always 0).
+    async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let connection = reader.lock().map_err(|_| failure("the SQLite log reader panicked"))?;
+            let mut statement = connection.prepare_cached(RECORDS_AFTER).map_err(failure)?;
+            let rows = statement.query_map(params![after.tx, after.id, limit], |row| {
+                let outcome: Option<String> = row.get(3)?;
+                let record = AuditRecord {
+                    id: row.get(0)?,
+                    event: AuditEvent {
+                        at: row.get(1)?,
+                        kind: row.get(2)?,
+                        outcome: outcome.as_deref().and_then(Outcome::parse),
+                        reason: row.get(4)?,
+                        partner_id: row.get(5)?,
+                        organization_id: row.get(6)?,
+                        user_id: row.get(7)?,
+                        client_addr: row.get(8)?,
+                        request_id: row.get(9)?,
+                        detail: row.get(10)?,
+                    },
+                };
+                Ok(StreamRecord { cursor: Cursor { tx: after.tx, id: record.id }, record })
+            });
+            rows.and_then(Iterator::collect).map_err(failure)
+        })
+        .await
+        .map_err(failure)?
     }
 }
 

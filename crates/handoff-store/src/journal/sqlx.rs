@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use handoff_core::model::{AuditEvent, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim};
 use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
+use handoff_core::stream::{Cursor, StreamRecord};
 use sqlx::Row;
 
 use crate::sql::pool::{Pool, Tx};
+use crate::sql::rows::audit_record;
 use crate::{backend, failure};
 
 /// The journal over the store's sqlx pool.
@@ -39,6 +41,30 @@ impl Journal for SqlxJournal {
         count_audits(&mut tx, &settled.counts()).await?;
         tx.commit().await.map_err(backend)?;
         Ok(settled.won)
+    }
+
+    /// Through the index on `(tx, id)`, only records below the snapshot's `xmin`: every
+    /// transaction below it has finished, so no record can still commit behind this page.
+    async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
+        let sql = concat!(
+            "SELECT tx, id, ",
+            audit_columns!(),
+            " FROM audit_log WHERE tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             AND (tx, id) > ($1, $2) ORDER BY tx, id LIMIT $3"
+        );
+        let rows = sqlx::query(sql)
+            .bind(after.tx)
+            .bind(after.id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                let record = audit_record(row)?;
+                Ok(StreamRecord { cursor: Cursor { tx: row.try_get("tx").map_err(backend)?, id: record.id }, record })
+            })
+            .collect()
     }
 }
 

@@ -17,7 +17,7 @@ mod operator_sessions;
 mod organizations;
 mod partners;
 pub(crate) mod pool;
-mod rows;
+pub(crate) mod rows;
 mod sessions;
 mod stats;
 mod streams;
@@ -34,6 +34,7 @@ use handoff_core::ids::OrganizationId;
 use handoff_core::model::{Organization, PageRequest, SealedSecrets};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Journal, Store, StoreError, StoreResult, Write};
+use handoff_core::stream::{Cursor, StreamRecord};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, Executor as _, Row};
@@ -81,24 +82,14 @@ impl Dialect {
         }
     }
 
-    /// The records after a stream's cursor `($1, $2)`, and their order. PostgreSQL: `(tx, id)`
-    /// after the cursor, through the index on `(tx, id)`. SQLite: one writer, so id order is
-    /// commit order and `tx` is always 0 — the rowid range alone, with no second index on the log
-    /// for every insert to pay.
-    fn stream_after(self) -> (&'static str, &'static str) {
+    /// The records after a stream's cursor `($1, $2)` (a stream's lag; the journal's engines
+    /// read its pages with the same predicates). PostgreSQL: `(tx, id)` after the cursor, through
+    /// the index on `(tx, id)`. SQLite: one writer, so id order is commit order and `tx` is
+    /// always 0 — the rowid range alone, with no second index on the log for every insert to pay.
+    fn stream_after(self) -> &'static str {
         match self {
-            Dialect::Sqlite => ("tx = $1 AND id > $2", "id"),
-            Dialect::Postgres => ("(tx, id) > ($1, $2)", "tx, id"),
-        }
-    }
-
-    /// The first transaction id whose records a stream may not read yet: PostgreSQL's snapshot
-    /// `xmin` (every transaction below it has finished, so no record can still commit below
-    /// it); on SQLite every committed record is final.
-    fn stream_horizon(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "9223372036854775807",
-            Dialect::Postgres => "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            Dialect::Sqlite => "tx = $1 AND id > $2",
+            Dialect::Postgres => "(tx, id) > ($1, $2)",
         }
     }
 
@@ -412,6 +403,10 @@ async fn unlink_row<'e>(
 impl Journal for SqlStore {
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
         self.journal.commit(writes).await
+    }
+
+    async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
+        self.journal.records_after(after, limit).await
     }
 }
 

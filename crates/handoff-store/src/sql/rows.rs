@@ -122,7 +122,7 @@ pub(super) fn operator_session(row: &AnyRow) -> StoreResult<OperatorSession> {
     })
 }
 
-pub(super) fn audit_record(row: &AnyRow) -> StoreResult<AuditRecord> {
+pub(crate) fn audit_record(row: &AnyRow) -> StoreResult<AuditRecord> {
     let outcome: Option<String> = row.try_get("outcome").map_err(backend)?;
     Ok(AuditRecord {
         id: row.try_get("id").map_err(backend)?,

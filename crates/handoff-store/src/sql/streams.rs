@@ -1,14 +1,14 @@
-//! Audit streams: their rows, the lease that lets one node deliver each, and the cursor's reads
-//! of the audit log. The one backend difference, which records are final, is
-//! [`super::Dialect::stream_horizon`].
+//! Audit streams: their rows, the lease that lets one node deliver each, and their lag. The
+//! pages a stream delivers are read by the journal's engine (`Journal::records_after`), which
+//! also knows which records are final.
 
 use async_trait::async_trait;
 use handoff_core::ids::StreamId;
-use handoff_core::store::{StoreResult, StreamLag, Streams};
+use handoff_core::store::{Journal as _, StoreResult, StreamLag, Streams};
 use handoff_core::stream::{AuditStream, Cursor, StreamRecord};
 use sqlx::Row;
 
-use super::rows::{audit_record, audit_stream, to_json};
+use super::rows::{audit_stream, to_json};
 use super::SqlStore;
 use crate::{backend, conflict_or_backend};
 
@@ -98,27 +98,8 @@ impl Streams for SqlStore {
         Ok(())
     }
 
-    /// Through an index (`(tx, id)`, or SQLite's rowid): the page's rows, wherever the cursor is.
     async fn stream_records(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
-        let (following, order) = self.dialect.stream_after();
-        let sql = format!(
-            "SELECT tx, id, at, kind, outcome, reason, partner_id, organization_id, user_id, client_addr, request_id, \
-             detail FROM audit_log WHERE tx < {} AND {following} ORDER BY {order} LIMIT $3",
-            self.dialect.stream_horizon()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(after.tx)
-            .bind(after.id)
-            .bind(i64::from(limit.clamp(1, 1000)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend)?;
-        rows.iter()
-            .map(|row| {
-                let record = audit_record(row)?;
-                Ok(StreamRecord { cursor: Cursor { tx: row.try_get("tx").map_err(backend)?, id: record.id }, record })
-            })
-            .collect()
+        self.records_after(after, limit.clamp(1, 1000)).await
     }
 
     async fn advance_stream(
@@ -162,7 +143,7 @@ impl Streams for SqlStore {
     async fn stream_lag(&self, cursor: Cursor) -> StoreResult<StreamLag> {
         let sql = format!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS records, MIN(at) AS oldest_at FROM audit_log WHERE {}",
-            self.dialect.stream_after().0
+            self.dialect.stream_after()
         );
         let row = sqlx::query(&sql).bind(cursor.tx).bind(cursor.id).fetch_one(&self.pool).await.map_err(backend)?;
         let records: i64 = row.try_get("records").map_err(backend)?;
