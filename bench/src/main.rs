@@ -4,8 +4,9 @@
 //!
 //! Throughput is measured closed loop (wrk); latency at half of each maximum open loop, at a fixed
 //! arrival rate (`openloop.rs`). `bench/run` builds in release mode and runs `handoff-bench run`;
-//! the table goes to stdout and the figures to `bench/results/latest.json`. A benchmark is a
-//! report, not a test: nothing here asserts a number.
+//! the table goes to stdout and the figures to `bench/results/latest.json` (with `--pg`, handoff
+//! on a throwaway PostgreSQL: `latest-pg.json`). A benchmark is a report, not a test: nothing
+//! here asserts a number.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -22,6 +23,7 @@ use serde_json::{json, Value};
 
 mod baseline;
 mod openloop;
+mod pg;
 mod receiver;
 mod scale;
 
@@ -70,9 +72,14 @@ pub struct RunArgs {
     /// How many audit rows `--scale` seeds (fewer for a quick look at the scale scenarios).
     #[arg(long, default_value_t = 10_000_000)]
     scale_audit_rows: u64,
-    /// Where the JSON report goes.
-    #[arg(long, default_value = "bench/results/latest.json")]
-    output: PathBuf,
+    /// Run handoff on a throwaway PostgreSQL started on this machine (it shares the cores)
+    /// instead of SQLite.
+    #[arg(long)]
+    pg: bool,
+    /// Where the JSON report goes [default: bench/results/latest.json; with --pg,
+    /// bench/results/latest-pg.json].
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
@@ -268,8 +275,9 @@ pub struct Target {
     pub organization_id: String,
 }
 
-/// Starts the release handoff binary on `data_dir` and creates the fixtures.
-pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
+/// Starts the release handoff binary on `data_dir` (and on the database at `database_url`, SQLite
+/// in `data_dir` without one) and creates the fixtures.
+pub async fn start_handoff(data_dir: &Path, database_url: Option<&str>) -> Result<Target, String> {
     let mut command = Command::new(repo_root().join("target/release/handoff"));
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -280,6 +288,9 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
         .arg("--allow-private-endpoints")
         .args(["--max-connections-per-client", "4096"])
         .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
     let proc = Proc::spawn(command, "handoff listening on ")?;
     let url = proc.addr.clone();
     let http = reqwest::Client::new();
@@ -391,6 +402,9 @@ fn open_loop(
 }
 
 async fn run(args: RunArgs) -> Result<(), String> {
+    if args.pg && args.scale {
+        return Err("--scale seeds its million users into SQLite with sqlite3; it does not run with --pg".into());
+    }
     let work = std::env::temp_dir().join(format!("handoff-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut scenarios = Vec::new();
@@ -407,12 +421,25 @@ async fn run(args: RunArgs) -> Result<(), String> {
     memory.insert("baseline".to_owned(), base.peak_rss_mib());
     drop(base);
 
-    // (a)–(d) handoff on a fresh SQLite database.
-    let target = start_handoff(&work.join("data")).await?;
-    let cpu = target.proc.cpu_seconds();
+    // (a)–(d) handoff on a fresh SQLite database, or with --pg on a fresh PostgreSQL.
+    let postgres = if args.pg { Some(pg::Postgres::start(&work.join("pg"))?) } else { None };
+    let backend = match &postgres {
+        Some(pg) => format!(
+            "PostgreSQL {} on this machine with its default settings (fsync on), sharing the cores with handoff \
+             and the load generators",
+            pg.version
+        ),
+        None => "SQLite (in the handoff process)".to_owned(),
+    };
+    let target = start_handoff(&work.join("data"), postgres.as_ref().map(|pg| pg.url.as_str())).await?;
+    let database_cpu = || postgres.as_ref().map_or(0.0, pg::Postgres::cpu_seconds);
+    let cpu = (target.proc.cpu_seconds(), database_cpu());
     let mint = mint_runs(&target, &args)?;
-    let what = format!("POST /v1/sso (CPU during the runs: handoff {:.1} s)", target.proc.cpu_seconds() - cpu);
-    let mint = median("mint", &what, mint);
+    let mut what = format!("POST /v1/sso (CPU during the runs: handoff {:.1} s", target.proc.cpu_seconds() - cpu.0);
+    if postgres.is_some() {
+        what += &format!(", PostgreSQL {:.1} s", database_cpu() - cpu.1);
+    }
+    let mint = median("mint", &format!("{what})"), mint);
     let mint_half = mint.median.requests_per_second / 2.0;
     scenarios.push(mint);
     // Right after it, the same with a webhook audit stream delivering every record.
@@ -490,6 +517,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     scenarios.push(streamed);
     memory.insert("handoff".to_owned(), target.proc.peak_rss_mib());
     drop(target);
+    drop(postgres);
 
     // The control of the open-loop rows: the baseline at the highest of their rates, which shows
     // what the generator and the HTTP stack add to a latency on this machine.
@@ -538,9 +566,11 @@ async fn run(args: RunArgs) -> Result<(), String> {
     for scenario in scenarios.iter_mut().filter(|s| s.median.offered_per_second.is_none()) {
         scenario.ratio_to_baseline = Some(scenario.median.requests_per_second / baseline_rps);
     }
-    print_table(&scenarios, &memory, &args);
+    print_table(&scenarios, &memory, &args, &backend);
     let report = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "backend": if args.pg { "postgresql" } else { "sqlite" },
+        "database": backend,
         "load_generator": format!("wrk -t1 -c{} -d{}s --latency", args.connections, args.duration),
         "open_loop_generator": format!(
             "handoff-bench's own (bench/src/openloop.rs), one thread sharing the cores: a fixed arrival rate, \
@@ -553,7 +583,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
         "scenarios": scenarios,
         "peak_rss_mib": memory,
     });
-    let output = repo_root().join(&args.output);
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.pg { "bench/results/latest-pg.json" } else { "bench/results/latest.json" })
+    });
+    let output = repo_root().join(output);
     std::fs::write(&output, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     println!("\nwritten: {}", output.display());
@@ -764,9 +797,9 @@ fn session_cookie(target: &Target, dir: &Path) -> Result<String, String> {
         .ok_or_else(|| "no session cookie".into())
 }
 
-fn print_table(scenarios: &[Scenario], memory: &BTreeMap<String, f64>, args: &RunArgs) {
+fn print_table(scenarios: &[Scenario], memory: &BTreeMap<String, f64>, args: &RunArgs, backend: &str) {
     println!(
-        "\nhandoff benchmark\nthroughput: wrk -t1 -c{} -d{}s; @half rows: open loop (a fixed arrival \
+        "\nhandoff benchmark on {backend}\nthroughput: wrk -t1 -c{} -d{}s; @half rows: open loop (a fixed arrival \
          rate, latency from each request's intended start); median of {} runs, {} cores (the load generators \
          share them)\n",
         args.connections,

@@ -24,7 +24,7 @@ pub async fn run(work: &Path, args: &RunArgs) -> Result<Vec<Scenario>, String> {
     }
     let rows = args.scale_audit_rows;
     fill(&data.join("handoff.db"), rows)?;
-    let target = start_handoff(&data).await?;
+    let target = start_handoff(&data, None).await?;
     let audit = if rows == 10_000_000 { "10 M".to_owned() } else { rows.to_string() };
     let mint =
         median("mint @1M users", &format!("POST /v1/sso, 1 M users and {audit} audit rows"), mint_runs(&target, args)?);
