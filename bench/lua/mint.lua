@@ -17,10 +17,3 @@ if collect then
     if path then out:write(path, "\n") end
   end
 end
-
--- With HB_DELAY_MS set, each connection waits that long before each request: a paced load, for
--- the latency at a given rate rather than flat out.
-local pause = tonumber(os.getenv("HB_DELAY_MS") or "")
-if pause then
-  delay = function() return pause end
-end

@@ -7,10 +7,3 @@ request = function()
   i = i + 1
   return wrk.format("GET", paths[((i - 1) % #paths) + 1])
 end
-
--- With HB_DELAY_MS set, each connection waits that long before each request: a paced load, for
--- the latency at a given rate rather than flat out.
-local pause = tonumber(os.getenv("HB_DELAY_MS") or "")
-if pause then
-  delay = function() return pause end
-end

@@ -2,21 +2,28 @@
 //! HTTP stack (an axum handler taking the same request shape) and against a peer
 //! (node-oidc-provider's client-credentials token endpoint), all in one run on this machine.
 //!
-//! `bench/run` builds in release mode and runs `handoff-bench run`; the table goes to stdout and
-//! the figures to `bench/results/latest.json`. A benchmark is a report, not a test: nothing here
-//! asserts a number.
+//! Throughput is measured closed loop (wrk); latency at half of each maximum open loop, at a fixed
+//! arrival rate (`openloop.rs`). `bench/run` builds in release mode and runs `handoff-bench run`;
+//! the table goes to stdout and the figures to `bench/results/latest.json` (with `--pg`, handoff
+//! on a throwaway PostgreSQL: `latest-pg.json`). A benchmark is a report, not a test: nothing
+//! here asserts a number.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use handoff_webhook::SignatureProfile;
+use hyper::http::Method;
+use openloop::Request;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 mod baseline;
+mod openloop;
+mod pg;
 mod receiver;
 mod scale;
 
@@ -35,6 +42,16 @@ enum Cmd {
     Baseline,
     /// Receive a webhook audit stream's deliveries (used by `run`; the secret in `HB_SECRET`).
     Receiver,
+    /// Drive the baseline handler open loop at `--rate`: shows what the open-loop generator
+    /// itself costs in latency on this machine.
+    CheckGenerator {
+        /// Requests per second offered.
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// Seconds.
+        #[arg(long, default_value_t = 5)]
+        duration: u64,
+    },
 }
 
 #[derive(Parser, Clone)]
@@ -55,9 +72,14 @@ pub struct RunArgs {
     /// How many audit rows `--scale` seeds (fewer for a quick look at the scale scenarios).
     #[arg(long, default_value_t = 10_000_000)]
     scale_audit_rows: u64,
-    /// Where the JSON report goes.
-    #[arg(long, default_value = "bench/results/latest.json")]
-    output: PathBuf,
+    /// Run handoff on a throwaway PostgreSQL started on this machine (it shares the cores)
+    /// instead of SQLite.
+    #[arg(long)]
+    pg: bool,
+    /// Where the JSON report goes [default: bench/results/latest.json; with --pg,
+    /// bench/results/latest-pg.json].
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
@@ -66,6 +88,7 @@ fn main() -> Result<(), String> {
     match Cli::parse().command {
         Cmd::Baseline => baseline::serve(),
         Cmd::Receiver => receiver::serve(),
+        Cmd::CheckGenerator { rate, duration } => check_generator(rate, duration),
         Cmd::Run(args) => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             runtime.block_on(run(args))
@@ -101,18 +124,9 @@ impl Proc {
         Ok(Proc { child, addr })
     }
 
-    /// CPU time (user + system) the process has used so far, in seconds (Linux clock ticks of
-    /// 1/100 s).
+    /// CPU time (user + system) the process has used so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|stat| {
-                // After the command name in parentheses: state is field 3, utime 14, stime 15.
-                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-                let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-                Some((ticks(11)? + ticks(12)?) / 100.0)
-            })
-            .unwrap_or(0.0)
+        cpu_seconds(&self.child.id().to_string())
     }
 
     /// Peak resident memory so far, in MiB.
@@ -125,6 +139,19 @@ impl Proc {
     }
 }
 
+/// CPU time (user + system) process `pid` (or `self`) has used so far, in seconds (Linux clock
+/// ticks of 1/100 s).
+pub fn cpu_seconds(pid: &str) -> f64 {
+    stat_fields(pid).and_then(|fields| Some((fields.get(11)? + fields.get(12)?) / 100.0)).unwrap_or(0.0)
+}
+
+/// The numeric fields of `/proc/{pid}/stat` after the command name, from the state (field 3,
+/// which parses to NaN) on: utime (field 14) is at index 11.
+fn stat_fields(pid: &str) -> Option<Vec<f64>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(stat.rsplit_once(')')?.1.split_whitespace().map(|f| f.parse().unwrap_or(f64::NAN)).collect())
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -132,15 +159,31 @@ impl Drop for Proc {
     }
 }
 
-/// One wrk run, parsed.
+/// One run: a wrk run (closed loop) parsed, or an open-loop run, which also has the offered rate,
+/// p99.9, the maximum and the connections it opened.
 #[derive(Debug, Clone, Serialize)]
-pub struct WrkRun {
+pub struct Run {
+    /// Achieved: answers per second.
     pub requests_per_second: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_per_second: Option<f64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p99_9_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ms: Option<f64>,
+    /// Answers (of any status).
     pub requests: u64,
+    /// Answers other than 2xx or 3xx.
     pub non_success: u64,
+    /// Requests without an answer: connect, read, write or timeout errors.
     pub socket_errors: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<usize>,
+    /// How late, at worst, the open-loop schedule handed a request over (counted in its latency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_late_max_ms: Option<f64>,
 }
 
 fn millis(value: &str) -> Option<f64> {
@@ -156,7 +199,7 @@ fn millis(value: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n * factor)
 }
 
-fn parse_wrk(output: &str) -> Result<WrkRun, String> {
+fn parse_wrk(output: &str) -> Result<Run, String> {
     let field =
         |prefix: &str| output.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned()));
     let percentile = |p: &str| {
@@ -174,20 +217,25 @@ fn parse_wrk(output: &str) -> Result<WrkRun, String> {
     let socket_errors = field("Socket errors:")
         .map(|s| s.split(',').filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok()).sum())
         .unwrap_or(0);
-    Ok(WrkRun {
+    Ok(Run {
         requests_per_second: field("Requests/sec:")
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| format!("no Requests/sec in:\n{output}"))?,
+        offered_per_second: None,
         p50_ms: percentile("50%").unwrap_or(f64::NAN),
         p99_ms: percentile("99%").unwrap_or(f64::NAN),
+        p99_9_ms: None,
+        max_ms: None,
         requests,
         non_success: field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
         socket_errors,
+        connections: None,
+        schedule_late_max_ms: None,
     })
 }
 
 /// Runs wrk with `script` against `url`.
-pub fn wrk(script: &str, url: &str, env: &[(&str, String)], seconds: u64, connections: u32) -> Result<WrkRun, String> {
+pub fn wrk(script: &str, url: &str, env: &[(&str, String)], seconds: u64, connections: u32) -> Result<Run, String> {
     let output = Command::new("wrk")
         .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(repo_root().join("bench/lua").join(script))
@@ -201,17 +249,17 @@ pub fn wrk(script: &str, url: &str, env: &[(&str, String)], seconds: u64, connec
     parse_wrk(&String::from_utf8_lossy(&output.stdout))
 }
 
-/// The median run of a scenario, by requests per second.
+/// The median run of a scenario: by requests per second (closed loop) or by p99 (open loop).
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub name: String,
     pub what: String,
-    pub median: WrkRun,
-    pub runs: Vec<WrkRun>,
+    pub median: Run,
+    pub runs: Vec<Run>,
     pub ratio_to_baseline: Option<f64>,
 }
 
-fn median(name: &str, what: &str, mut runs: Vec<WrkRun>) -> Scenario {
+fn median(name: &str, what: &str, mut runs: Vec<Run>) -> Scenario {
     runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
     let median = runs[runs.len() / 2].clone();
     Scenario { name: name.into(), what: what.into(), median, runs, ratio_to_baseline: None }
@@ -227,18 +275,22 @@ pub struct Target {
     pub organization_id: String,
 }
 
-/// Starts the release handoff binary on `data_dir` and creates the fixtures.
-pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
+/// Starts the release handoff binary on `data_dir` (and on the database at `database_url`, SQLite
+/// in `data_dir` without one) and creates the fixtures.
+pub async fn start_handoff(data_dir: &Path, database_url: Option<&str>) -> Result<Target, String> {
     let mut command = Command::new(repo_root().join("target/release/handoff"));
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .args(["--admin-token", ADMIN_TOKEN, "--failed-auth-limit", "1000000", "--partner-rate-limit", "0"])
-        // The stream scenario's receiver is on loopback; the paced runs open more connections
-        // from one address than the per-client cap (64) lets in.
+        // The stream scenario's receiver is on loopback; the open-loop runs may open more
+        // connections from one address than the per-client cap (64) lets in.
         .arg("--allow-private-endpoints")
         .args(["--max-connections-per-client", "4096"])
         .env("RUST_LOG", "warn");
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
     let proc = Proc::spawn(command, "handoff listening on ")?;
     let url = proc.addr.clone();
     let http = reqwest::Client::new();
@@ -274,31 +326,6 @@ pub async fn start_handoff(data_dir: &Path) -> Result<Target, String> {
     Ok(Target { proc, url, env, user_email: email, organization_id })
 }
 
-/// How long each connection of a paced run waits before each request.
-const PACE_MS: u32 = 10;
-
-/// How a scenario is loaded: flat out with `connections`, or paced at about `rate` requests/s.
-#[derive(Clone, Copy)]
-pub enum Load {
-    Full,
-    Paced { rate: f64 },
-}
-
-impl Load {
-    /// wrk's connections and the extra script variables for this load. A paced run opens enough
-    /// connections that each, waiting [`PACE_MS`] and about a millisecond for its answer, adds
-    /// up to `rate` (the achieved rate is measured and reported, not assumed).
-    fn apply(self, args: &RunArgs, env: &mut Vec<(&'static str, String)>) -> u32 {
-        match self {
-            Load::Full => args.connections,
-            Load::Paced { rate } => {
-                env.push(("HB_DELAY_MS", PACE_MS.to_string()));
-                ((rate * f64::from(PACE_MS + 1) / 1000.0).ceil() as u32).max(1)
-            }
-        }
-    }
-}
-
 /// Mints links for `seconds` at full speed and returns the file of their paths and its count.
 fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Result<(PathBuf, usize), String> {
     let file = dir.join(format!("links-{}.txt", uuid::Uuid::new_v4()));
@@ -310,13 +337,12 @@ fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Re
 }
 
 /// Redemptions with never-used links; flags runs that ran out of links.
-pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs, load: Load) -> Result<Vec<WrkRun>, String> {
+pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs) -> Result<Vec<Run>, String> {
     let mut runs = Vec::new();
     for _ in 0..args.runs {
         let (file, count) = mint_links(target, dir, args.duration * 2, args.connections)?;
-        let mut env = vec![("HB_TOKENS", file.display().to_string())];
-        let connections = load.apply(args, &mut env);
-        let run = wrk("redeem.lua", &target.url, &env, args.duration, connections)?;
+        let env = [("HB_TOKENS", file.display().to_string())];
+        let run = wrk("redeem.lua", &target.url, &env, args.duration, args.connections)?;
         if run.requests > count as u64 {
             eprintln!("warning: redeem used {} requests but only {count} links were minted", run.requests);
         }
@@ -325,15 +351,60 @@ pub fn redeem_runs(target: &Target, dir: &Path, args: &RunArgs, load: Load) -> R
     Ok(runs)
 }
 
-pub fn mint_runs(target: &Target, args: &RunArgs, load: Load) -> Result<Vec<WrkRun>, String> {
-    let mut env = target.env.clone();
-    let connections = load.apply(args, &mut env);
+pub fn mint_runs(target: &Target, args: &RunArgs) -> Result<Vec<Run>, String> {
     (0..args.runs)
-        .map(|_| wrk("mint.lua", &format!("{}/v1/sso", target.url), &env, args.duration, connections))
+        .map(|_| wrk("mint.lua", &format!("{}/v1/sso", target.url), &target.env, args.duration, args.connections))
         .collect()
 }
 
+/// `POST /v1/sso` as `mint.lua` sends it, with the credentials in `env` (`HB_PARTNER_ID`, …).
+fn mint_request(env: &[(&str, String)]) -> Result<Request, String> {
+    let var = |name: &str| env.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str());
+    let headers = [
+        ("content-type", "application/json"),
+        ("x-partner-id", var("HB_PARTNER_ID")),
+        ("x-partner-secret", var("HB_PARTNER_SECRET")),
+        ("x-organization-id", var("HB_ORG_ID")),
+        ("x-organization-secret", var("HB_ORG_SECRET")),
+        ("x-user-id", var("HB_USER_ID")),
+    ];
+    Request::new(Method::POST, "/v1/sso".into(), &headers, MINT_BODY)
+}
+
+/// The body `mint.lua` sends.
+const MINT_BODY: &str = r#"{"redirect_path": "/dashboard/patients/1234-5678-3456-2345"}"#;
+
+/// `args.runs` open-loop runs against `url` at `rate`, each with the requests `make` gives for a
+/// count (fresh links, fresh events); the median run is the one with the median p99. `what`
+/// gains the offered rate, the connections opened and the generator's CPU.
+fn open_loop(
+    name: &str,
+    what: &str,
+    url: &str,
+    rate: f64,
+    args: &RunArgs,
+    mut make: impl FnMut(usize) -> Result<Vec<Request>, String>,
+) -> Result<Scenario, String> {
+    let count = (rate * args.duration as f64).ceil() as usize;
+    let (mut runs, mut cpu) = (Vec::new(), 0.0);
+    for _ in 0..args.runs {
+        let requests = make(count)?;
+        let before = cpu_seconds("self");
+        runs.push(openloop::run(url, requests, rate, Duration::from_secs(args.duration))?);
+        cpu += cpu_seconds("self") - before;
+    }
+    runs.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+    let median = runs[runs.len() / 2].clone();
+    let connections = runs.iter().filter_map(|run| run.connections).max().unwrap_or(0);
+    let what =
+        format!("{what}, open loop at {rate:.0}/s offered (up to {connections} connections; generator CPU {cpu:.1} s)");
+    Ok(Scenario { name: name.into(), what, median, runs, ratio_to_baseline: None })
+}
+
 async fn run(args: RunArgs) -> Result<(), String> {
+    if args.pg && args.scale {
+        return Err("--scale seeds its million users into SQLite with sqlite3; it does not run with --pg".into());
+    }
     let work = std::env::temp_dir().join(format!("handoff-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut scenarios = Vec::new();
@@ -341,16 +412,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
     // (e) The baseline: same stack, same request shape, a trivial handler.
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut command = Command::new(&me);
-    command.arg("baseline");
-    let base = Proc::spawn(command, "listening ")?;
-    let env_base = [
-        ("HB_PARTNER_ID", "p".to_owned()),
-        ("HB_PARTNER_SECRET", "s".to_owned()),
-        ("HB_ORG_ID", "o".to_owned()),
-        ("HB_ORG_SECRET", "s".to_owned()),
-        ("HB_USER_ID", "u".to_owned()),
-    ];
+    let base = spawn_baseline(&me)?;
+    let env_base = baseline_env();
     let runs: Result<Vec<_>, _> = (0..args.runs)
         .map(|_| wrk("mint.lua", &format!("http://{}/v1/sso", base.addr), &env_base, args.duration, args.connections))
         .collect();
@@ -358,25 +421,41 @@ async fn run(args: RunArgs) -> Result<(), String> {
     memory.insert("baseline".to_owned(), base.peak_rss_mib());
     drop(base);
 
-    // (a)–(d) handoff on a fresh SQLite database.
-    let data = work.join("data");
-    let target = start_handoff(&data).await?;
-    let cpu = target.proc.cpu_seconds();
-    let mint = mint_runs(&target, &args, Load::Full)?;
-    let what = format!("POST /v1/sso (CPU during the runs: handoff {:.1} s)", target.proc.cpu_seconds() - cpu);
-    scenarios.push(median("mint", &what, mint));
+    // (a)–(d) handoff on a fresh SQLite database, or with --pg on a fresh PostgreSQL.
+    let postgres = if args.pg { Some(pg::Postgres::start(&work.join("pg"))?) } else { None };
+    let backend = match &postgres {
+        Some(pg) => format!(
+            "PostgreSQL {} on this machine with its default settings (fsync on), sharing the cores with handoff \
+             and the load generators",
+            pg.version
+        ),
+        None => "SQLite (in the handoff process)".to_owned(),
+    };
+    let target = start_handoff(&work.join("data"), postgres.as_ref().map(|pg| pg.url.as_str())).await?;
+    let database_cpu = || postgres.as_ref().map_or(0.0, pg::Postgres::cpu_seconds);
+    let cpu = (target.proc.cpu_seconds(), database_cpu());
+    let mint = mint_runs(&target, &args)?;
+    let mut what = format!("POST /v1/sso (CPU during the runs: handoff {:.1} s", target.proc.cpu_seconds() - cpu.0);
+    if postgres.is_some() {
+        what += &format!(", PostgreSQL {:.1} s", database_cpu() - cpu.1);
+    }
+    let mint = median("mint", &format!("{what})"), mint);
+    let mint_half = mint.median.requests_per_second / 2.0;
+    scenarios.push(mint);
     // Right after it, the same with a webhook audit stream delivering every record.
     let streamed = stream_runs(&target, &me, &args).await?;
-    let redeem =
-        median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args, Load::Full)?);
+    let redeem = median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args)?);
+    let redeem_half = redeem.median.requests_per_second / 2.0;
     scenarios.push(redeem);
-    // Latency at half of each one's maximum throughput, paced (wrk's delay), not flat out.
-    let half = scenarios[1].median.requests_per_second / 2.0;
-    let what = format!("POST /v1/sso paced at half of mint's maximum ({half:.0}/s offered)");
-    scenarios.push(median("mint @half", &what, mint_runs(&target, &args, Load::Paced { rate: half })?));
-    let half = scenarios[2].median.requests_per_second / 2.0;
-    let what = format!("GET /auth/sso paced at half of redeem's maximum ({half:.0}/s offered)");
-    scenarios.push(median("redeem @half", &what, redeem_runs(&target, &work, &args, Load::Paced { rate: half })?));
+    // Latency at half of each one's maximum throughput, open loop (a fixed arrival rate).
+    let request = mint_request(&target.env)?;
+    let what = "POST /v1/sso at half of mint's maximum";
+    scenarios
+        .push(open_loop("mint @half open-loop", what, &target.url, mint_half, &args, |_| Ok(vec![request.clone()]))?);
+    let what = "GET /auth/sso, a fresh link every request, at half of redeem's maximum";
+    scenarios.push(open_loop("redeem @half open-loop", what, &target.url, redeem_half, &args, |count| {
+        fresh_links(&target, &work, &args, count)
+    })?);
 
     let http = reqwest::Client::new();
     let integration: Value = http
@@ -401,6 +480,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     .await
     .and_then(reqwest::Response::error_for_status)
     .map_err(|e| e.to_string())?;
+    let inbound_path = "/v1/inbound/bench/sso";
     let mut inbound = Vec::new();
     for _ in 0..args.runs {
         let events = work.join(format!("events-{}.txt", uuid::Uuid::new_v4()));
@@ -408,12 +488,18 @@ async fn run(args: RunArgs) -> Result<(), String> {
         inbound.push(wrk(
             "inbound.lua",
             &target.url,
-            &[("HB_EVENTS", events.display().to_string()), ("HB_PATH", "/v1/inbound/bench/sso".into())],
+            &[("HB_EVENTS", events.display().to_string()), ("HB_PATH", inbound_path.into())],
             args.duration,
             args.connections,
         )?);
     }
-    scenarios.push(median("inbound", "POST /v1/inbound/{slug}/sso, a distinct signed event every request", inbound));
+    let inbound = median("inbound", "POST /v1/inbound/{slug}/sso, a distinct signed event every request", inbound);
+    let inbound_half = inbound.median.requests_per_second / 2.0;
+    scenarios.push(inbound);
+    let what = "POST /v1/inbound/{slug}/sso, a distinct signed event every request, at half of inbound's maximum";
+    scenarios.push(open_loop("inbound @half open-loop", what, &target.url, inbound_half, &args, |count| {
+        signed_requests(&secret, &target.user_email, inbound_path, count)
+    })?);
 
     let cookie = session_cookie(&target, &work)?;
     let runs: Result<Vec<_>, _> = (0..args.runs)
@@ -431,6 +517,18 @@ async fn run(args: RunArgs) -> Result<(), String> {
     scenarios.push(streamed);
     memory.insert("handoff".to_owned(), target.proc.peak_rss_mib());
     drop(target);
+    drop(postgres);
+
+    // The control of the open-loop rows: the baseline at the highest of their rates, which shows
+    // what the generator and the HTTP stack add to a latency on this machine.
+    let rate = mint_half.max(redeem_half).max(inbound_half);
+    let base = spawn_baseline(&me)?;
+    let request = mint_request(&env_base)?;
+    let what = "the baseline's request at the highest rate of handoff's open-loop rows: what the generator and \
+                the stack add";
+    let url = format!("http://{}", base.addr);
+    scenarios.push(open_loop("baseline open-loop", what, &url, rate, &args, |_| Ok(vec![request.clone()]))?);
+    drop(base);
 
     // (f) The peer: node-oidc-provider's token endpoint.
     let peer_dir = repo_root().join("bench/peer");
@@ -463,24 +561,105 @@ async fn run(args: RunArgs) -> Result<(), String> {
         scenarios.extend(scale::run(&work, &args).await?);
     }
 
+    // Throughput is compared with the baseline's; an open-loop row's rate is the one it was given.
     let baseline_rps = scenarios[0].median.requests_per_second;
-    for scenario in &mut scenarios {
+    for scenario in scenarios.iter_mut().filter(|s| s.median.offered_per_second.is_none()) {
         scenario.ratio_to_baseline = Some(scenario.median.requests_per_second / baseline_rps);
     }
-    print_table(&scenarios, &memory, &args);
+    print_table(&scenarios, &memory, &args, &backend);
     let report = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "backend": if args.pg { "postgresql" } else { "sqlite" },
+        "database": backend,
         "load_generator": format!("wrk -t1 -c{} -d{}s --latency", args.connections, args.duration),
+        "open_loop_generator": format!(
+            "handoff-bench's own (bench/src/openloop.rs), one thread sharing the cores: a fixed arrival rate, \
+             latency from each request's intended start to the end of its answer, keep-alive HTTP/1.1 \
+             connections opened as needed up to {}, {} s per run",
+            openloop::MAX_CONNECTIONS,
+            args.duration
+        ),
         "runs_per_scenario": args.runs,
         "scenarios": scenarios,
         "peak_rss_mib": memory,
     });
-    let output = repo_root().join(&args.output);
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.pg { "bench/results/latest-pg.json" } else { "bench/results/latest.json" })
+    });
+    let output = repo_root().join(output);
     std::fs::write(&output, serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     println!("\nwritten: {}", output.display());
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Starts the baseline handler (`handoff-bench baseline`).
+fn spawn_baseline(me: &Path) -> Result<Proc, String> {
+    let mut command = Command::new(me);
+    command.arg("baseline");
+    Proc::spawn(command, "listening ")
+}
+
+/// The five credentials of `mint.lua` for the baseline, which only checks they are there.
+fn baseline_env() -> Vec<(&'static str, String)> {
+    ["HB_PARTNER_ID", "HB_PARTNER_SECRET", "HB_ORG_ID", "HB_ORG_SECRET", "HB_USER_ID"]
+        .into_iter()
+        .map(|name| (name, "x".to_owned()))
+        .collect()
+}
+
+/// `handoff-bench check-generator`: the baseline driven open loop at `rate` for `seconds`, to
+/// see what the generator itself adds to a latency and what CPU it takes from the server.
+fn check_generator(rate: f64, seconds: u64) -> Result<(), String> {
+    let base = spawn_baseline(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+    let (cpu, base_cpu) = (cpu_seconds("self"), base.cpu_seconds());
+    let run = openloop::run(
+        &format!("http://{}", base.addr),
+        vec![mint_request(&baseline_env())?],
+        rate,
+        Duration::from_secs(seconds),
+    )?;
+    let (cpu, base_cpu) = (cpu_seconds("self") - cpu, base.cpu_seconds() - base_cpu);
+    let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
+    println!(
+        "offered {rate:.0}/s, achieved {:.0}/s; p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; non-2xx {}, \
+         errors {}; {} connections; schedule late by at most {:.3} ms; CPU: generator {cpu:.1} s, baseline \
+         {base_cpu:.1} s",
+        run.requests_per_second,
+        run.p50_ms,
+        run.p99_ms,
+        ms(run.p99_9_ms),
+        ms(run.max_ms),
+        run.non_success,
+        run.socket_errors,
+        run.connections.unwrap_or(0),
+        ms(run.schedule_late_max_ms),
+    );
+    Ok(())
+}
+
+/// `count` never-used links for an open-loop redeem run, minted at full speed just before it
+/// (for as long as the run lasts: about twice what half the rate needs).
+fn fresh_links(target: &Target, dir: &Path, args: &RunArgs, count: usize) -> Result<Vec<Request>, String> {
+    let (file, minted) = mint_links(target, dir, args.duration, args.connections)?;
+    if minted < count {
+        eprintln!("warning: an open-loop redeem run needs {count} links but only {minted} were minted");
+    }
+    let paths = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    paths.lines().take(count).map(|path| Request::new(Method::GET, path.to_owned(), &[], "")).collect()
+}
+
+/// `count` requests to `path`, each a distinct event signed as `inbound.lua` sends them.
+fn signed_requests(secret: &str, email: &str, path: &str, count: usize) -> Result<Vec<Request>, String> {
+    let mut requests = Vec::with_capacity(count);
+    sign_events(secret, email, count, |timestamp, signature, body| {
+        let headers =
+            [("content-type", "application/json"), ("vinst-timestamp", timestamp), ("vinst-signature", signature)];
+        requests.push(Request::new(Method::POST, path.to_owned(), &headers, body)?);
+        Ok(())
+    })?;
+    Ok(requests)
 }
 
 /// `mint` with a webhook audit stream active: a receiver on this machine (verifying every
@@ -515,7 +694,7 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
         .and_then(reqwest::Response::error_for_status)
         .map_err(fail)?;
     let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds(), receiver.cpu_seconds());
-    let runs = mint_runs(target, args, Load::Full)?;
+    let runs = mint_runs(target, args)?;
     let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds() - handoff_cpu, receiver.cpu_seconds() - receiver_cpu);
     let lag_records = || async {
         let status: Value = http
@@ -566,6 +745,20 @@ fn base64_basic(user: &str, password: &str) -> String {
 /// Signs `count` distinct events for `email`, one request per line, for `inbound.lua`.
 fn write_events(path: &Path, secret: &str, email: &str, count: usize) -> Result<(), String> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
+    sign_events(secret, email, count, |timestamp, signature, body| {
+        writeln!(out, "{timestamp}\t{signature}\t{body}").map_err(|e| e.to_string())
+    })?;
+    out.flush().map_err(|e| e.to_string())
+}
+
+/// Signs `count` distinct events for `email` as the sender would, and hands each to `each` as
+/// (timestamp, signature, body).
+fn sign_events(
+    secret: &str,
+    email: &str,
+    count: usize,
+    mut each: impl FnMut(&str, &str, &str) -> Result<(), String>,
+) -> Result<(), String> {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let timestamp = now.unix_timestamp().to_string();
@@ -579,9 +772,9 @@ fn write_events(path: &Path, secret: &str, email: &str, count: usize) -> Result<
         let signature = SignatureProfile::TimestampBodyHex
             .sign(&[secret], "", &timestamp, body.as_bytes())
             .map_err(|e| e.to_string())?;
-        writeln!(out, "{timestamp}\t{signature}\t{body}").map_err(|e| e.to_string())?;
+        each(&timestamp, &signature, &body)?;
     }
-    out.flush().map_err(|e| e.to_string())
+    Ok(())
 }
 
 /// A live top-level session cookie (`name=value`) for the fixture's user.
@@ -604,27 +797,34 @@ fn session_cookie(target: &Target, dir: &Path) -> Result<String, String> {
         .ok_or_else(|| "no session cookie".into())
 }
 
-fn print_table(scenarios: &[Scenario], memory: &BTreeMap<String, f64>, args: &RunArgs) {
+fn print_table(scenarios: &[Scenario], memory: &BTreeMap<String, f64>, args: &RunArgs, backend: &str) {
     println!(
-        "\nhandoff benchmark — wrk -t1 -c{} -d{}s, median of {} runs, {} cores (the load generator shares them)\n",
+        "\nhandoff benchmark on {backend}\nthroughput: wrk -t1 -c{} -d{}s; @half rows: open loop (a fixed arrival \
+         rate, latency from each request's intended start); median of {} runs, {} cores (the load generators \
+         share them)\n",
         args.connections,
         args.duration,
         args.runs,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!(
-        "{:<16} {:>12} {:>10} {:>10} {:>10} {:>9}  what",
-        "scenario", "requests/s", "p50 ms", "p99 ms", "vs base", "non-2xx"
+        "{:<24} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  what",
+        "scenario", "requests/s", "offered", "p50 ms", "p99 ms", "p99.9 ms", "vs base", "non-2xx", "errors"
     );
+    // An open-loop row has an offered rate and a p99.9; a closed-loop one a ratio to the baseline.
+    let or_dash = |v: Option<f64>, decimals: usize| v.map_or("—".to_owned(), |v| format!("{v:.decimals$}"));
     for s in scenarios {
         println!(
-            "{:<16} {:>12.0} {:>10.2} {:>10.2} {:>9.1}% {:>9}  {}",
+            "{:<24} {:>10.0} {:>9} {:>8.2} {:>8.2} {:>8} {:>8} {:>8} {:>8}  {}",
             s.name,
             s.median.requests_per_second,
+            or_dash(s.median.offered_per_second, 0),
             s.median.p50_ms,
             s.median.p99_ms,
-            s.ratio_to_baseline.unwrap_or(0.0) * 100.0,
+            or_dash(s.median.p99_9_ms, 2),
+            s.ratio_to_baseline.map_or("—".to_owned(), |r| format!("{:.1}%", r * 100.0)),
             s.median.non_success,
+            s.median.socket_errors,
             s.what
         );
     }

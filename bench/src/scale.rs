@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::{median, mint_runs, redeem_runs, repo_root, start_handoff, wrk, Load, RunArgs, Scenario, ADMIN_TOKEN};
+use crate::{median, mint_runs, redeem_runs, repo_root, start_handoff, wrk, RunArgs, Scenario, ADMIN_TOKEN};
 
 /// The span the seeded audit rows cover, ending now: the overview's 30 days.
 const SPAN: i64 = 30 * 86_400;
@@ -24,17 +24,14 @@ pub async fn run(work: &Path, args: &RunArgs) -> Result<Vec<Scenario>, String> {
     }
     let rows = args.scale_audit_rows;
     fill(&data.join("handoff.db"), rows)?;
-    let target = start_handoff(&data).await?;
+    let target = start_handoff(&data, None).await?;
     let audit = if rows == 10_000_000 { "10 M".to_owned() } else { rows.to_string() };
-    let mint = median(
-        "mint @1M users",
-        &format!("POST /v1/sso, 1 M users and {audit} audit rows"),
-        mint_runs(&target, args, Load::Full)?,
-    );
+    let mint =
+        median("mint @1M users", &format!("POST /v1/sso, 1 M users and {audit} audit rows"), mint_runs(&target, args)?);
     let redeem = median(
         "redeem @1M users",
         &format!("GET /auth/sso, 1 M users and {audit} audit rows"),
-        redeem_runs(&target, work, args, Load::Full)?,
+        redeem_runs(&target, work, args)?,
     );
     // Latency, not throughput: one connection asking again as soon as it has its answer.
     let env = [("HB_ADMIN_TOKEN", ADMIN_TOKEN.to_owned())];
