@@ -328,6 +328,16 @@ pub trait Journal: Send + Sync {
     /// [`Streams::stream_records`]: what the journal committed, read back in commit order. Here
     /// because it is every stream's hot path and each engine reads its database its own way.
     async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>>;
+    /// [`Streams::advance_stream`]: a write as frequent as a stream's pages, so it goes where the
+    /// journal's writes go (on SQLite, a second writer would wait for the file's lock, and make
+    /// every commit behind it wait).
+    async fn move_cursor(
+        &self,
+        stream: StreamId,
+        owner: &str,
+        to: Cursor,
+        delivered_at: Option<i64>,
+    ) -> StoreResult<bool>;
 }
 
 /// Failed-authentication counters in fixed windows, shared by every node.

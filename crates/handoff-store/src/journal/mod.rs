@@ -27,6 +27,11 @@ use self::sqlx::SqlxJournal;
 use crate::backend;
 use crate::sql::pool::Pool;
 
+/// A stream's cursor moved after a delivery, fenced by the lease (`$n` as both engines bind it:
+/// each parameter appears once, in order).
+const MOVE_CURSOR: &str = "UPDATE audit_streams SET cursor_tx = $1, cursor_id = $2, failures = 0, last_error = NULL, \
+     next_attempt_at = 0, last_delivered_at = COALESCE($3, last_delivered_at) WHERE id = $4 AND lease_owner = $5";
+
 /// The journal for the store behind `pool`: the SQLite writer for the file at `sqlite_url`
 /// (already normalised by the store) when the database is SQLite, else PostgreSQL's. In-memory
 /// SQLite never gets here: `SqlStore::connect` refuses it.

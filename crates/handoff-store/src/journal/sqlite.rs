@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use handoff_core::ids::StreamId;
 use handoff_core::model::{AuditEvent, AuditRecord, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim, Settled};
 use handoff_core::store::{Journal, StoreError, StoreResult, Write};
@@ -24,6 +25,7 @@ use handoff_core::stream::{Cursor, StreamRecord};
 use rusqlite::{params, CachedStatement, Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::MOVE_CURSOR;
 use crate::failure;
 
 /// How often the checkpointer looks at the log while writes happen.
@@ -48,14 +50,26 @@ const COUNT_AUDITS: &str = concat!(
     count_audits_conflict!()
 );
 
-type Batch = (Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>);
+/// What the writer thread does, in the order asked: a batch of the journal, or a stream's
+/// cursor move (see `Journal::move_cursor`).
+enum Job {
+    Batch(Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>),
+    MoveCursor(CursorMove, oneshot::Sender<StoreResult<bool>>),
+}
+
+struct CursorMove {
+    stream: String,
+    owner: String,
+    to: Cursor,
+    delivered_at: Option<i64>,
+}
 
 const RECORDS_AFTER: &str =
     concat!("SELECT id, ", audit_columns!(), " FROM audit_log WHERE tx = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
 
 /// The handle the store commits through; the threads end when it is dropped.
 pub(super) struct SqliteWriter {
-    batches: mpsc::Sender<Batch>,
+    jobs: mpsc::Sender<Job>,
     /// The streams' reader of the log: its own connection, used on tokio's blocking threads, so
     /// a page of records costs one thread hop, not one per row as through sqlx's driver.
     reader: Arc<Mutex<Connection>>,
@@ -74,7 +88,7 @@ impl SqliteWriter {
         reader.busy_timeout(BUSY_TIMEOUT).map_err(failure)?;
         reader.execute_batch("PRAGMA query_only = ON;").map_err(failure)?;
 
-        let (batches, incoming) = mpsc::channel::<Batch>();
+        let (jobs, incoming) = mpsc::channel::<Job>();
         // Holds at most one pending "a commit happened": the writer never waits on it.
         let (committed, commits) = mpsc::sync_channel::<()>(1);
         let backfilled = Arc::new(AtomicBool::new(false));
@@ -87,10 +101,21 @@ impl SqliteWriter {
             .name("handoff-journal".into())
             .spawn(move || {
                 let mut writer = writer;
-                while let Ok((writes, reply)) = incoming.recv() {
-                    let result = apply(&mut writer, &writes);
-                    let committed_ok = result.is_ok();
-                    let _ = reply.send(result);
+                while let Ok(job) = incoming.recv() {
+                    let committed_ok = match job {
+                        Job::Batch(writes, reply) => {
+                            let result = apply(&mut writer, &writes);
+                            let ok = result.is_ok();
+                            let _ = reply.send(result);
+                            ok
+                        }
+                        Job::MoveCursor(to, reply) => {
+                            let result = move_cursor(&writer, &to);
+                            let ok = result.is_ok();
+                            let _ = reply.send(result);
+                            ok
+                        }
+                    };
                     if committed_ok {
                         if backfilled.swap(false, Ordering::Acquire) {
                             restart_log(&writer);
@@ -100,7 +125,17 @@ impl SqliteWriter {
                 }
             })
             .map_err(failure)?;
-        Ok(Self { batches, reader: Arc::new(Mutex::new(reader)) })
+        Ok(Self { jobs, reader: Arc::new(Mutex::new(reader)) })
+    }
+}
+
+impl SqliteWriter {
+    /// Hands `job` to the writer thread and waits for its answer.
+    async fn run<T>(&self, job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Job) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Backend("the SQLite journal thread has stopped".into());
+        self.jobs.send(job(reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 }
 
@@ -108,10 +143,20 @@ impl SqliteWriter {
 impl Journal for SqliteWriter {
     /// Applies `writes` in one transaction on the writer thread.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
-        let (reply, answer) = oneshot::channel();
-        let closed = || StoreError::Backend("the SQLite journal thread has stopped".into());
-        self.batches.send((writes, reply)).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.run(|reply| Job::Batch(writes, reply)).await
+    }
+
+    /// On the writer thread, between two batches: never waiting for the file's lock, and never
+    /// making a batch wait for it.
+    async fn move_cursor(
+        &self,
+        stream: StreamId,
+        owner: &str,
+        to: Cursor,
+        delivered_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let what = CursorMove { stream: stream.to_string(), owner: owner.to_owned(), to, delivered_at };
+        self.run(|reply| Job::MoveCursor(what, reply)).await
     }
 
     /// The rowid range after the cursor: one writer, so every committed record is final and id
@@ -175,6 +220,14 @@ fn restart_log(writer: &Connection) {
     if let Err(err) = restart.and_then(|()| writer.busy_timeout(BUSY_TIMEOUT)) {
         tracing::warn!(%err, "restarting the SQLite log failed");
     }
+}
+
+/// A stream's cursor move in a transaction of its own; `false` when `owner` no longer holds the
+/// lease.
+fn move_cursor(writer: &Connection, m: &CursorMove) -> StoreResult<bool> {
+    let mut statement = writer.prepare_cached(MOVE_CURSOR).map_err(failure)?;
+    let changed = statement.execute(params![m.to.tx, m.to.id, m.delivered_at, m.stream, m.owner]).map_err(failure)?;
+    Ok(changed == 1)
 }
 
 /// The batch's statements, prepared once per connection and reused.

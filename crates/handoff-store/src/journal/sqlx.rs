@@ -7,12 +7,14 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use handoff_core::ids::StreamId;
 use handoff_core::model::{AuditEvent, Outcome, Session};
 use handoff_core::store::journal::{settle, Claim};
 use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
 use handoff_core::stream::{Cursor, StreamRecord};
 use sqlx::Row;
 
+use super::MOVE_CURSOR;
 use crate::sql::pool::{Pool, Tx};
 use crate::sql::rows::audit_record;
 use crate::{backend, failure};
@@ -41,6 +43,25 @@ impl Journal for SqlxJournal {
         count_audits(&mut tx, &settled.counts()).await?;
         tx.commit().await.map_err(backend)?;
         Ok(settled.won)
+    }
+
+    async fn move_cursor(
+        &self,
+        stream: StreamId,
+        owner: &str,
+        to: Cursor,
+        delivered_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(MOVE_CURSOR)
+            .bind(to.tx)
+            .bind(to.id)
+            .bind(delivered_at)
+            .bind(stream.to_string())
+            .bind(owner)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Through the index on `(tx, id)`, only records below the snapshot's `xmin`: every

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use handoff_core::ids::OrganizationId;
+use handoff_core::ids::{OrganizationId, StreamId};
 use handoff_core::model::{Organization, PageRequest, SealedSecrets};
 use handoff_core::secret::{Credential, SecretDigest};
 use handoff_core::store::{Journal, Store, StoreError, StoreResult, Write};
@@ -407,6 +407,16 @@ impl Journal for SqlStore {
 
     async fn records_after(&self, after: Cursor, limit: u32) -> StoreResult<Vec<StreamRecord>> {
         self.journal.records_after(after, limit).await
+    }
+
+    async fn move_cursor(
+        &self,
+        stream: StreamId,
+        owner: &str,
+        to: Cursor,
+        delivered_at: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.journal.move_cursor(stream, owner, to, delivered_at).await
     }
 }
 

@@ -109,20 +109,7 @@ impl Streams for SqlStore {
         to: Cursor,
         delivered_at: Option<i64>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE audit_streams SET cursor_tx = $1, cursor_id = $2, failures = 0, last_error = NULL, \
-             next_attempt_at = 0, last_delivered_at = COALESCE($3, last_delivered_at) \
-             WHERE id = $4 AND lease_owner = $5",
-        )
-        .bind(to.tx)
-        .bind(to.id)
-        .bind(delivered_at)
-        .bind(id.to_string())
-        .bind(owner)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() == 1)
+        self.move_cursor(id, owner, to, delivered_at).await
     }
 
     async fn stream_failed(&self, id: StreamId, owner: &str, error: &str, next_attempt_at: i64) -> StoreResult<bool> {
