@@ -30,7 +30,8 @@ async fn deliver(State(receiver): State<Arc<Receiver>>, headers: HeaderMap, body
     if SignatureProfile::StandardWebhooks.verify(&[secret.as_str()], &request, now, 300).is_err() {
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(records) = serde_json::from_slice::<Vec<serde_json::Value>>(&body) else {
+    // A JSON array, counted without building its values (a SIEM's parse is not handoff's cost).
+    let Ok(records) = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body) else {
         return StatusCode::BAD_REQUEST;
     };
     receiver.records.fetch_add(records.len() as u64, Ordering::Relaxed);

@@ -23,25 +23,30 @@ pub fn rfc3339(unix: i64) -> String {
 
 /// The record as every answer shows it (times in RFC 3339, UTC).
 pub fn view(r: &AuditRecord) -> AuditRecordView {
-    let e = &r.event;
+    into_view(r.clone())
+}
+
+/// [`view`], taking the record's strings instead of copying them.
+fn into_view(r: AuditRecord) -> AuditRecordView {
+    let e = r.event;
     AuditRecordView {
         id: r.id,
         at: rfc3339(e.at),
-        kind: e.kind.clone(),
+        kind: e.kind,
         outcome: e.outcome.map(|o| o.as_str().to_owned()),
-        reason: e.reason.clone(),
-        partner_id: e.partner_id.clone(),
-        organization_id: e.organization_id.clone(),
-        user_id: e.user_id.clone(),
-        client_addr: e.client_addr.clone(),
-        request_id: e.request_id.clone(),
-        detail: e.detail.clone(),
+        reason: e.reason,
+        partner_id: e.partner_id,
+        organization_id: e.organization_id,
+        user_id: e.user_id,
+        client_addr: e.client_addr,
+        request_id: e.request_id,
+        detail: e.detail,
     }
 }
 
 /// `records` as one JSON array of views: the body of an audit stream's webhook delivery.
-pub fn json_array(records: &[AuditRecord]) -> Result<Vec<u8>, serde_json::Error> {
-    serde_json::to_vec(&records.iter().map(view).collect::<Vec<_>>())
+pub fn json_array(records: Vec<AuditRecord>) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&records.into_iter().map(into_view).collect::<Vec<_>>())
 }
 
 /// An export's format: JSON lines (one `AuditRecordView` a line, `\n`) or CSV (a header, then

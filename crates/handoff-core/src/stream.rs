@@ -127,8 +127,8 @@ impl Filter {
     }
 
     /// The records of `page` this stream carries, in order.
-    pub fn select<'a>(&self, page: &'a [StreamRecord]) -> Vec<&'a AuditRecord> {
-        page.iter().map(|r| &r.record).filter(|r| self.matches(r)).collect()
+    pub fn select(&self, page: Vec<StreamRecord>) -> Vec<AuditRecord> {
+        page.into_iter().map(|r| r.record).filter(|r| self.matches(r)).collect()
     }
 }
 

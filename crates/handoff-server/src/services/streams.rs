@@ -274,18 +274,19 @@ impl Services {
         };
         let full = page.len() == BATCH as usize;
         let last = page.last().map_or(stream.cursor, |r| r.cursor);
-        let records: Vec<AuditRecord> = stream.filter.select(&page).into_iter().cloned().collect();
+        let records = stream.filter.select(page);
+        let count = records.len() as u64;
         let delivered_at = if records.is_empty() {
             None
         } else {
-            if let Err(error) = self.send(stream, &records).await {
+            if let Err(error) = self.send(stream, records).await {
                 self.delivery_failed(stream, &error).await;
                 return Page::Stop;
             }
             Some(self.now())
         };
         match store.advance_stream(stream.id, &self.node, last, delivered_at).await {
-            Ok(true) => telemetry::stream_delivered(&stream.name, records.len() as u64),
+            Ok(true) => telemetry::stream_delivered(&stream.name, count),
             Ok(false) => {
                 tracing::info!(stream = %stream.name, "another node took the stream over");
                 return Page::Stop;
@@ -312,11 +313,11 @@ impl Services {
     }
 
     /// Delivers `records` (in order) to the stream's receiver.
-    async fn send(&self, stream: &AuditStream, records: &[AuditRecord]) -> Result<(), String> {
+    async fn send(&self, stream: &AuditStream, records: Vec<AuditRecord>) -> Result<(), String> {
         match stream.kind {
             StreamKind::Jsonl => {
                 let mut lines = String::new();
-                Format::JsonLines.render(records, &mut lines).map_err(|err| err.to_string())?;
+                Format::JsonLines.render(&records, &mut lines).map_err(|err| err.to_string())?;
                 let path = stream.path.clone().ok_or("the stream has no path")?;
                 let written = tokio::task::spawn_blocking(move || {
                     append_lines(std::path::Path::new(&path), lines.as_bytes(), ROTATE_BYTES)
@@ -326,8 +327,9 @@ impl Services {
                 written.map_err(|err| format!("cannot append to the file: {err}"))
             }
             StreamKind::Webhook => {
+                let id = records.first().map(|first| batch_id(stream.id, first)).ok_or("an empty batch")?;
                 let body = export::json_array(records).map_err(|err| err.to_string())?;
-                self.send_webhook(stream, records, body).await
+                self.send_webhook(stream, id, body).await
             }
         }
     }
@@ -342,19 +344,16 @@ impl Services {
         Ok(secret)
     }
 
-    /// POSTs `body` (the JSON array of `records`) signed with the stream's secret; the
-    /// `webhook-id` is the batch's, the same on every retry and node.
-    async fn send_webhook(&self, stream: &AuditStream, records: &[AuditRecord], body: Vec<u8>) -> Result<(), String> {
-        let (Some(url), Some(sealed), Some(first)) =
-            (stream.url.as_deref(), stream.secret_sealed.as_deref(), records.first())
-        else {
+    /// POSTs `body` (a batch's JSON array) signed with the stream's secret; the `webhook-id` is
+    /// the batch's `id`, the same on every retry and node.
+    async fn send_webhook(&self, stream: &AuditStream, id: String, body: Vec<u8>) -> Result<(), String> {
+        let (Some(url), Some(sealed)) = (stream.url.as_deref(), stream.secret_sealed.as_deref()) else {
             return Err("the stream has no url or secret".into());
         };
         let secret = self
             .sealer
             .unseal(sealed, &stream_context(stream))
             .map_err(|_| "cannot open the stream's secret (was the master key changed?)".to_owned())?;
-        let id = batch_id(stream.id, first);
         let timestamp = self.now().to_string();
         let signature = PROFILE.sign(&[&secret], &id, &timestamp, &body).map_err(|err| err.to_string())?;
         let names = PROFILE.headers();

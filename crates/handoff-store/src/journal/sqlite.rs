@@ -12,7 +12,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -50,12 +50,17 @@ const COUNT_AUDITS: &str = concat!(
     count_audits_conflict!()
 );
 
-/// What the writer thread does, in the order asked: a batch of the journal, or a stream's
-/// cursor move (see `Journal::move_cursor`).
+/// What the writer thread is asked to do: a batch of the journal, or to look at the cursor moves
+/// waiting (see [`Moves`]).
 enum Job {
     Batch(Vec<Write>, oneshot::Sender<StoreResult<Vec<bool>>>),
-    MoveCursor(CursorMove, oneshot::Sender<StoreResult<bool>>),
+    Moves,
 }
+
+/// Streams' cursor moves waiting for the writer (`Journal::move_cursor`): each rides in the next
+/// batch's transaction, so it costs no commit of its own while sign-ins commit; when no batch
+/// comes first, the moves commit in one transaction of their own.
+type Moves = Arc<Mutex<Vec<(CursorMove, oneshot::Sender<StoreResult<bool>>)>>>;
 
 struct CursorMove {
     stream: String,
@@ -70,6 +75,7 @@ const RECORDS_AFTER: &str =
 /// The handle the store commits through; the threads end when it is dropped.
 pub(super) struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
+    moves: Moves,
     /// The streams' reader of the log: its own connection, used on tokio's blocking threads, so
     /// a page of records costs one thread hop, not one per row as through sqlx's driver.
     reader: Arc<Mutex<Connection>>,
@@ -89,6 +95,8 @@ impl SqliteWriter {
         reader.execute_batch("PRAGMA query_only = ON;").map_err(failure)?;
 
         let (jobs, incoming) = mpsc::channel::<Job>();
+        let moves = Moves::default();
+        let waiting = moves.clone();
         // Holds at most one pending "a commit happened": the writer never waits on it.
         let (committed, commits) = mpsc::sync_channel::<()>(1);
         let backfilled = Arc::new(AtomicBool::new(false));
@@ -102,20 +110,28 @@ impl SqliteWriter {
             .spawn(move || {
                 let mut writer = writer;
                 while let Ok(job) = incoming.recv() {
-                    let committed_ok = match job {
-                        Job::Batch(writes, reply) => {
-                            let result = apply(&mut writer, &writes);
-                            let ok = result.is_ok();
-                            let _ = reply.send(result);
-                            ok
-                        }
-                        Job::MoveCursor(to, reply) => {
-                            let result = move_cursor(&writer, &to);
-                            let ok = result.is_ok();
-                            let _ = reply.send(result);
-                            ok
+                    let moving = std::mem::take(&mut *waiting.lock().unwrap_or_else(PoisonError::into_inner));
+                    let (writes, reply) = match job {
+                        Job::Batch(writes, reply) => (writes, Some(reply)),
+                        Job::Moves if moving.is_empty() => continue,
+                        Job::Moves => (Vec::new(), None),
+                    };
+                    let (moves, answers): (Vec<_>, Vec<_>) = moving.into_iter().unzip();
+                    let result = apply(&mut writer, &writes, &moves);
+                    let committed_ok = result.is_ok();
+                    let (won, moved) = match result {
+                        Ok((won, moved)) => (Ok(won), moved),
+                        Err(err) => {
+                            let moved = moves.iter().map(|_| Err(failure(&err))).collect();
+                            (Err(err), moved)
                         }
                     };
+                    if let Some(reply) = reply {
+                        let _ = reply.send(won);
+                    }
+                    for (answer, result) in answers.into_iter().zip(moved) {
+                        let _ = answer.send(result);
+                    }
                     if committed_ok {
                         if backfilled.swap(false, Ordering::Acquire) {
                             restart_log(&writer);
@@ -125,29 +141,32 @@ impl SqliteWriter {
                 }
             })
             .map_err(failure)?;
-        Ok(Self { jobs, reader: Arc::new(Mutex::new(reader)) })
+        Ok(Self { jobs, moves, reader: Arc::new(Mutex::new(reader)) })
     }
 }
 
 impl SqliteWriter {
-    /// Hands `job` to the writer thread and waits for its answer.
-    async fn run<T>(&self, job: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> Job) -> StoreResult<T> {
-        let (reply, answer) = oneshot::channel();
-        let closed = || StoreError::Backend("the SQLite journal thread has stopped".into());
-        self.jobs.send(job(reply)).map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+    /// Wakes the writer thread with `job`.
+    fn send(&self, job: Job) -> StoreResult<()> {
+        self.jobs.send(job).map_err(|_| closed())
     }
+}
+
+fn closed() -> StoreError {
+    StoreError::Backend("the SQLite journal thread has stopped".into())
 }
 
 #[async_trait]
 impl Journal for SqliteWriter {
     /// Applies `writes` in one transaction on the writer thread.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
-        self.run(|reply| Job::Batch(writes, reply)).await
+        let (reply, answer) = oneshot::channel();
+        self.send(Job::Batch(writes, reply))?;
+        answer.await.map_err(|_| closed())?
     }
 
-    /// On the writer thread, between two batches: never waiting for the file's lock, and never
-    /// making a batch wait for it.
+    /// In the writer's next transaction (see [`Moves`]): never waiting for the file's lock, and
+    /// never making a batch wait for it.
     async fn move_cursor(
         &self,
         stream: StreamId,
@@ -155,8 +174,11 @@ impl Journal for SqliteWriter {
         to: Cursor,
         delivered_at: Option<i64>,
     ) -> StoreResult<bool> {
+        let (reply, answer) = oneshot::channel();
         let what = CursorMove { stream: stream.to_string(), owner: owner.to_owned(), to, delivered_at };
-        self.run(|reply| Job::MoveCursor(what, reply)).await
+        self.moves.lock().unwrap_or_else(PoisonError::into_inner).push((what, reply));
+        self.send(Job::Moves)?;
+        answer.await.map_err(|_| closed())?
     }
 
     /// The rowid range after the cursor: one writer, so every committed record is final and id
@@ -222,10 +244,9 @@ fn restart_log(writer: &Connection) {
     }
 }
 
-/// A stream's cursor move in a transaction of its own; `false` when `owner` no longer holds the
-/// lease.
-fn move_cursor(writer: &Connection, m: &CursorMove) -> StoreResult<bool> {
-    let mut statement = writer.prepare_cached(MOVE_CURSOR).map_err(failure)?;
+/// A stream's cursor move; `false` when `owner` no longer holds the lease.
+fn move_cursor(tx: &Transaction<'_>, m: &CursorMove) -> StoreResult<bool> {
+    let mut statement = tx.prepare_cached(MOVE_CURSOR).map_err(failure)?;
     let changed = statement.execute(params![m.to.tx, m.to.id, m.delivered_at, m.stream, m.owner]).map_err(failure)?;
     Ok(changed == 1)
 }
@@ -239,8 +260,13 @@ struct Statements<'c> {
     count: CachedStatement<'c>,
 }
 
-/// The four steps in one transaction: claims, settle, sessions and audit records, commit.
-fn apply(connection: &mut Connection, writes: &[Write]) -> StoreResult<Vec<bool>> {
+/// The four steps in one transaction: claims, settle, sessions and audit records, commit; with
+/// them the cursor moves waiting, each answered on its own (a move that fails fails alone).
+fn apply(
+    connection: &mut Connection,
+    writes: &[Write],
+    moves: &[CursorMove],
+) -> StoreResult<(Vec<bool>, Vec<StoreResult<bool>>)> {
     let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(failure)?;
     let won = {
         let mut statements = Statements::prepare(&tx).map_err(failure)?;
@@ -249,8 +275,9 @@ fn apply(connection: &mut Connection, writes: &[Write]) -> StoreResult<Vec<bool>
         statements.write(&settled).map_err(failure)?;
         settled.won
     };
+    let moved = moves.iter().map(|m| move_cursor(&tx, m)).collect();
     tx.commit().map_err(failure)?;
-    Ok(won)
+    Ok((won, moved))
 }
 
 impl<'c> Statements<'c> {
