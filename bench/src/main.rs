@@ -43,7 +43,9 @@ enum Cmd {
     /// Receive a webhook audit stream's deliveries (used by `run`; the secret in `HB_SECRET`).
     Receiver,
     /// Drive the baseline handler open loop at `--rate`: shows what the open-loop generator
-    /// itself costs in latency on this machine.
+    /// itself costs in latency on this machine. With `--url`, drive a running handoff's
+    /// `POST /v1/sso` instead (credentials in `HB_PARTNER_ID`, `HB_PARTNER_SECRET`, `HB_ORG_ID`,
+    /// `HB_ORG_SECRET`, `HB_USER_ID`): mint's open-loop latency alone, for A/B comparisons.
     CheckGenerator {
         /// Requests per second offered.
         #[arg(long, default_value_t = 10_000.0)]
@@ -51,6 +53,9 @@ enum Cmd {
         /// Seconds.
         #[arg(long, default_value_t = 5)]
         duration: u64,
+        /// A running handoff (`http://127.0.0.1:PORT`) to mint at, instead of the baseline.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -88,7 +93,7 @@ fn main() -> Result<(), String> {
     match Cli::parse().command {
         Cmd::Baseline => baseline::serve(),
         Cmd::Receiver => receiver::serve(),
-        Cmd::CheckGenerator { rate, duration } => check_generator(rate, duration),
+        Cmd::CheckGenerator { rate, duration, url } => check_generator(rate, duration, url),
         Cmd::Run(args) => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             runtime.block_on(run(args))
@@ -433,17 +438,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
     };
     let target = start_handoff(&work.join("data"), postgres.as_ref().map(|pg| pg.url.as_str())).await?;
     let database_cpu = || postgres.as_ref().map_or(0.0, pg::Postgres::cpu_seconds);
-    let cpu = (target.proc.cpu_seconds(), database_cpu());
-    let mint = mint_runs(&target, &args)?;
-    let mut what = format!("POST /v1/sso (CPU during the runs: handoff {:.1} s", target.proc.cpu_seconds() - cpu.0);
-    if postgres.is_some() {
-        what += &format!(", PostgreSQL {:.1} s", database_cpu() - cpu.1);
-    }
-    let mint = median("mint", &format!("{what})"), mint);
+    // Mint alone and with a webhook audit stream, in alternating runs.
+    let (mint, streamed) = mint_and_stream_runs(&target, &me, &args, database_cpu).await?;
     let mint_half = mint.median.requests_per_second / 2.0;
     scenarios.push(mint);
-    // Right after it, the same with a webhook audit stream delivering every record.
-    let streamed = stream_runs(&target, &me, &args).await?;
     let redeem = median("redeem", "GET /auth/sso, a fresh link every request", redeem_runs(&target, &work, &args)?);
     let redeem_half = redeem.median.requests_per_second / 2.0;
     scenarios.push(redeem);
@@ -610,17 +608,27 @@ fn baseline_env() -> Vec<(&'static str, String)> {
 }
 
 /// `handoff-bench check-generator`: the baseline driven open loop at `rate` for `seconds`, to
-/// see what the generator itself adds to a latency and what CPU it takes from the server.
-fn check_generator(rate: f64, seconds: u64) -> Result<(), String> {
-    let base = spawn_baseline(&std::env::current_exe().map_err(|e| e.to_string())?)?;
-    let (cpu, base_cpu) = (cpu_seconds("self"), base.cpu_seconds());
-    let run = openloop::run(
-        &format!("http://{}", base.addr),
-        vec![mint_request(&baseline_env())?],
-        rate,
-        Duration::from_secs(seconds),
-    )?;
-    let (cpu, base_cpu) = (cpu_seconds("self") - cpu, base.cpu_seconds() - base_cpu);
+/// see what the generator itself adds to a latency and what CPU it takes from the server; or,
+/// with `url`, a running handoff's mint.
+fn check_generator(rate: f64, seconds: u64, url: Option<String>) -> Result<(), String> {
+    let (base, url, env) = match url {
+        Some(url) => {
+            let env = ["HB_PARTNER_ID", "HB_PARTNER_SECRET", "HB_ORG_ID", "HB_ORG_SECRET", "HB_USER_ID"]
+                .into_iter()
+                .map(|name| (name, std::env::var(name).unwrap_or_default()))
+                .collect();
+            (None, url, env)
+        }
+        None => {
+            let base = spawn_baseline(&std::env::current_exe().map_err(|e| e.to_string())?)?;
+            let url = format!("http://{}", base.addr);
+            (Some(base), url, baseline_env())
+        }
+    };
+    let server_cpu = || base.as_ref().map_or(0.0, Proc::cpu_seconds);
+    let (cpu, base_cpu) = (cpu_seconds("self"), server_cpu());
+    let run = openloop::run(&url, vec![mint_request(&env)?], rate, Duration::from_secs(seconds))?;
+    let (cpu, base_cpu) = (cpu_seconds("self") - cpu, server_cpu() - base_cpu);
     let ms = |v: Option<f64>| v.unwrap_or(f64::NAN);
     println!(
         "offered {rate:.0}/s, achieved {:.0}/s; p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms, max {:.3} ms; non-2xx {}, \
@@ -662,11 +670,18 @@ fn signed_requests(secret: &str, email: &str, path: &str, count: usize) -> Resul
     Ok(requests)
 }
 
-/// `mint` with a webhook audit stream active: a receiver on this machine (verifying every
-/// delivery's Standard Webhooks signature) gets every audit record the runs commit. The stream is
-/// deleted afterwards; its lag right after the last run says whether delivery kept up, and the
-/// receiver's count whether every record arrived.
-async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scenario, String> {
+/// `mint`, alone and with a webhook audit stream active, in alternating runs on the same server
+/// (so the machine's drift over a minute falls on both alike): a receiver on this machine
+/// (verifying every delivery's Standard Webhooks signature) gets every audit record. For a run
+/// without the stream the stream is paused; it is resumed and drained between runs (not timed),
+/// so each run with it starts caught up. The lag right after each run with the stream says
+/// whether delivery kept up, and the receiver's count at the end whether every record arrived.
+async fn mint_and_stream_runs(
+    target: &Target,
+    me: &Path,
+    args: &RunArgs,
+    database_cpu: impl Fn() -> f64,
+) -> Result<(Scenario, Scenario), String> {
     let mut command = Command::new(me);
     command.arg("receiver");
     let receiver = Proc::spawn(command, "listening ")?;
@@ -693,9 +708,7 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(fail)?;
-    let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds(), receiver.cpu_seconds());
-    let runs = mint_runs(target, args)?;
-    let (handoff_cpu, receiver_cpu) = (target.proc.cpu_seconds() - handoff_cpu, receiver.cpu_seconds() - receiver_cpu);
+    let admin = |verb: &'static str| http.post(format!("{streams}/{id}/{verb}")).bearer_auth(ADMIN_TOKEN).send();
     let lag_records = || async {
         let status: Value = http
             .get(format!("{streams}/{id}"))
@@ -708,13 +721,32 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
             .map_err(fail)?;
         Ok::<u64, String>(status["lag_records"].as_u64().unwrap_or_default())
     };
-    let lag = lag_records().await?;
-    // Let it drain (bounded), then compare what arrived with what the runs minted.
-    for _ in 0..300 {
-        if lag_records().await? == 0 {
-            break;
+    // Waits (bounded) until the stream has delivered everything.
+    let drain = || async {
+        for _ in 0..600 {
+            if lag_records().await? == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Ok::<(), String>(())
+    };
+    let url = format!("{}/v1/sso", target.url);
+    let (mut alone, mut streamed, mut lags) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_alone, mut cpu_streamed, mut cpu_database, mut cpu_receiver) = (0.0, 0.0, 0.0, 0.0);
+    for _ in 0..args.runs {
+        admin("pause").await.and_then(reqwest::Response::error_for_status).map_err(fail)?;
+        let (cpu, db) = (target.proc.cpu_seconds(), database_cpu());
+        alone.push(wrk("mint.lua", &url, &target.env, args.duration, args.connections)?);
+        (cpu_alone, cpu_database) = (cpu_alone + target.proc.cpu_seconds() - cpu, cpu_database + database_cpu() - db);
+        admin("resume").await.and_then(reqwest::Response::error_for_status).map_err(fail)?;
+        drain().await?;
+        let (cpu, rcpu) = (target.proc.cpu_seconds(), receiver.cpu_seconds());
+        streamed.push(wrk("mint.lua", &url, &target.env, args.duration, args.connections)?);
+        (cpu_streamed, cpu_receiver) =
+            (cpu_streamed + target.proc.cpu_seconds() - cpu, cpu_receiver + receiver.cpu_seconds() - rcpu);
+        lags.push(lag_records().await?);
+        drain().await?;
     }
     let received: u64 = http
         .get(format!("http://{}/count", receiver.addr))
@@ -728,13 +760,17 @@ async fn stream_runs(target: &Target, me: &Path, args: &RunArgs) -> Result<Scena
         .parse()
         .map_err(|e: std::num::ParseIntError| e.to_string())?;
     http.delete(format!("{streams}/{id}")).bearer_auth(ADMIN_TOKEN).send().await.map_err(fail)?;
-    let minted: u64 = runs.iter().map(|run| run.requests).sum();
-    let what = format!(
-        "POST /v1/sso with a webhook audit stream delivering every record to a verifying receiver \
-         (lag right after the last run: {lag} records; received {received} records for {minted} mints; CPU \
-         during the runs: handoff {handoff_cpu:.1} s, receiver {receiver_cpu:.1} s)"
+    let minted: u64 = alone.iter().chain(&streamed).map(|run| run.requests).sum();
+    let mut what = format!("POST /v1/sso (CPU during the runs: handoff {cpu_alone:.1} s");
+    if cpu_database > 0.0 {
+        what += &format!(", PostgreSQL {cpu_database:.1} s");
+    }
+    let what_streamed = format!(
+        "POST /v1/sso with a webhook audit stream delivering every record to a verifying receiver, runs \
+         alternating with mint's (lag right after each run: {lags:?} records; received {received} records for \
+         {minted} mints of both; CPU during the runs: handoff {cpu_streamed:.1} s, receiver {cpu_receiver:.1} s)"
     );
-    Ok(median("mint + stream", &what, runs))
+    Ok((median("mint", &format!("{what})"), alone), median("mint + stream", &what_streamed, streamed)))
 }
 
 fn base64_basic(user: &str, password: &str) -> String {
