@@ -5,8 +5,10 @@
 //! A second thread checkpoints the write-ahead log in the background, so that no commit waits
 //! for a whole checkpoint, and the writer then restarts the log so that its file is reused in
 //! place (an fsync that extends a file costs several times one that overwrites it).
+//! Audit streams read their pages on a third connection of their own, and their cursor moves
+//! ride in the writer's transactions: the file has one writer, whatever streams do.
 //!
-//! Owns: the writer connection, its statements, the checkpointer. Must not: decide who wins a
+//! Owns: the writer connection, its statements, the checkpointer, the streams' reader. Must not: decide who wins a
 //! redemption by anything but the primary keys (a second node's writes go through the same file
 //! locks and constraints); `settle` reads their answers.
 
