@@ -8,9 +8,9 @@
 //! Audit streams read their pages on a third connection of their own, and their cursor moves
 //! ride in the writer's transactions: the file has one writer, whatever streams do.
 //!
-//! Owns: the writer connection, its statements, the checkpointer, the streams' reader. Must not: decide who wins a
-//! redemption by anything but the primary keys (a second node's writes go through the same file
-//! locks and constraints); `settle` reads their answers.
+//! Owns: the writer connection, its statements, the checkpointer, the streams' reader. Must
+//! not: decide who wins a redemption by anything but the primary keys (a second node's writes go
+//! through the same file locks and constraints); `settle` reads their answers.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,9 +145,7 @@ impl SqliteWriter {
             .map_err(failure)?;
         Ok(Self { jobs, moves, reader: Arc::new(Mutex::new(reader)) })
     }
-}
 
-impl SqliteWriter {
     /// Wakes the writer thread with `job`.
     fn send(&self, job: Job) -> StoreResult<()> {
         self.jobs.send(job).map_err(|_| closed())
