@@ -21,6 +21,7 @@ use openloop::Request;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod ab;
 mod baseline;
 mod openloop;
 mod pg;
@@ -42,6 +43,10 @@ enum Cmd {
     Baseline,
     /// Receive a webhook audit stream's deliveries (used by `run`; the secret in `HB_SECRET`).
     Receiver,
+    /// Two handoff binaries taking turns on fresh servers, one scenario: throughput and CPU time
+    /// per request of each, for measuring one change against the code before it in the same
+    /// minutes (this machine drifts by more than most single changes are worth).
+    Ab(ab::AbArgs),
     /// Drive the baseline handler open loop at `--rate`: shows what the open-loop generator
     /// itself costs in latency on this machine. With `--url`, drive a running handoff's
     /// `POST /v1/sso` instead (credentials in `HB_PARTNER_ID`, `HB_PARTNER_SECRET`, `HB_ORG_ID`,
@@ -87,6 +92,9 @@ pub struct RunArgs {
     output: Option<PathBuf>,
 }
 
+/// Where the integration of [`inbound_integration`] takes events.
+pub const INBOUND_PATH: &str = "/v1/inbound/bench/sso";
+
 pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdefghijklmnop";
 
 fn main() -> Result<(), String> {
@@ -94,6 +102,10 @@ fn main() -> Result<(), String> {
         Cmd::Baseline => baseline::serve(),
         Cmd::Receiver => receiver::serve(),
         Cmd::CheckGenerator { rate, duration, url } => check_generator(rate, duration, url),
+        Cmd::Ab(args) => {
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+            runtime.block_on(ab::run(args))
+        }
         Cmd::Run(args) => {
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             runtime.block_on(run(args))
@@ -127,6 +139,10 @@ impl Proc {
         };
         std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
         Ok(Proc { child, addr })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// CPU time (user + system) the process has used so far, in seconds.
@@ -283,7 +299,12 @@ pub struct Target {
 /// Starts the release handoff binary on `data_dir` (and on the database at `database_url`, SQLite
 /// in `data_dir` without one) and creates the fixtures.
 pub async fn start_handoff(data_dir: &Path, database_url: Option<&str>) -> Result<Target, String> {
-    let mut command = Command::new(repo_root().join("target/release/handoff"));
+    start_binary(&repo_root().join("target/release/handoff"), data_dir, database_url).await
+}
+
+/// [`start_handoff`] with the handoff binary at `binary`.
+pub async fn start_binary(binary: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Target, String> {
+    let mut command = Command::new(binary);
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
@@ -332,7 +353,7 @@ pub async fn start_handoff(data_dir: &Path, database_url: Option<&str>) -> Resul
 }
 
 /// Mints links for `seconds` at full speed and returns the file of their paths and its count.
-fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Result<(PathBuf, usize), String> {
+pub fn mint_links(target: &Target, dir: &Path, seconds: u64, connections: u32) -> Result<(PathBuf, usize), String> {
     let file = dir.join(format!("links-{}.txt", uuid::Uuid::new_v4()));
     let mut env = target.env.clone();
     env.push(("HB_COLLECT", file.display().to_string()));
@@ -363,7 +384,7 @@ pub fn mint_runs(target: &Target, args: &RunArgs) -> Result<Vec<Run>, String> {
 }
 
 /// `POST /v1/sso` as `mint.lua` sends it, with the credentials in `env` (`HB_PARTNER_ID`, …).
-fn mint_request(env: &[(&str, String)]) -> Result<Request, String> {
+pub fn mint_request(env: &[(&str, String)]) -> Result<Request, String> {
     let var = |name: &str| env.iter().find(|(k, _)| *k == name).map_or("", |(_, v)| v.as_str());
     let headers = [
         ("content-type", "application/json"),
@@ -455,30 +476,8 @@ async fn run(args: RunArgs) -> Result<(), String> {
         fresh_links(&target, &work, &args, count)
     })?);
 
-    let http = reqwest::Client::new();
-    let integration: Value = http
-        .post(format!("{}/admin/v1/inbound-integrations", target.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"slug": "bench", "tolerance_seconds": 300}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let secret = integration["secret"].as_str().ok_or("no integration secret")?.to_owned();
-    // An integration serves the organizations it is linked to only.
-    let integration_id = integration["id"].as_str().ok_or("no integration id")?;
-    http.put(format!(
-        "{}/admin/v1/inbound-integrations/{integration_id}/organizations/{}",
-        target.url, target.organization_id
-    ))
-    .bearer_auth(ADMIN_TOKEN)
-    .send()
-    .await
-    .and_then(reqwest::Response::error_for_status)
-    .map_err(|e| e.to_string())?;
-    let inbound_path = "/v1/inbound/bench/sso";
+    let secret = inbound_integration(&target).await?;
+    let inbound_path = INBOUND_PATH;
     let mut inbound = Vec::new();
     for _ in 0..args.runs {
         let events = work.join(format!("events-{}.txt", uuid::Uuid::new_v4()));
@@ -592,6 +591,35 @@ async fn run(args: RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Creates the inbound integration `bench` (linked to the fixture's organization, serving
+/// `POST /v1/inbound/bench/sso`) and returns its signing secret.
+pub async fn inbound_integration(target: &Target) -> Result<String, String> {
+    let http = reqwest::Client::new();
+    let integration: Value = http
+        .post(format!("{}/admin/v1/inbound-integrations", target.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"slug": "bench", "tolerance_seconds": 300}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = integration["secret"].as_str().ok_or("no integration secret")?.to_owned();
+    // An integration serves the organizations it is linked to only.
+    let integration_id = integration["id"].as_str().ok_or("no integration id")?;
+    http.put(format!(
+        "{}/admin/v1/inbound-integrations/{integration_id}/organizations/{}",
+        target.url, target.organization_id
+    ))
+    .bearer_auth(ADMIN_TOKEN)
+    .send()
+    .await
+    .and_then(reqwest::Response::error_for_status)
+    .map_err(|e| e.to_string())?;
+    Ok(secret)
+}
+
 /// Starts the baseline handler (`handoff-bench baseline`).
 fn spawn_baseline(me: &Path) -> Result<Proc, String> {
     let mut command = Command::new(me);
@@ -659,7 +687,7 @@ fn fresh_links(target: &Target, dir: &Path, args: &RunArgs, count: usize) -> Res
 }
 
 /// `count` requests to `path`, each a distinct event signed as `inbound.lua` sends them.
-fn signed_requests(secret: &str, email: &str, path: &str, count: usize) -> Result<Vec<Request>, String> {
+pub fn signed_requests(secret: &str, email: &str, path: &str, count: usize) -> Result<Vec<Request>, String> {
     let mut requests = Vec::with_capacity(count);
     sign_events(secret, email, count, |timestamp, signature, body| {
         let headers =
@@ -779,7 +807,7 @@ fn base64_basic(user: &str, password: &str) -> String {
 }
 
 /// Signs `count` distinct events for `email`, one request per line, for `inbound.lua`.
-fn write_events(path: &Path, secret: &str, email: &str, count: usize) -> Result<(), String> {
+pub fn write_events(path: &Path, secret: &str, email: &str, count: usize) -> Result<(), String> {
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| e.to_string())?);
     sign_events(secret, email, count, |timestamp, signature, body| {
         writeln!(out, "{timestamp}\t{signature}\t{body}").map_err(|e| e.to_string())

@@ -1,0 +1,236 @@
+//! `handoff-bench ab`: two handoff binaries taking turns, one scenario, for measuring one change
+//! against the code before it. Each turn is a fresh server on a fresh SQLite database with the
+//! fixtures of `bench/run`; the order alternates (A B, B A, …) so the machine's drift over the
+//! minutes falls on both alike. Each turn reports throughput (wrk, closed loop) or, with
+//! `--rate`, open-loop latency at that rate, and the server's CPU time per request, which moves
+//! less with the machine's noise than throughput does. With `--together` both binaries run at
+//! once, each with its own load generator, which cancels the noise of a shared machine best.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use hyper::http::Method;
+
+use crate::openloop::{self, Request};
+use crate::{
+    inbound_integration, mint_links, mint_request, signed_requests, start_binary, write_events, wrk, Run, Target,
+    INBOUND_PATH,
+};
+
+#[derive(Parser, Clone)]
+pub struct AbArgs {
+    /// The binary before the change.
+    #[arg(long)]
+    a: PathBuf,
+    /// The binary with the change.
+    #[arg(long)]
+    b: PathBuf,
+    /// The scenario both run.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Turns of each binary.
+    #[arg(long, default_value_t = 4)]
+    rounds: usize,
+    /// Seconds per turn.
+    #[arg(long, default_value_t = 8)]
+    duration: u64,
+    /// Concurrent connections wrk keeps open.
+    #[arg(long, default_value_t = 64)]
+    connections: u32,
+    /// Drive the scenario open loop at this many requests per second instead of wrk's closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Record B's first turn with `perf record -g -F 999` into this file (for
+    /// `bench/perf/budget.py`, with the requests the turn reports).
+    #[arg(long)]
+    perf: Option<PathBuf>,
+    /// Run A's and B's turns at the same time (each server with its own wrk, all sharing the
+    /// cores), so that whatever else the machine does falls on both alike: compare their CPU time
+    /// per request, not their throughput.
+    #[arg(long)]
+    together: bool,
+    /// Mint at full speed for this many seconds before each turn (not measured): a database
+    /// that has grown, as in `bench/run`'s later scenarios.
+    #[arg(long, default_value_t = 0)]
+    prefill: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Scenario {
+    Mint,
+    Redeem,
+    Inbound,
+}
+
+/// One turn's figures.
+struct Turn {
+    run: Run,
+    cpu_us_per_request: f64,
+}
+
+pub async fn run(args: AbArgs) -> Result<(), String> {
+    let work = std::env::temp_dir().join(format!("handoff-ab-{}", uuid::Uuid::new_v4()));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let dir = work.join(round.to_string());
+        let perf = args.perf.as_deref().filter(|_| round == 0);
+        if args.together {
+            let (turn_a, turn_b) = std::thread::scope(|scope| {
+                let a = scope.spawn(|| block_on(turn(&args, &args.a, &dir.join("a"), None)));
+                let b = scope.spawn(|| block_on(turn(&args, &args.b, &dir.join("b"), perf)));
+                (a.join(), b.join())
+            });
+            let joined = |turn: std::thread::Result<Result<Turn, String>>| turn.map_err(|_| "a turn panicked")?;
+            a.push(report(round, "A", joined(turn_a)?));
+            b.push(report(round, "B", joined(turn_b)?));
+            continue;
+        }
+        let order = if round % 2 == 0 { [true, false] } else { [false, true] };
+        for is_a in order {
+            if is_a {
+                a.push(report(round, "A", turn(&args, &args.a, &dir.join("a"), None).await?));
+            } else {
+                b.push(report(round, "B", turn(&args, &args.b, &dir.join("b"), perf).await?));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    let median = |turns: &[Turn], f: fn(&Turn) -> f64| {
+        let mut values: Vec<f64> = turns.iter().map(f).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!("medians        req/s     p99 ms   µs CPU/request");
+    for (name, turns) in [("A", &a), ("B", &b)] {
+        println!(
+            "{name}         {:>9.0}  {:>9.2}  {:>8.1}",
+            median(turns, |t| t.run.requests_per_second),
+            median(turns, |t| t.run.p99_ms),
+            median(turns, |t| t.cpu_us_per_request)
+        );
+    }
+    // The two turns of a round ran back to back: their ratio cancels most of the drift that the
+    // medians above still carry.
+    let paired = |f: fn(&Turn) -> f64| {
+        let mut ratios: Vec<f64> = a.iter().zip(&b).map(|(a, b)| f(b) / f(a)).collect();
+        ratios.sort_by(f64::total_cmp);
+        let list: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        format!("{:.3} ({})", ratios[ratios.len() / 2], list.join(" "))
+    };
+    println!("B / A of each round, median (sorted):");
+    println!("  req/s          {}", paired(|t| t.run.requests_per_second));
+    println!("  p99            {}", paired(|t| t.run.p99_ms));
+    println!("  µs CPU/request {}", paired(|t| t.cpu_us_per_request));
+    Ok(())
+}
+
+/// Prints a turn's figures and hands it back.
+fn report(round: usize, name: &str, turn: Turn) -> Turn {
+    println!(
+        "round {round} {name}: {:>8.0} req/s  p50 {:>6.2}  p99 {:>7.2}  p99.9 {:>7.2} ms  {:>5.1} µs CPU/request",
+        turn.run.requests_per_second,
+        turn.run.p50_ms,
+        turn.run.p99_ms,
+        turn.run.p99_9_ms.unwrap_or(f64::NAN),
+        turn.cpu_us_per_request
+    );
+    turn
+}
+
+/// Runs `future` on a runtime of its own (a turn of `--together` on its own thread).
+fn block_on<T>(future: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(future)
+}
+
+/// A fresh server of `binary` in `dir`, its fixtures, one measured run of the scenario (recorded
+/// into `perf` with one).
+async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> Result<Turn, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let target = start_binary(binary, &dir.join("data"), None).await?;
+    let (seconds, connections) = (args.duration, args.connections);
+    if args.prefill > 0 {
+        let url = format!("{}/v1/sso", target.url);
+        wrk("mint.lua", &url, &target.env, args.prefill, connections)?;
+    }
+    let measure = |run: &dyn Fn() -> Result<Run, String>| measure(&target, perf, seconds, run);
+    // What each scenario prepares (links, events) is not measured.
+    match (args.scenario, args.rate) {
+        (Scenario::Mint, Some(rate)) => {
+            let requests = vec![mint_request(&target.env)?];
+            measure(&|| open(&target, requests.clone(), rate, seconds))
+        }
+        (Scenario::Mint, None) => {
+            let url = format!("{}/v1/sso", target.url);
+            measure(&|| wrk("mint.lua", &url, &target.env, seconds, connections))
+        }
+        (Scenario::Redeem, rate) => {
+            let (file, _) = mint_links(&target, dir, seconds * 2, connections)?;
+            match rate {
+                Some(rate) => {
+                    let paths = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+                    let requests: Vec<Request> = paths
+                        .lines()
+                        .map(|path| Request::new(Method::GET, path.to_owned(), &[], ""))
+                        .collect::<Result<_, _>>()?;
+                    measure(&|| open(&target, requests.clone(), rate, seconds))
+                }
+                None => {
+                    let env = [("HB_TOKENS", file.display().to_string())];
+                    measure(&|| wrk("redeem.lua", &target.url, &env, seconds, connections))
+                }
+            }
+        }
+        (Scenario::Inbound, rate) => {
+            let secret = inbound_integration(&target).await?;
+            match rate {
+                Some(rate) => {
+                    let count = (rate * seconds as f64).ceil() as usize;
+                    let requests = signed_requests(&secret, &target.user_email, INBOUND_PATH, count)?;
+                    measure(&|| open(&target, requests.clone(), rate, seconds))
+                }
+                None => {
+                    let events = dir.join("events.txt");
+                    write_events(&events, &secret, &target.user_email, 40_000 * seconds as usize)?;
+                    let env = [("HB_EVENTS", events.display().to_string()), ("HB_PATH", INBOUND_PATH.into())];
+                    measure(&|| wrk("inbound.lua", &target.url, &env, seconds, connections))
+                }
+            }
+        }
+    }
+}
+
+/// `run`, with the server's CPU time over it (and with `perf`, `perf record` of the server for
+/// `seconds` from its start).
+fn measure(
+    target: &Target,
+    perf: Option<&Path>,
+    seconds: u64,
+    run: &dyn Fn() -> Result<Run, String>,
+) -> Result<Turn, String> {
+    let recording = perf.map(|file| record(target, file, seconds)).transpose()?;
+    let before = target.proc.cpu_seconds();
+    let run = run();
+    let cpu = target.proc.cpu_seconds() - before;
+    if let Some(mut perf) = recording {
+        perf.wait().map_err(|e| e.to_string())?;
+    }
+    let run = run?;
+    Ok(Turn { cpu_us_per_request: cpu * 1e6 / run.requests.max(1) as f64, run })
+}
+
+fn record(target: &Target, file: &Path, seconds: u64) -> Result<Child, String> {
+    Command::new("perf")
+        .args(["record", "-g", "-F", "999", "-p", &target.proc.pid().to_string(), "-o"])
+        .arg(file)
+        .args(["--", "sleep", &seconds.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run perf (apt-get install linux-perf): {e}"))
+}
+
+fn open(target: &Target, requests: Vec<Request>, rate: f64, seconds: u64) -> Result<Run, String> {
+    openloop::run(&target.url, requests, rate, Duration::from_secs(seconds))
+}
