@@ -232,6 +232,13 @@ impl Key {
     }
 }
 
+/// Room for the JSON of a token's claims (an SSO token's take about 330 bytes): serializing
+/// them does not reallocate.
+const CLAIMS_CAPACITY: usize = 512;
+
+/// A dot and an Ed25519 signature in base64url (86 characters).
+const SIGNATURE_ROOM: usize = 87;
+
 /// The JOSE header handoff writes, in this order.
 #[derive(Serialize)]
 struct HeaderOut<'a> {
@@ -261,6 +268,8 @@ struct Registered {
 pub struct KeySet {
     kind: KeyKind,
     current: Option<String>,
+    /// The current key's JOSE header, base64url-encoded: the same in every token it signs.
+    header: String,
     keys: HashMap<String, Key>,
 }
 
@@ -277,12 +286,20 @@ impl KeySet {
                 current = Some((&key.kid, key.created_at));
             }
         }
-        Ok(Self { kind, current: current.map(|(kid, _)| kid.to_owned()), keys })
+        let current = current.map(|(kid, _)| kid.to_owned());
+        let header = match &current {
+            Some(kid) => {
+                let header = HeaderOut { alg: kind.algorithm().as_str(), typ: kind.typ(), kid };
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(|_| TokenError::Key)?)
+            }
+            None => String::new(),
+        };
+        Ok(Self { kind, current, header, keys })
     }
 
     /// A set without keys (before the first load).
     pub fn empty(kind: KeyKind) -> Self {
-        Self { kind, current: None, keys: HashMap::new() }
+        Self { kind, current: None, header: String::new(), keys: HashMap::new() }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -306,15 +323,16 @@ impl KeySet {
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
         let kid = self.current.as_deref().ok_or(TokenError::Key)?;
         let key = self.keys.get(kid).ok_or(TokenError::Key)?;
-        let header = HeaderOut { alg: self.kind.algorithm().as_str(), typ: self.kind.typ(), kid };
-        let header = serde_json::to_vec(&header).map_err(|_| TokenError::Key)?;
-        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::Key)?;
-        let mut token = URL_SAFE_NO_PAD.encode(header);
+        let mut payload = Vec::with_capacity(CLAIMS_CAPACITY);
+        serde_json::to_writer(&mut payload, claims).map_err(|_| TokenError::Key)?;
+        // One allocation for the whole token: header, payload and signature appended in place.
+        let mut token = String::with_capacity(self.header.len() + payload.len().div_ceil(3) * 4 + SIGNATURE_ROOM);
+        token.push_str(&self.header);
         token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let signature = key.sign(token.as_bytes())?;
         token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
     }
 

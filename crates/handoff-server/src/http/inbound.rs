@@ -14,6 +14,7 @@ use utoipa::OpenApi;
 use crate::error::ApiResult;
 use crate::http::extract::{body_bytes, RawBody};
 use crate::http::refusals::{SandboxRefusals, WebhookRefusals};
+use crate::http::respond::LinkJson;
 use crate::http::state::AppState;
 use crate::services::{Ctx, SignedEvent};
 
@@ -57,9 +58,9 @@ async fn sso_event(
     Path(slug): Path<String>,
     headers: HeaderMap,
     body: RawBody,
-) -> ApiResult<Json<WebhookRedirect>> {
+) -> ApiResult<LinkJson<WebhookRedirect>> {
     let redirect_url = state.inbound_sso(&ctx, &slug, signed_event(&headers, body)).await?;
-    Ok(Json(WebhookRedirect { redirect_url }))
+    Ok(LinkJson(WebhookRedirect { redirect_url }))
 }
 
 /// Runs every check without signing anyone in or remembering the event, and reports each. A

@@ -16,6 +16,7 @@ use crate::http::query::ListQuery;
 use crate::http::refusals::{
     header_parameter, PartnerBodyRefusals, PartnerRefusals, PartnerUserBodyRefusals, PartnerUserRefusals,
 };
+use crate::http::respond::LinkJson;
 use crate::http::state::AppState;
 use crate::http::views;
 use crate::services::{Ctx, PartnerCredentials};
@@ -73,10 +74,10 @@ async fn sso_create(
     credentials: PartnerCredentials,
     headers: HeaderMap,
     body: RawBody,
-) -> ApiResult<Json<Envelope<SsoLink>>> {
+) -> ApiResult<LinkJson<Envelope<SsoLink>>> {
     let caller = state.authenticate(&ctx, "sso.mint", credentials, true).await?;
     let link = state.mint(caller, optional_json::<SsoRequest>(&headers, body)).await?;
-    Ok(Json(Envelope { success: true, data: link }))
+    Ok(LinkJson(Envelope { success: true, data: link }))
 }
 
 /// Creates a user in the organization.

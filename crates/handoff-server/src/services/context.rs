@@ -55,12 +55,14 @@ impl Ctx {
                 .or(Some(peer)),
             other => other,
         };
-        let limiter = match client.map(client_key) {
-            Some(IpAddr::V6(prefix)) => format!("{prefix}/64"),
-            Some(v4) => v4.to_string(),
-            None => "unknown".to_owned(),
+        let client_addr = client.map(|ip| ip.to_string());
+        let limiter = match (client.map(client_key), &client_addr) {
+            (Some(IpAddr::V6(prefix)), _) => format!("{prefix}/64"),
+            // An IPv4 address stands for itself.
+            (Some(_), Some(v4)) => v4.clone(),
+            _ => "unknown".to_owned(),
         };
-        Self { limiter, client_addr: client.map(|ip| ip.to_string()), request_id, via: None }
+        Self { limiter, client_addr, request_id, via: None }
     }
 
     /// This context for a change made through `channel` (`console`).

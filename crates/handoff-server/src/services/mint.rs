@@ -1,6 +1,8 @@
 //! Minting a one-time sign-in link for a partner's user, and signing the SSO token any surface
 //! hands out (the partner API's links and the inbound webhook's).
 
+use std::fmt::Write as _;
+
 use handoff_core::ids::PartnerId;
 use handoff_core::model::{AuditEvent, Organization, Partner, User, UserStatus};
 use handoff_core::redirect::RedirectPath;
@@ -72,11 +74,12 @@ impl Services {
     ) -> ApiResult<(SsoLink, String)> {
         let now = self.now();
         let ttl = self.settings.sso_token_ttl;
+        let audience = self.audience();
         // Time-ordered, so consumed-link rows append to their index.
         let jti = Uuid::now_v7().simple().to_string();
         let claims = SsoClaims {
             iss: self.settings.public_url.base.clone(),
-            aud: self.audience(),
+            aud: audience.clone(),
             sub: user.id,
             org: user.organization_id,
             ptn: partner,
@@ -90,8 +93,10 @@ impl Services {
             tracing::error!(%err, "signing an SSO token failed");
             ApiError::internal()
         })?;
-        let redirect_url =
-            format!("{}?token={token}&redirect={}", self.audience(), utf8_percent_encode(path.as_str(), QUERY_VALUE));
+        let mut redirect_url = audience;
+        let redirect = utf8_percent_encode(path.as_str(), QUERY_VALUE);
+        redirect_url.reserve(token.len() + 3 * path.as_str().len() + "?token=&redirect=".len());
+        write!(redirect_url, "?token={token}&redirect={redirect}").map_err(|_| ApiError::internal())?;
         Ok((SsoLink { sso_token: token, redirect_url, expires_in: ttl }, jti))
     }
 }
