@@ -10,14 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use hyper::http::Method;
-
 use crate::openloop::{self, Request};
 use crate::{
-    inbound_integration, mint_links, mint_request, signed_requests, start_binary, write_events, wrk, Run, Target,
-    INBOUND_PATH,
+    fresh_links, inbound_integration, mint_links, mint_request, signed_requests, start_binary, write_events, wrk, Run,
+    Target, INBOUND_PATH,
 };
+use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Clone)]
 pub struct AbArgs {
@@ -150,37 +148,28 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let target = start_binary(binary, &dir.join("data"), None).await?;
     let (seconds, connections) = (args.duration, args.connections);
+    let mint_url = format!("{}/v1/sso", target.url);
     if args.prefill > 0 {
-        let url = format!("{}/v1/sso", target.url);
-        wrk("mint.lua", &url, &target.env, args.prefill, connections)?;
+        wrk("mint.lua", &mint_url, &target.env, args.prefill, connections)?;
     }
-    let measure = |run: &dyn Fn() -> Result<Run, String>| measure(&target, perf, seconds, run);
     // What each scenario prepares (links, events) is not measured.
     match (args.scenario, args.rate) {
         (Scenario::Mint, Some(rate)) => {
             let requests = vec![mint_request(&target.env)?];
-            measure(&|| open(&target, requests.clone(), rate, seconds))
+            measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
         }
         (Scenario::Mint, None) => {
-            let url = format!("{}/v1/sso", target.url);
-            measure(&|| wrk("mint.lua", &url, &target.env, seconds, connections))
+            measure(&target, perf, seconds, || wrk("mint.lua", &mint_url, &target.env, seconds, connections))
         }
-        (Scenario::Redeem, rate) => {
+        (Scenario::Redeem, Some(rate)) => {
+            let count = (rate * seconds as f64).ceil() as usize;
+            let requests = fresh_links(&target, dir, seconds * 2, connections, count)?;
+            measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
+        }
+        (Scenario::Redeem, None) => {
             let (file, _) = mint_links(&target, dir, seconds * 2, connections)?;
-            match rate {
-                Some(rate) => {
-                    let paths = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-                    let requests: Vec<Request> = paths
-                        .lines()
-                        .map(|path| Request::new(Method::GET, path.to_owned(), &[], ""))
-                        .collect::<Result<_, _>>()?;
-                    measure(&|| open(&target, requests.clone(), rate, seconds))
-                }
-                None => {
-                    let env = [("HB_TOKENS", file.display().to_string())];
-                    measure(&|| wrk("redeem.lua", &target.url, &env, seconds, connections))
-                }
-            }
+            let env = [("HB_TOKENS", file.display().to_string())];
+            measure(&target, perf, seconds, || wrk("redeem.lua", &target.url, &env, seconds, connections))
         }
         (Scenario::Inbound, rate) => {
             let secret = inbound_integration(&target).await?;
@@ -188,13 +177,13 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
                 Some(rate) => {
                     let count = (rate * seconds as f64).ceil() as usize;
                     let requests = signed_requests(&secret, &target.user_email, INBOUND_PATH, count)?;
-                    measure(&|| open(&target, requests.clone(), rate, seconds))
+                    measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
                 }
                 None => {
                     let events = dir.join("events.txt");
                     write_events(&events, &secret, &target.user_email, 40_000 * seconds as usize)?;
                     let env = [("HB_EVENTS", events.display().to_string()), ("HB_PATH", INBOUND_PATH.into())];
-                    measure(&|| wrk("inbound.lua", &target.url, &env, seconds, connections))
+                    measure(&target, perf, seconds, || wrk("inbound.lua", &target.url, &env, seconds, connections))
                 }
             }
         }
@@ -207,7 +196,7 @@ fn measure(
     target: &Target,
     perf: Option<&Path>,
     seconds: u64,
-    run: &dyn Fn() -> Result<Run, String>,
+    run: impl FnOnce() -> Result<Run, String>,
 ) -> Result<Turn, String> {
     let recording = perf.map(|file| record(target, file, seconds)).transpose()?;
     let before = target.proc.cpu_seconds();

@@ -147,7 +147,7 @@ impl Proc {
 
     /// CPU time (user + system) the process has used so far, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&self.child.id().to_string())
+        cpu_seconds(&self.pid().to_string())
     }
 
     /// Peak resident memory so far, in MiB.
@@ -473,11 +473,10 @@ async fn run(args: RunArgs) -> Result<(), String> {
         .push(open_loop("mint @half open-loop", what, &target.url, mint_half, &args, |_| Ok(vec![request.clone()]))?);
     let what = "GET /auth/sso, a fresh link every request, at half of redeem's maximum";
     scenarios.push(open_loop("redeem @half open-loop", what, &target.url, redeem_half, &args, |count| {
-        fresh_links(&target, &work, &args, count)
+        fresh_links(&target, &work, args.duration, args.connections, count)
     })?);
 
     let secret = inbound_integration(&target).await?;
-    let inbound_path = INBOUND_PATH;
     let mut inbound = Vec::new();
     for _ in 0..args.runs {
         let events = work.join(format!("events-{}.txt", uuid::Uuid::new_v4()));
@@ -485,7 +484,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
         inbound.push(wrk(
             "inbound.lua",
             &target.url,
-            &[("HB_EVENTS", events.display().to_string()), ("HB_PATH", inbound_path.into())],
+            &[("HB_EVENTS", events.display().to_string()), ("HB_PATH", INBOUND_PATH.into())],
             args.duration,
             args.connections,
         )?);
@@ -495,7 +494,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     scenarios.push(inbound);
     let what = "POST /v1/inbound/{slug}/sso, a distinct signed event every request, at half of inbound's maximum";
     scenarios.push(open_loop("inbound @half open-loop", what, &target.url, inbound_half, &args, |count| {
-        signed_requests(&secret, &target.user_email, inbound_path, count)
+        signed_requests(&secret, &target.user_email, INBOUND_PATH, count)
     })?);
 
     let cookie = session_cookie(&target, &work)?;
@@ -677,8 +676,14 @@ fn check_generator(rate: f64, seconds: u64, url: Option<String>) -> Result<(), S
 
 /// `count` never-used links for an open-loop redeem run, minted at full speed just before it
 /// (for as long as the run lasts: about twice what half the rate needs).
-fn fresh_links(target: &Target, dir: &Path, args: &RunArgs, count: usize) -> Result<Vec<Request>, String> {
-    let (file, minted) = mint_links(target, dir, args.duration, args.connections)?;
+pub fn fresh_links(
+    target: &Target,
+    dir: &Path,
+    seconds: u64,
+    connections: u32,
+    count: usize,
+) -> Result<Vec<Request>, String> {
+    let (file, minted) = mint_links(target, dir, seconds, connections)?;
     if minted < count {
         eprintln!("warning: an open-loop redeem run needs {count} links but only {minted} were minted");
     }
