@@ -7,7 +7,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use handoff_client::Client;
@@ -310,19 +310,25 @@ async fn a_copy_of_a_source_written_meanwhile_is_refused_and_writes_nothing() {
     let data = dir.path().to_str().unwrap().to_owned();
     assert!(handoff(&["migrate", "--data-dir", &data, "--database-url", &cluster.url]).status.success());
 
-    // Clients mint flat out until the copy has ended.
+    // Clients mint flat out until the copy has ended; the copy starts once each has minted, so
+    // the writes are under way (and not still connecting) while it runs.
     let copying = Arc::new(AtomicBool::new(true));
+    let minted = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
     for c in 0..3 {
-        let (client, credentials, user_id, copying) =
-            (Client::new(&sqlite.url), fx.credentials.clone(), fx.user_id.clone(), copying.clone());
+        let (client, credentials, user_id, copying, minted) =
+            (Client::new(&sqlite.url), fx.credentials.clone(), fx.user_id.clone(), copying.clone(), minted.clone());
         clients.push(tokio::spawn(async move {
             let mut i = 0;
             while copying.load(Ordering::SeqCst) {
                 client.mint_sso_link(&credentials, &user_id, Some(&format!("/d/{c}/{i}"))).await.unwrap();
+                minted.fetch_add(1, Ordering::SeqCst);
                 i += 1;
             }
         }));
+    }
+    while minted.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let (from, to) = (sqlite_url(dir.path()), cluster.url.clone());
     // One row per statement: the copy takes a while, and the clients write throughout.
