@@ -5,9 +5,12 @@
 //! instead of one per request. The batch is handed to the store, which owns it from then on.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use handoff_core::store::{Store, StoreError, Write};
 use tokio::sync::{mpsc, oneshot};
+
+use super::telemetry;
 
 /// Writes per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -40,14 +43,17 @@ impl GroupCommit {
                         Err(_) => break,
                     }
                 }
-                match store.commit(std::mem::take(&mut writes)).await {
+                let (batch, started) = (writes.len(), Instant::now());
+                let committed = store.commit(std::mem::take(&mut writes)).await;
+                telemetry::journal_batch(batch, started.elapsed());
+                match committed {
                     Ok(results) => {
                         for (reply, result) in replies.drain(..).zip(results) {
                             let _ = reply.send(Ok(result));
                         }
                     }
                     Err(err) => {
-                        tracing::error!(%err, writes = writes.len(), "committing a batch failed");
+                        tracing::error!(%err, writes = batch, "committing a batch failed");
                         for reply in replies.drain(..) {
                             let _ = reply.send(Err(err.clone()));
                         }

@@ -1,6 +1,7 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
-//! group-commit queue, the database pool, the open connections, the audit log's retention
+//! group-commit queue and its batches (writes and commit time), the database pool, the open
+//! connections, the audit log's retention
 //! (the oldest record's age, the last audit purge, the records it deleted), the TLS reloads, and
 //! the audit streams (lag in records and seconds, failing, records delivered and failed deliveries).
 //!
@@ -20,6 +21,8 @@ const REQUESTS: &str = "handoff_http_requests_total";
 const DURATION: &str = "handoff_http_request_duration_seconds";
 const AUDIT_RECORDS: &str = "handoff_audit_records_total";
 const QUEUE: &str = "handoff_journal_queue_depth";
+const COMMIT_DURATION: &str = "handoff_journal_commit_duration_seconds";
+const BATCH_WRITES: &str = "handoff_journal_batch_writes";
 const CONNECTIONS: &str = "handoff_db_connections";
 const OPEN_CONNECTIONS: &str = "handoff_connections_open";
 const REFUSED_CONNECTIONS: &str = "handoff_connections_refused_total";
@@ -36,6 +39,8 @@ const STREAM_FAILING: &str = "handoff_stream_failing";
 
 /// Histogram buckets of request durations, in seconds: the SSO hop lives below 10 ms.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// Histogram buckets of writes per group-commit batch (at most 512).
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// How often recorded histogram samples are folded into their buckets when nobody scrapes.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -47,6 +52,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let installed = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(COMMIT_DURATION.into()), &BUCKETS))
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_WRITES.into()), &BATCH_BUCKETS))
                 .and_then(PrometheusBuilder::install_recorder);
             installed.map_err(|err| tracing::warn!(%err, "metrics are off: cannot install the recorder")).ok()
         })
@@ -78,6 +85,13 @@ pub fn method_label(method: &Method) -> &'static str {
         Method::PATCH => "PATCH",
         _ => "other",
     }
+}
+
+/// Records one batch of the group commit: its writes, and how long the store took to commit it
+/// (or to fail) — every write of the batch waited that long before its request could answer.
+pub fn journal_batch(writes: usize, took: Duration) {
+    ::metrics::histogram!(COMMIT_DURATION).record(took.as_secs_f64());
+    ::metrics::histogram!(BATCH_WRITES).record(writes as f64);
 }
 
 /// The number of open client connections.
