@@ -66,6 +66,50 @@ enum Scenario {
 struct Turn {
     run: Run,
     cpu_us_per_request: f64,
+    /// The journal's batches over the run; `None` from a binary without the histogram.
+    batches: Option<Batches>,
+}
+
+/// The group commit's batches of a run, from `handoff_journal_commit_duration_seconds`.
+struct Batches {
+    total: f64,
+    /// Their mean commit time, in milliseconds.
+    mean_ms: f64,
+    /// Batches that took longer than 5, 10 and 25 ms to commit.
+    slow: [f64; 3],
+}
+
+/// The histogram's upper bounds that `Batches::slow` counts beyond.
+const SLOW: [&str; 3] = ["0.005", "0.01", "0.025"];
+
+impl Batches {
+    /// The batches between two readings of the buckets (`le` and count).
+    fn between(before: &[(String, f64)], after: &[(String, f64)]) -> Option<Batches> {
+        let delta = |le: &str| {
+            let count = |buckets: &[(String, f64)]| buckets.iter().find(|(b, _)| b == le).map(|(_, n)| *n);
+            Some(count(after)? - count(before).unwrap_or(0.0))
+        };
+        let total = delta("+Inf")?;
+        let mean_ms = delta("sum").map_or(f64::NAN, |seconds| seconds * 1e3 / total);
+        Some(Batches { total, mean_ms, slow: SLOW.map(|le| delta(le).map_or(f64::NAN, |n| total - n)) })
+    }
+}
+
+/// The journal's commit-duration buckets now, from the server's `/metrics` (with the seconds
+/// of all its batches as bucket `sum`).
+async fn commit_buckets(target: &Target) -> Vec<(String, f64)> {
+    let Ok(response) = reqwest::get(format!("{}/metrics", target.url)).await else { return Vec::new() };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let histogram = line.strip_prefix("handoff_journal_commit_duration_seconds")?;
+            let (le, value) = match histogram.strip_prefix("_sum ") {
+                Some(sum) => ("sum", sum),
+                None => histogram.strip_prefix("_bucket{le=\"")?.split_once("\"} ")?,
+            };
+            Some((le.to_owned(), value.parse().ok()?))
+        })
+        .collect()
 }
 
 pub async fn run(args: AbArgs) -> Result<(), String> {
@@ -100,13 +144,14 @@ pub async fn run(args: AbArgs) -> Result<(), String> {
         values.sort_by(f64::total_cmp);
         values[values.len() / 2]
     };
-    println!("medians        req/s     p99 ms   µs CPU/request");
+    println!("medians        req/s     p99 ms   µs CPU/request   batches over 10 ms");
     for (name, turns) in [("A", &a), ("B", &b)] {
         println!(
-            "{name}         {:>9.0}  {:>9.2}  {:>8.1}",
+            "{name}         {:>9.0}  {:>9.2}  {:>8.1}  {:>14}",
             median(turns, |t| t.run.requests_per_second),
             median(turns, |t| t.run.p99_ms),
-            median(turns, |t| t.cpu_us_per_request)
+            median(turns, |t| t.cpu_us_per_request),
+            median(turns, |t| t.batches.as_ref().map_or(f64::NAN, |b| b.slow[1]))
         );
     }
     // The two turns of a round ran back to back: their ratio cancels most of the drift that the
@@ -126,8 +171,15 @@ pub async fn run(args: AbArgs) -> Result<(), String> {
 
 /// Prints a turn's figures and hands it back.
 fn report(round: usize, name: &str, turn: Turn) -> Turn {
+    let batches = turn.batches.as_ref().map_or_else(String::new, |b| {
+        let [over5, over10, over25] = b.slow;
+        format!(
+            "  {:.0} batches, mean {:.2} ms, {over5:.0} / {over10:.0} / {over25:.0} over 5 / 10 / 25 ms",
+            b.total, b.mean_ms
+        )
+    });
     println!(
-        "round {round} {name}: {:>8.0} req/s  p50 {:>6.2}  p99 {:>7.2}  p99.9 {:>7.2} ms  {:>5.1} µs CPU/request",
+        "round {round} {name}: {:>8.0} req/s  p50 {:>6.2}  p99 {:>7.2}  p99.9 {:>7.2} ms  {:>5.1} µs CPU/request{batches}",
         turn.run.requests_per_second,
         turn.run.p50_ms,
         turn.run.p99_ms,
@@ -156,20 +208,20 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
     match (args.scenario, args.rate) {
         (Scenario::Mint, Some(rate)) => {
             let requests = vec![mint_request(&target.env)?];
-            measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
+            measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
         }
         (Scenario::Mint, None) => {
-            measure(&target, perf, seconds, || wrk("mint.lua", &mint_url, &target.env, seconds, connections))
+            measure(&target, perf, seconds, || wrk("mint.lua", &mint_url, &target.env, seconds, connections)).await
         }
         (Scenario::Redeem, Some(rate)) => {
             let count = (rate * seconds as f64).ceil() as usize;
             let requests = fresh_links(&target, dir, seconds * 2, connections, count)?;
-            measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
+            measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
         }
         (Scenario::Redeem, None) => {
             let (file, _) = mint_links(&target, dir, seconds * 2, connections)?;
             let env = [("HB_TOKENS", file.display().to_string())];
-            measure(&target, perf, seconds, || wrk("redeem.lua", &target.url, &env, seconds, connections))
+            measure(&target, perf, seconds, || wrk("redeem.lua", &target.url, &env, seconds, connections)).await
         }
         (Scenario::Inbound, rate) => {
             let secret = inbound_integration(&target).await?;
@@ -177,36 +229,39 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
                 Some(rate) => {
                     let count = (rate * seconds as f64).ceil() as usize;
                     let requests = signed_requests(&secret, &target.user_email, INBOUND_PATH, count)?;
-                    measure(&target, perf, seconds, || open(&target, requests, rate, seconds))
+                    measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
                 }
                 None => {
                     let events = dir.join("events.txt");
                     write_events(&events, &secret, &target.user_email, 40_000 * seconds as usize)?;
                     let env = [("HB_EVENTS", events.display().to_string()), ("HB_PATH", INBOUND_PATH.into())];
                     measure(&target, perf, seconds, || wrk("inbound.lua", &target.url, &env, seconds, connections))
+                        .await
                 }
             }
         }
     }
 }
 
-/// `run`, with the server's CPU time over it (and with `perf`, `perf record` of the server for
-/// `seconds` from its start).
-fn measure(
+/// `run`, with the server's CPU time and the journal's batches over it (and with `perf`, `perf
+/// record` of the server for `seconds` from its start).
+async fn measure(
     target: &Target,
     perf: Option<&Path>,
     seconds: u64,
     run: impl FnOnce() -> Result<Run, String>,
 ) -> Result<Turn, String> {
     let recording = perf.map(|file| record(target, file, seconds)).transpose()?;
+    let buckets = commit_buckets(target).await;
     let before = target.proc.cpu_seconds();
     let run = run();
     let cpu = target.proc.cpu_seconds() - before;
+    let batches = Batches::between(&buckets, &commit_buckets(target).await);
     if let Some(mut perf) = recording {
         perf.wait().map_err(|e| e.to_string())?;
     }
     let run = run?;
-    Ok(Turn { cpu_us_per_request: cpu * 1e6 / run.requests.max(1) as f64, run })
+    Ok(Turn { cpu_us_per_request: cpu * 1e6 / run.requests.max(1) as f64, run, batches })
 }
 
 fn record(target: &Target, file: &Path, seconds: u64) -> Result<Child, String> {
