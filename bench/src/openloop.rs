@@ -9,17 +9,17 @@
 //! One thread keeps the schedule with the OS sleep (tokio's timer ticks in whole milliseconds)
 //! and hands the due requests to a single-threaded tokio runtime (one core at most, as wrk
 //! `-t1`), which sends each on a keep-alive HTTP/1.1 connection (hyper's client connection: no
-//! pool, no redirects to pay for). An idle connection takes the request; when every open
-//! connection is busy a new one is opened, up to [`MAX_CONNECTIONS`]; beyond that requests queue,
-//! and their wait counts. Errors (connect, I/O, no answer within [`REQUEST_TIMEOUT`]) are counted,
-//! not timed.
+//! pool, no redirects to pay for). An idle connection takes the request, handed to it alone (one
+//! wake-up per request); when every open connection is busy a new one is opened, up to
+//! [`MAX_CONNECTIONS`]; beyond that requests queue, and their wait counts. Errors (connect, I/O,
+//! no answer within [`REQUEST_TIMEOUT`]) are counted, not timed.
 //!
 //! Latencies are kept as one `u64` per request and sorted at the end: a run is at most a few
 //! hundred thousand requests (megabytes), so the percentiles are exact and need no histogram
 //! crate.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt as _, Full};
@@ -27,7 +27,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::http::{HeaderName, HeaderValue, Method};
 use hyper_util::rt::TokioIo;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use crate::Run;
 
@@ -87,10 +87,21 @@ struct Shared {
     addr: String,
     host: HeaderValue,
     requests: Vec<Request>,
-    queue: Mutex<mpsc::UnboundedReceiver<Job>>,
-    /// Requests handed over and not yet answered: when it reaches the open connections, every
-    /// one is busy.
-    busy: AtomicUsize,
+    dispatch: Mutex<Dispatch>,
+}
+
+/// The connections waiting for a request (by their number), and the requests waiting for a
+/// connection (every one busy, and no more may be opened). One of the two is always empty.
+#[derive(Default)]
+struct Dispatch {
+    idle: Vec<usize>,
+    waiting: VecDeque<Job>,
+}
+
+impl Shared {
+    fn dispatch(&self) -> std::sync::MutexGuard<'_, Dispatch> {
+        self.dispatch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Sends `rate × duration` requests to `url` (`http://host:port`) at `rate` per second, cycling
@@ -105,11 +116,10 @@ pub fn run(url: &str, requests: Vec<Request>, rate: f64, duration: Duration) -> 
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
         runtime.block_on(async move {
-            let (sender, queue) = mpsc::unbounded_channel();
-            let shared = Arc::new(Shared { addr, host, requests, queue: Mutex::new(queue), busy: AtomicUsize::new(0) });
+            let shared = Arc::new(Shared { addr, host, requests, dispatch: Mutex::default() });
             let schedule = {
                 let shared = shared.clone();
-                tokio::task::spawn_blocking(move || schedule(&shared, &sender, rate, total))
+                tokio::task::spawn_blocking(move || schedule(&shared, rate, total))
             };
             let scheduled = schedule.await.map_err(|e| e.to_string())?;
             let opened = scheduled.connections.len();
@@ -135,10 +145,12 @@ struct Scheduled {
     late: Duration,
 }
 
-/// Hands request `i` over at `t0 + i / rate`, opening a connection when all are busy.
-fn schedule(shared: &Arc<Shared>, sender: &mpsc::UnboundedSender<Job>, rate: f64, total: usize) -> Scheduled {
+/// Hands request `i` over at `t0 + i / rate` to an idle connection, opening one when all are busy.
+/// When it returns, the connections' channels close: each ends once it has nothing left to send.
+fn schedule(shared: &Arc<Shared>, rate: f64, total: usize) -> Scheduled {
     let runtime = tokio::runtime::Handle::current();
     let mut connections = Vec::new();
+    let mut senders: Vec<mpsc::UnboundedSender<Job>> = Vec::new();
     let mut late = Duration::ZERO;
     let t0 = Instant::now();
     let tick = TICK.as_secs_f64();
@@ -151,23 +163,32 @@ fn schedule(shared: &Arc<Shared>, sender: &mpsc::UnboundedSender<Job>, rate: f64
             std::thread::sleep(intended - now);
         }
         late = late.max(Instant::now().saturating_duration_since(intended));
-        if shared.busy.load(Ordering::Acquire) >= connections.len() && connections.len() < MAX_CONNECTIONS {
-            connections.push(runtime.spawn(connection(shared.clone())));
+        let job = Job { index, intended };
+        let mut dispatch = shared.dispatch();
+        match dispatch.idle.pop() {
+            // An idle connection waits on its channel until the schedule ends.
+            Some(idle) => drop(senders[idle].send(job)),
+            None if senders.len() < MAX_CONNECTIONS => {
+                drop(dispatch);
+                let (sender, jobs) = mpsc::unbounded_channel();
+                let _ = sender.send(job);
+                connections.push(runtime.spawn(connection(shared.clone(), senders.len(), jobs)));
+                senders.push(sender);
+            }
+            None => dispatch.waiting.push_back(job),
         }
-        shared.busy.fetch_add(1, Ordering::AcqRel);
-        // The receiver lives as long as `shared`, which this function holds.
-        let _ = sender.send(Job { index, intended });
     }
     Scheduled { t0, connections, late }
 }
 
-/// One keep-alive connection: takes the next due request while any is queued, until the schedule
-/// ends. A failed connection is dropped and the next request opens a new one.
-async fn connection(shared: Arc<Shared>) -> Tally {
+/// One keep-alive connection, number `id`: sends the requests handed to it on `jobs` and, when it
+/// is done with one, the next one waiting if any, else it tells the schedule it is idle; until the
+/// schedule ends. A failed connection is dropped and the next request opens a new one.
+async fn connection(shared: Arc<Shared>, id: usize, mut jobs: mpsc::UnboundedReceiver<Job>) -> Tally {
     let mut tally = Tally::default();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
-    loop {
-        let Some(job) = shared.queue.lock().await.recv().await else { break };
+    let mut next = jobs.recv().await;
+    while let Some(job) = next {
         let outcome = tokio::time::timeout(REQUEST_TIMEOUT, send(&shared, &mut sender, job.index)).await;
         let done = Instant::now();
         match outcome {
@@ -183,7 +204,17 @@ async fn connection(shared: Arc<Shared>) -> Tally {
             }
         }
         tally.last_done = Some(done);
-        shared.busy.fetch_sub(1, Ordering::AcqRel);
+        next = {
+            let mut dispatch = shared.dispatch();
+            let waiting = dispatch.waiting.pop_front();
+            if waiting.is_none() {
+                dispatch.idle.push(id);
+            }
+            waiting
+        };
+        if next.is_none() {
+            next = jobs.recv().await;
+        }
     }
     tally
 }
