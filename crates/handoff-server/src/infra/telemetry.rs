@@ -1,9 +1,9 @@
 //! The Prometheus recorder behind `GET /metrics`: requests by route, method and status with their
 //! latencies, outcomes by kind and reason (one count per committed audit record), the
 //! group-commit queue and its batches (writes and commit time), the database pool, the open
-//! connections, the audit log's retention
-//! (the oldest record's age, the last audit purge, the records it deleted), the TLS reloads, and
-//! the audit streams (lag in records and seconds, failing, records delivered and failed deliveries).
+//! connections, the audit log's retention (the oldest record's age, the last audit purge, the
+//! records it deleted), the TLS reloads, and the audit streams (lag in records and seconds,
+//! failing, records delivered and failed deliveries).
 //!
 //! Owns: the process-wide recorder and the metric names. Imports nothing of the crate. Must not: put ids, addresses, secrets
 //! or tokens in a label — labels are route templates, methods, statuses, kinds, reasons and

@@ -1,5 +1,6 @@
 //! `GET /metrics`: Prometheus text with requests by route and status, their latencies, SSO
-//! outcomes (audit records) by reason, the journal's queue and batches, and the pool — and never a secret or a token.
+//! outcomes (audit records) by reason, the journal's queue and batches, and the pool — and never a
+//! secret or a token.
 
 use crate::harness::{http_client_from, TestServer};
 
@@ -55,8 +56,8 @@ backend_tests! {
         assert_eq!(outcomes("sso.redeem", "refused", "token-already-used"), Some(1.0));
 
         assert_eq!(sample(&text, "handoff_journal_queue_depth", &[]), Some(0.0));
-        // Six sign-in writes at least (four mints, two redemptions) beside the fixture's, in as
-        // many batches as the group commit made, each batch timed.
+        // Six sign-in writes at least (four mints and two redemptions, one of each refused) beside
+        // the fixture's, in as many batches as the group commit made, each batch timed.
         let batches = sample(&text, "handoff_journal_commit_duration_seconds_count", &[]).unwrap();
         assert!(batches >= 1.0, "{batches}");
         assert_eq!(sample(&text, "handoff_journal_commit_duration_seconds_bucket", &[("le", "+Inf")]), Some(batches));
