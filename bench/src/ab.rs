@@ -5,12 +5,15 @@
 //! `--rate`, open-loop latency at that rate, and the server's CPU time per request, which moves
 //! less with the machine's noise than throughput does. With `--together` both binaries run at
 //! once, each with its own load generator, which cancels the noise of a shared machine best.
+//! With `--pg` both run on one throwaway PostgreSQL (started for the run, a fresh database per
+//! turn), and a turn's CPU time adds the database server's.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::openloop::{self, Request};
+use crate::pg::Postgres;
 use crate::{
     fresh_links, inbound_integration, mint_links, mint_request, signed_requests, start_binary, write_events, wrk, Run,
     Target, INBOUND_PATH,
@@ -53,6 +56,12 @@ pub struct AbArgs {
     /// that has grown, as in `bench/run`'s later scenarios.
     #[arg(long, default_value_t = 0)]
     prefill: u64,
+    /// Run on a throwaway PostgreSQL (sharing the cores, PostgreSQL's default settings) instead
+    /// of SQLite: one server for the run, a fresh database per turn. CPU time per request then
+    /// adds the database server's (with `--together` it cannot be split between A and B, so it is
+    /// left out).
+    #[arg(long)]
+    pg: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -65,7 +74,10 @@ enum Scenario {
 /// One turn's figures.
 struct Turn {
     run: Run,
+    /// handoff's CPU time per request, with `--pg` (not `--together`) plus the database's.
     cpu_us_per_request: f64,
+    /// The database server's share of `cpu_us_per_request` (`--pg`).
+    database_us_per_request: Option<f64>,
     /// The journal's batches over the run; `None` from a binary without the histogram.
     batches: Option<Batches>,
 }
@@ -114,14 +126,21 @@ async fn commit_buckets(target: &Target) -> Vec<(String, f64)> {
 
 pub async fn run(args: AbArgs) -> Result<(), String> {
     let work = std::env::temp_dir().join(format!("handoff-ab-{}", uuid::Uuid::new_v4()));
+    let postgres = if args.pg { Some(Postgres::start(&work.join("pg"))?) } else { None };
+    let database = |round: usize, name: &str| Database {
+        server: postgres.as_ref(),
+        name: format!("{name}{round}"),
+        measured: !args.together,
+    };
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         let dir = work.join(round.to_string());
         let perf = args.perf.as_deref().filter(|_| round == 0);
         if args.together {
+            let (db_a, db_b) = (database(round, "a"), database(round, "b"));
             let (turn_a, turn_b) = std::thread::scope(|scope| {
-                let a = scope.spawn(|| block_on(turn(&args, &args.a, &dir.join("a"), None)));
-                let b = scope.spawn(|| block_on(turn(&args, &args.b, &dir.join("b"), perf)));
+                let a = scope.spawn(|| block_on(turn(&args, &args.a, &dir.join("a"), &db_a, None)));
+                let b = scope.spawn(|| block_on(turn(&args, &args.b, &dir.join("b"), &db_b, perf)));
                 (a.join(), b.join())
             });
             let joined = |turn: std::thread::Result<Result<Turn, String>>| turn.map_err(|_| "a turn panicked")?;
@@ -132,12 +151,13 @@ pub async fn run(args: AbArgs) -> Result<(), String> {
         let order = if round % 2 == 0 { [true, false] } else { [false, true] };
         for is_a in order {
             if is_a {
-                a.push(report(round, "A", turn(&args, &args.a, &dir.join("a"), None).await?));
+                a.push(report(round, "A", turn(&args, &args.a, &dir.join("a"), &database(round, "a"), None).await?));
             } else {
-                b.push(report(round, "B", turn(&args, &args.b, &dir.join("b"), perf).await?));
+                b.push(report(round, "B", turn(&args, &args.b, &dir.join("b"), &database(round, "b"), perf).await?));
             }
         }
     }
+    drop(postgres);
     let _ = std::fs::remove_dir_all(&work);
     let median = |turns: &[Turn], f: fn(&Turn) -> f64| {
         let mut values: Vec<f64> = turns.iter().map(f).collect();
@@ -178,8 +198,9 @@ fn report(round: usize, name: &str, turn: Turn) -> Turn {
             b.total, b.mean_ms
         )
     });
+    let database = turn.database_us_per_request.map_or_else(String::new, |us| format!(" (database {us:.1})"));
     println!(
-        "round {round} {name}: {:>8.0} req/s  p50 {:>6.2}  p99 {:>7.2}  p99.9 {:>7.2} ms  {:>5.1} µs CPU/request{batches}",
+        "round {round} {name}: {:>8.0} req/s  p50 {:>6.2}  p99 {:>7.2}  p99.9 {:>7.2} ms  {:>5.1} µs CPU/request{database}{batches}",
         turn.run.requests_per_second,
         turn.run.p50_ms,
         turn.run.p99_ms,
@@ -194,11 +215,55 @@ fn block_on<T>(future: impl std::future::Future<Output = Result<T, String>>) -> 
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?.block_on(future)
 }
 
-/// A fresh server of `binary` in `dir`, its fixtures, one measured run of the scenario (recorded
-/// into `perf` with one).
-async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> Result<Turn, String> {
+/// Where a turn keeps its data: SQLite in its directory, or a fresh database `name` on the run's
+/// PostgreSQL.
+struct Database<'a> {
+    server: Option<&'a Postgres>,
+    name: String,
+    /// Whether the turn's CPU time adds the server's: not when two turns share it at once.
+    measured: bool,
+}
+
+impl Database<'_> {
+    /// The server whose CPU time the turn adds.
+    fn measured(&self) -> Option<&Postgres> {
+        self.server.filter(|_| self.measured)
+    }
+
+    /// The database URL to hand handoff (created first), or `None` for SQLite.
+    fn create(&self) -> Option<String> {
+        match self.server {
+            Some(pg) => {
+                handoff_testkit::postgres::psql(&pg.url, &format!("CREATE DATABASE {}", self.name));
+                Some(url_of(pg, &self.name))
+            }
+            None => None,
+        }
+    }
+
+    /// The database server's CPU seconds so far (0 without one to measure).
+    fn cpu_seconds(&self) -> f64 {
+        self.measured().map_or(0.0, Postgres::cpu_seconds)
+    }
+}
+
+/// `pg`'s URL for its database `name`.
+fn url_of(pg: &Postgres, name: &str) -> String {
+    format!("{}/{name}", pg.url.rsplit_once('/').map_or(pg.url.as_str(), |(server, _)| server))
+}
+
+/// A fresh server of `binary` in `dir` on `database`, its fixtures, one measured run of the
+/// scenario (recorded into `perf` with one).
+async fn turn(
+    args: &AbArgs,
+    binary: &Path,
+    dir: &Path,
+    database: &Database<'_>,
+    perf: Option<&Path>,
+) -> Result<Turn, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let target = start_binary(binary, &dir.join("data"), None).await?;
+    let url = database.create();
+    let target = start_binary(binary, &dir.join("data"), url.as_deref()).await?;
     let (seconds, connections) = (args.duration, args.connections);
     let mint_url = format!("{}/v1/sso", target.url);
     if args.prefill > 0 {
@@ -208,20 +273,22 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
     match (args.scenario, args.rate) {
         (Scenario::Mint, Some(rate)) => {
             let requests = vec![mint_request(&target.env)?];
-            measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
+            measure(&target, database, perf, seconds, || open(&target, requests, rate, seconds)).await
         }
         (Scenario::Mint, None) => {
-            measure(&target, perf, seconds, || wrk("mint.lua", &mint_url, &target.env, seconds, connections)).await
+            measure(&target, database, perf, seconds, || wrk("mint.lua", &mint_url, &target.env, seconds, connections))
+                .await
         }
         (Scenario::Redeem, Some(rate)) => {
             let count = (rate * seconds as f64).ceil() as usize;
             let requests = fresh_links(&target, dir, seconds * 2, connections, count)?;
-            measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
+            measure(&target, database, perf, seconds, || open(&target, requests, rate, seconds)).await
         }
         (Scenario::Redeem, None) => {
             let (file, _) = mint_links(&target, dir, seconds * 2, connections)?;
             let env = [("HB_TOKENS", file.display().to_string())];
-            measure(&target, perf, seconds, || wrk("redeem.lua", &target.url, &env, seconds, connections)).await
+            measure(&target, database, perf, seconds, || wrk("redeem.lua", &target.url, &env, seconds, connections))
+                .await
         }
         (Scenario::Inbound, rate) => {
             let secret = inbound_integration(&target).await?;
@@ -229,14 +296,16 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
                 Some(rate) => {
                     let count = (rate * seconds as f64).ceil() as usize;
                     let requests = signed_requests(&secret, &target.user_email, INBOUND_PATH, count)?;
-                    measure(&target, perf, seconds, || open(&target, requests, rate, seconds)).await
+                    measure(&target, database, perf, seconds, || open(&target, requests, rate, seconds)).await
                 }
                 None => {
                     let events = dir.join("events.txt");
                     write_events(&events, &secret, &target.user_email, 40_000 * seconds as usize)?;
                     let env = [("HB_EVENTS", events.display().to_string()), ("HB_PATH", INBOUND_PATH.into())];
-                    measure(&target, perf, seconds, || wrk("inbound.lua", &target.url, &env, seconds, connections))
-                        .await
+                    measure(&target, database, perf, seconds, || {
+                        wrk("inbound.lua", &target.url, &env, seconds, connections)
+                    })
+                    .await
                 }
             }
         }
@@ -247,21 +316,28 @@ async fn turn(args: &AbArgs, binary: &Path, dir: &Path, perf: Option<&Path>) -> 
 /// record` of the server for `seconds` from its start).
 async fn measure(
     target: &Target,
+    database: &Database<'_>,
     perf: Option<&Path>,
     seconds: u64,
     run: impl FnOnce() -> Result<Run, String>,
 ) -> Result<Turn, String> {
     let recording = perf.map(|file| record(target, file, seconds)).transpose()?;
     let buckets = commit_buckets(target).await;
-    let before = target.proc.cpu_seconds();
+    let (before, database_before) = (target.proc.cpu_seconds(), database.cpu_seconds());
     let run = run();
-    let cpu = target.proc.cpu_seconds() - before;
+    let (cpu, database_cpu) = (target.proc.cpu_seconds() - before, database.cpu_seconds() - database_before);
     let batches = Batches::between(&buckets, &commit_buckets(target).await);
     if let Some(mut perf) = recording {
         perf.wait().map_err(|e| e.to_string())?;
     }
     let run = run?;
-    Ok(Turn { cpu_us_per_request: cpu * 1e6 / run.requests.max(1) as f64, run, batches })
+    let per_request = |seconds: f64| seconds * 1e6 / run.requests.max(1) as f64;
+    Ok(Turn {
+        cpu_us_per_request: per_request(cpu + database_cpu),
+        database_us_per_request: database.measured().map(|_| per_request(database_cpu)),
+        run,
+        batches,
+    })
 }
 
 fn record(target: &Target, file: &Path, seconds: u64) -> Result<Child, String> {
