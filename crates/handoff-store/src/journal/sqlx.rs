@@ -1,5 +1,8 @@
-//! PostgreSQL's write path for the journal: one multi-row statement per table, whatever the batch
-//! size, over the store's pool.
+//! PostgreSQL's write path for the journal: a batch's rows travel as JSON arrays, one parameter
+//! per table, into statements whose text is the same for every batch size (`json_to_recordset`),
+//! so each is prepared once per connection. A batch without claims (mints) is one statement, a
+//! transaction of its own: one round trip. A batch with claims (redemptions, inbound events) is
+//! a transaction of the claim statements, then that one statement.
 //!
 //! Owns: the batch statements. Must not: decide who wins by anything but what the database
 //! returns (`ON CONFLICT DO NOTHING RETURNING` names the keys it inserted).
@@ -8,11 +11,12 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use handoff_core::ids::StreamId;
-use handoff_core::model::{AuditEvent, Outcome, Session};
-use handoff_core::store::journal::{settle, Claim};
-use handoff_core::store::{AuditCount, Journal, StoreResult, Write};
+use handoff_core::model::Outcome;
+use handoff_core::store::journal::{settle, Claim, Settled};
+use handoff_core::store::{Journal, StoreResult, Write};
 use handoff_core::stream::{Cursor, StreamRecord};
-use sqlx::Row;
+use serde::Serialize;
+use sqlx::{Any, Executor, Row};
 
 use super::MOVE_CURSOR;
 use crate::sql::pool::{Pool, Tx};
@@ -32,15 +36,20 @@ impl SqlxJournal {
 
 #[async_trait]
 impl Journal for SqlxJournal {
-    /// Five statements at most: remembered events and consumed tokens (their primary keys decide
-    /// who wins), then sessions, then audit records, then their rollup.
+    /// Remembered events and consumed tokens first, when the batch has any (their primary keys
+    /// decide who wins), then the sessions, audit records and rollup of the winners in one
+    /// statement.
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<Vec<bool>> {
+        let claims: Vec<Claim<'_>> = writes.iter().flat_map(Write::claims).collect();
+        if claims.is_empty() {
+            let settled = settle(&writes, &[])?;
+            write_settled(&self.pool, &settled).await?;
+            return Ok(settled.won);
+        }
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let fresh = claim(&mut tx, &writes).await?;
+        let fresh = claim(&mut tx, &claims).await?;
         let settled = settle(&writes, &fresh)?;
-        insert_sessions(&mut tx, &settled.sessions).await?;
-        insert_audits(&mut tx, &settled.audits).await?;
-        count_audits(&mut tx, &settled.counts()).await?;
+        write_settled(&mut tx, &settled).await?;
         tx.commit().await.map_err(backend)?;
         Ok(settled.won)
     }
@@ -89,13 +98,12 @@ impl Journal for SqlxJournal {
     }
 }
 
-/// Inserts every claim of `writes` and answers, per claim in write order, whether the database
-/// found it new. A multi-row insert takes its rows in order, and a row with the key of an earlier
-/// one conflicts with it: a key the database returns was inserted by the first claim of it.
-async fn claim(tx: &mut Tx, writes: &[Write]) -> StoreResult<Vec<bool>> {
-    let claims: Vec<Claim<'_>> = writes.iter().flat_map(Write::claims).collect();
-    let mut events = remember_events(tx, &claims).await?;
-    let mut tokens = consume_tokens(tx, &claims).await?;
+/// Inserts every claim and answers, per claim in write order, whether the database found it new.
+/// Two claims of one key in a batch: the database inserts it once and returns it once, and the
+/// first claim of it (in write order) takes it.
+async fn claim(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<Vec<bool>> {
+    let mut events = remember_events(tx, claims).await?;
+    let mut tokens = consume_tokens(tx, claims).await?;
     Ok(claims
         .iter()
         .map(|claim| match claim {
@@ -107,13 +115,25 @@ async fn claim(tx: &mut Tx, writes: &[Write]) -> StoreResult<Vec<bool>> {
         .collect())
 }
 
+const REMEMBER_EVENTS: &str = "INSERT INTO webhook_events (integration_id, event_id, expires_at) \
+     SELECT integration_id, event_id, expires_at FROM json_to_recordset($1::json) \
+     AS r(integration_id text, event_id text, expires_at bigint) \
+     ON CONFLICT DO NOTHING RETURNING integration_id, event_id";
+
+#[derive(Serialize)]
+struct EventRow<'a> {
+    integration_id: String,
+    event_id: &'a str,
+    expires_at: i64,
+}
+
 /// The `(integration, event_id)` keys of the event claims the database found new.
 async fn remember_events(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSet<(String, String)>> {
-    let events: Vec<(String, &str, i64)> = claims
+    let events: Vec<EventRow<'_>> = claims
         .iter()
         .filter_map(|claim| match claim {
             Claim::Event { integration, event_id, expires_at } => {
-                Some((integration.to_string(), *event_id, *expires_at))
+                Some(EventRow { integration_id: integration.to_string(), event_id, expires_at: *expires_at })
             }
             Claim::Token { .. } => None,
         })
@@ -122,28 +142,33 @@ async fn remember_events(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashS
     if events.is_empty() {
         return Ok(new);
     }
-    let sql = format!(
-        "INSERT INTO webhook_events (integration_id, event_id, expires_at) VALUES {} ON CONFLICT DO NOTHING \
-         RETURNING integration_id, event_id",
-        values(events.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for (integration, event_id, expires_at) in &events {
-        query = query.bind(integration.as_str()).bind(*event_id).bind(*expires_at);
-    }
-    for row in query.fetch_all(&mut *tx).await.map_err(backend)? {
+    let rows = sqlx::query(REMEMBER_EVENTS).bind(json(&events)?).fetch_all(&mut *tx).await.map_err(backend)?;
+    for row in rows {
         new.insert((row.try_get::<String, _>(0).map_err(backend)?, row.try_get::<String, _>(1).map_err(backend)?));
     }
     Ok(new)
 }
 
+const CONSUME_TOKENS: &str = "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) \
+     SELECT jti, expires_at, consumed_at FROM json_to_recordset($1::json) \
+     AS r(jti text, expires_at bigint, consumed_at bigint) ON CONFLICT DO NOTHING RETURNING jti";
+
+#[derive(Serialize)]
+struct TokenRow<'a> {
+    jti: &'a str,
+    expires_at: i64,
+    consumed_at: i64,
+}
+
 /// The `jti`s of the token claims the database found new: the first consumption of a `jti`
 /// ever, here or on any node.
 async fn consume_tokens(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSet<String>> {
-    let tokens: Vec<(&str, i64, i64)> = claims
+    let tokens: Vec<TokenRow<'_>> = claims
         .iter()
         .filter_map(|claim| match claim {
-            Claim::Token { jti, expires_at, consumed_at } => Some((*jti, *expires_at, *consumed_at)),
+            Claim::Token { jti, expires_at, consumed_at } => {
+                Some(TokenRow { jti, expires_at: *expires_at, consumed_at: *consumed_at })
+            }
             Claim::Event { .. } => None,
         })
         .collect();
@@ -151,97 +176,124 @@ async fn consume_tokens(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSe
     if tokens.is_empty() {
         return Ok(new);
     }
-    let sql = format!(
-        "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) VALUES {} ON CONFLICT DO NOTHING RETURNING jti",
-        values(tokens.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for (jti, expires_at, consumed_at) in &tokens {
-        query = query.bind(*jti).bind(*expires_at).bind(*consumed_at);
-    }
-    for row in query.fetch_all(&mut *tx).await.map_err(backend)? {
+    let rows = sqlx::query(CONSUME_TOKENS).bind(json(&tokens)?).fetch_all(&mut *tx).await.map_err(backend)?;
+    for row in rows {
         new.insert(row.try_get::<String, _>(0).map_err(backend)?);
     }
     Ok(new)
 }
 
-/// Opens `sessions` with one statement.
-async fn insert_sessions(tx: &mut Tx, sessions: &[&Session]) -> StoreResult<()> {
-    if sessions.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(concat!("INSERT INTO sessions (", session_columns!(), ") VALUES {}"), values(sessions.len(), 9));
-    let mut query = sqlx::query(&sql);
-    for s in sessions {
-        query = query
-            .bind(s.id.to_string())
-            .bind(s.secret_digest.as_bytes().to_vec())
-            .bind(s.user_id.to_string())
-            .bind(s.organization_id.to_string())
-            .bind(s.partner_id.map(|p| p.to_string()))
-            .bind(s.embed)
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(s.expires_at);
-    }
-    query.execute(&mut *tx).await.map_err(backend)?;
-    Ok(())
+/// The winners' sessions, audit records (in write order, so their ids are too) and rollup. The
+/// rollup's keys are distinct (a multi-row upsert may not touch one row twice) and in key order,
+/// so concurrent batches lock rows in one order.
+const WRITE_SETTLED: &str = concat!(
+    "WITH sessions_added AS (INSERT INTO sessions (",
+    session_columns!(),
+    ") SELECT id, decode(secret_digest, 'hex'), user_id, organization_id, partner_id, embed, created_at, \
+     last_seen_at, expires_at FROM json_to_recordset($1::json) AS r(id text, secret_digest text, user_id text, \
+     organization_id text, partner_id text, embed boolean, created_at bigint, last_seen_at bigint, expires_at bigint)), ",
+    "audits_added AS (INSERT INTO audit_log (",
+    audit_columns!(),
+    ") SELECT ",
+    audit_columns!(),
+    " FROM json_to_recordset($2::json) AS r(at bigint, kind text, outcome text, reason text, partner_id text, \
+     organization_id text, user_id text, client_addr text, request_id text, detail text)) ",
+    "INSERT INTO audit_counts (hour, kind, outcome, reason, count) SELECT hour, kind, outcome, reason, count \
+     FROM json_to_recordset($3::json) AS r(hour bigint, kind text, outcome text, reason text, count bigint) ",
+    count_audits_conflict!()
+);
+
+#[derive(Serialize)]
+struct SessionRow {
+    id: String,
+    secret_digest: String,
+    user_id: String,
+    organization_id: String,
+    partner_id: Option<String>,
+    embed: bool,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
 }
 
-/// Appends `events` with one statement.
-async fn insert_audits(tx: &mut Tx, events: &[&AuditEvent]) -> StoreResult<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(concat!("INSERT INTO audit_log (", audit_columns!(), ") VALUES {}"), values(events.len(), 10));
-    let mut query = sqlx::query(&sql);
-    for e in events {
-        query = query
-            .bind(e.at)
-            .bind(e.kind.as_str())
-            .bind(e.outcome.map(Outcome::as_str))
-            .bind(e.reason.as_str())
-            .bind(e.partner_id.as_deref())
-            .bind(e.organization_id.as_deref())
-            .bind(e.user_id.as_deref())
-            .bind(e.client_addr.as_deref())
-            .bind(e.request_id.as_deref())
-            .bind(e.detail.as_deref());
-    }
-    query.execute(&mut *tx).await.map_err(backend)?;
-    Ok(())
+#[derive(Serialize)]
+struct AuditRow<'a> {
+    at: i64,
+    kind: &'a str,
+    outcome: Option<&'static str>,
+    reason: &'a str,
+    partner_id: Option<&'a str>,
+    organization_id: Option<&'a str>,
+    user_id: Option<&'a str>,
+    client_addr: Option<&'a str>,
+    request_id: Option<&'a str>,
+    detail: Option<&'a str>,
 }
 
-/// Adds `counts` to the rollup with one statement. Their keys are distinct (a multi-row upsert
-/// may not touch one row twice) and in key order, so concurrent batches lock rows in one order.
-async fn count_audits(tx: &mut Tx, counts: &[AuditCount]) -> StoreResult<()> {
-    if counts.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        concat!("INSERT INTO audit_counts (hour, kind, outcome, reason, count) VALUES {} ", count_audits_conflict!()),
-        values(counts.len(), 5)
-    );
-    let mut query = sqlx::query(&sql);
-    for c in counts {
-        query = query
-            .bind(c.hour)
-            .bind(c.kind.as_str())
-            .bind(c.outcome.map_or("", Outcome::as_str))
-            .bind(c.reason.as_str())
-            .bind(i64::try_from(c.count).map_err(failure)?);
-    }
-    query.execute(&mut *tx).await.map_err(backend)?;
-    Ok(())
+#[derive(Serialize)]
+struct CountRow<'a> {
+    hour: i64,
+    kind: &'a str,
+    outcome: &'static str,
+    reason: &'a str,
+    count: u64,
 }
 
-/// `VALUES ($1, …), (…)` for `rows` rows of `columns` parameters.
-fn values(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let params: Vec<String> = (1..=columns).map(|c| format!("${}", row * columns + c)).collect();
-            format!("({})", params.join(", "))
+/// Writes `settled`'s sessions, audit records and rollup with one statement.
+async fn write_settled<'e>(executor: impl Executor<'e, Database = Any>, settled: &Settled<'_>) -> StoreResult<()> {
+    let sessions: Vec<SessionRow> = settled
+        .sessions
+        .iter()
+        .map(|s| SessionRow {
+            id: s.id.to_string(),
+            secret_digest: hex::encode(s.secret_digest.as_bytes()),
+            user_id: s.user_id.to_string(),
+            organization_id: s.organization_id.to_string(),
+            partner_id: s.partner_id.map(|p| p.to_string()),
+            embed: s.embed,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    let audits: Vec<AuditRow<'_>> = settled
+        .audits
+        .iter()
+        .map(|e| AuditRow {
+            at: e.at,
+            kind: &e.kind,
+            outcome: e.outcome.map(Outcome::as_str),
+            reason: &e.reason,
+            partner_id: e.partner_id.as_deref(),
+            organization_id: e.organization_id.as_deref(),
+            user_id: e.user_id.as_deref(),
+            client_addr: e.client_addr.as_deref(),
+            request_id: e.request_id.as_deref(),
+            detail: e.detail.as_deref(),
+        })
+        .collect();
+    let counts = settled.counts();
+    let counts: Vec<CountRow<'_>> = counts
+        .iter()
+        .map(|c| CountRow {
+            hour: c.hour,
+            kind: &c.kind,
+            outcome: c.outcome.map_or("", Outcome::as_str),
+            reason: &c.reason,
+            count: c.count,
+        })
+        .collect();
+    sqlx::query(WRITE_SETTLED)
+        .bind(json(&sessions)?)
+        .bind(json(&audits)?)
+        .bind(json(&counts)?)
+        .execute(executor)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// `rows` as one JSON array, the parameter of a `json_to_recordset`.
+fn json<T: Serialize>(rows: &[T]) -> StoreResult<String> {
+    serde_json::to_string(rows).map_err(failure)
 }
