@@ -306,6 +306,32 @@ journal_tests! {
         assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
     }
 
+    async fn racing_batches_claiming_the_same_keys_in_opposite_orders_both_commit(db: Db) {
+        // On PostgreSQL each claim waits for the transaction that holds its key: batches that took
+        // the same keys in opposite orders would wait for each other in a cycle (a deadlock, and
+        // a failed batch) unless every batch inserts its claims in one order.
+        let (stores, f) = db.open(2).await;
+        for round in 0..ROUNDS * 4 {
+            let (a, b) = (format!("jti-{round}-a"), format!("jti-{round}-b"));
+            let (e, g) = (format!("event-{round}-e"), format!("event-{round}-g"));
+            let batch = |first: &str, second: &str, event_first: &str, event_second: &str, who: &str| {
+                vec![
+                    f.redeem(first, &format!("{who}-1")).0,
+                    f.redeem(second, &format!("{who}-2")).0,
+                    f.remember(0, event_first, &format!("{who}-3")),
+                    f.remember(0, event_second, &format!("{who}-4")),
+                ]
+            };
+            let batches = vec![batch(&a, &b, &e, &g, "forth"), batch(&b, &a, &g, &e, "back")];
+            let results = race(&stores, batches).await;
+            // Each key was won once, by one of the two batches.
+            let won = |batch: usize, write: usize| results[batch][write];
+            assert!(won(0, 0) != won(1, 1) && won(0, 1) != won(1, 0), "round {round}: {results:?}");
+            assert!(won(0, 2) != won(1, 3) && won(0, 3) != won(1, 2), "round {round}: {results:?}");
+        }
+        assert_rollup_is_the_log(&db, stores[0].as_ref()).await;
+    }
+
     async fn a_batch_of_winners_and_losers_writes_only_the_winners_in_order(db: Db) {
         let (stores, f) = db.open(1).await;
         let store = stores[0].as_ref();

@@ -100,7 +100,9 @@ impl Journal for SqlxJournal {
 
 /// Inserts every claim and answers, per claim in write order, whether the database found it new.
 /// Two claims of one key in a batch: the database inserts it once and returns it once, and the
-/// first claim of it (in write order) takes it.
+/// first claim of it (in write order) takes it. Claims are inserted in key order, so two batches
+/// (of one node or of two) that claim the same keys wait for each other in one order, never in
+/// a cycle.
 async fn claim(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<Vec<bool>> {
     let mut events = remember_events(tx, claims).await?;
     let mut tokens = consume_tokens(tx, claims).await?;
@@ -117,7 +119,7 @@ async fn claim(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<Vec<bool>> {
 
 const REMEMBER_EVENTS: &str = "INSERT INTO webhook_events (integration_id, event_id, expires_at) \
      SELECT integration_id, event_id, expires_at FROM json_to_recordset($1::json) \
-     AS r(integration_id text, event_id text, expires_at bigint) \
+     AS r(integration_id text, event_id text, expires_at bigint) ORDER BY integration_id, event_id \
      ON CONFLICT DO NOTHING RETURNING integration_id, event_id";
 
 #[derive(Serialize)]
@@ -151,7 +153,7 @@ async fn remember_events(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashS
 
 const CONSUME_TOKENS: &str = "INSERT INTO consumed_tokens (jti, expires_at, consumed_at) \
      SELECT jti, expires_at, consumed_at FROM json_to_recordset($1::json) \
-     AS r(jti text, expires_at bigint, consumed_at bigint) ON CONFLICT DO NOTHING RETURNING jti";
+     AS r(jti text, expires_at bigint, consumed_at bigint) ORDER BY jti ON CONFLICT DO NOTHING RETURNING jti";
 
 #[derive(Serialize)]
 struct TokenRow<'a> {
