@@ -185,9 +185,10 @@ async fn consume_tokens(tx: &mut Tx, claims: &[Claim<'_>]) -> StoreResult<HashSe
     Ok(new)
 }
 
-/// The winners' sessions, audit records (in write order, so their ids are too) and rollup. The
-/// rollup's keys are distinct (a multi-row upsert may not touch one row twice) and in key order,
-/// so concurrent batches lock rows in one order.
+/// The winners' sessions, audit records (in write order, so their ids are too: the array's
+/// order, kept by `ORDER BY` its ordinality) and rollup. The rollup's keys are distinct (a
+/// multi-row upsert may not touch one row twice) and upserted in key order, so concurrent
+/// batches lock rows in one order.
 const WRITE_SETTLED: &str = concat!(
     "WITH sessions_added AS (INSERT INTO sessions (",
     session_columns!(),
@@ -198,10 +199,14 @@ const WRITE_SETTLED: &str = concat!(
     audit_columns!(),
     ") SELECT ",
     audit_columns!(),
-    " FROM json_to_recordset($2::json) AS r(at bigint, kind text, outcome text, reason text, partner_id text, \
-     organization_id text, user_id text, client_addr text, request_id text, detail text)) ",
+    " FROM ROWS FROM (json_to_recordset($2::json) AS (at bigint, kind text, outcome text, reason text, \
+     partner_id text, organization_id text, user_id text, client_addr text, request_id text, detail text)) \
+     WITH ORDINALITY AS r(",
+    audit_columns!(),
+    ", n) ORDER BY n) ",
     "INSERT INTO audit_counts (hour, kind, outcome, reason, count) SELECT hour, kind, outcome, reason, count \
-     FROM json_to_recordset($3::json) AS r(hour bigint, kind text, outcome text, reason text, count bigint) ",
+     FROM json_to_recordset($3::json) AS r(hour bigint, kind text, outcome text, reason text, count bigint) \
+     ORDER BY hour, kind, outcome, reason ",
     count_audits_conflict!()
 );
 
